@@ -1,0 +1,3 @@
+from liveness_gateway.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""``liveness-gateway`` command line: ``serve`` and ``sandbox``.
+
+Every flag has an environment variable (shown in ``--help``); a flag wins over its variable.
+Vendor secrets have no flag at all: ``ps`` would show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from liveness_gateway import __version__
+from liveness_gateway.config import (
+    ACCUAUTH,
+    DEFAULT_THRESHOLD,
+    LINKFACE,
+    ConfigError,
+    GatewayConfig,
+    VendorConfig,
+    require_credentials,
+    vendor_from_env,
+)
+from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
+from liveness_gateway.server import serve_until_signalled, start
+
+log = logging.getLogger("liveness_gateway")
+
+
+def _env_option(
+    parser: argparse.ArgumentParser,
+    env: Mapping[str, str],
+    flag: str,
+    var: str,
+    default: Any = None,
+    **kwargs: Any,
+) -> None:
+    """A flag whose default comes from an environment variable, both shown in ``--help``."""
+    value = env.get(var)
+    help_text = kwargs.pop("help", "")
+    parser.add_argument(
+        flag,
+        default=value if value not in (None, "") else default,
+        help=f"{help_text} [env {var}; default {default}]",
+        **kwargs,
+    )
+
+
+def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="liveness-gateway", description=__doc__)
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC gateway")
+    _env_option(serve, env, "--host", "LIVENESS_HOST", "[::]", help="address to listen on")
+    _env_option(serve, env, "--port", "LIVENESS_PORT", 50051, type=int, help="gRPC port")
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=env.get("LIVENESS_SANDBOX", "") in ("1", "true"),
+        help="start the offline vendor sandbox in-process and use it [env LIVENESS_SANDBOX=1]",
+    )
+    for vendor in (LINKFACE, ACCUAUTH):
+        up = vendor.upper()
+        _env_option(
+            serve, env, f"--{vendor}-base-url", f"{up}_BASE_URL", None, help=f"{vendor} base URL"
+        )
+        _env_option(serve, env, f"--{vendor}-api-id", f"{up}_API_ID", None, help=f"{vendor} API id")
+        _env_option(
+            serve,
+            env,
+            f"--{vendor}-timeout",
+            f"{up}_TIMEOUT_S",
+            10.0,
+            type=float,
+            help=f"{vendor} request timeout in seconds when the caller sets no deadline",
+        )
+    _env_option(
+        serve,
+        env,
+        "--detect-threshold",
+        "LIVENESS_DETECT_THRESHOLD",
+        DEFAULT_THRESHOLD,
+        type=float,
+        help="Detect: score above this is a hack",
+    )
+    _env_option(
+        serve,
+        env,
+        "--antihack-threshold",
+        "LIVENESS_ANTIHACK_THRESHOLD",
+        DEFAULT_THRESHOLD,
+        type=float,
+        help="AntiHack: score above this is a hack",
+    )
+    _env_option(
+        serve,
+        env,
+        "--grace",
+        "LIVENESS_GRACE_S",
+        10.0,
+        type=float,
+        help="seconds in-flight RPCs get to finish on SIGTERM",
+    )
+    serve.add_argument(
+        "--no-reflection", action="store_true", help="turn gRPC server reflection off"
+    )
+    _env_option(serve, env, "--log-level", "LIVENESS_LOG_LEVEL", "INFO", help="log level")
+
+    sandbox = sub.add_parser("sandbox", help="run the offline vendor sandbox alone")
+    _env_option(sandbox, env, "--host", "SANDBOX_HOST", "127.0.0.1", help="address to listen on")
+    _env_option(sandbox, env, "--port", "SANDBOX_PORT", 8080, type=int, help="HTTP port")
+    _env_option(sandbox, env, "--log-level", "LIVENESS_LOG_LEVEL", "INFO", help="log level")
+    return root
+
+
+def _threshold(value: float, flag: str) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{flag} must be within [0, 1]")
+    return value
+
+
+def _gateway_config(
+    args: argparse.Namespace, env: Mapping[str, str], sandbox: tuple[str, SandboxConfig] | None
+) -> GatewayConfig:
+    vendors: dict[str, VendorConfig] = {}
+    for name in (LINKFACE, ACCUAUTH):
+        timeout_s = getattr(args, f"{name}_timeout")
+        if sandbox is not None:
+            url, sandbox_config = sandbox
+            creds: Credentials = getattr(sandbox_config, name)
+            vendors[name] = VendorConfig(name, url, creds.api_id, creds.api_secret, timeout_s)
+        else:
+            vendors[name] = vendor_from_env(
+                name,
+                env,
+                base_url=getattr(args, f"{name}_base_url"),
+                api_id=getattr(args, f"{name}_api_id"),
+                timeout_s=timeout_s,
+            )
+    if sandbox is None:
+        require_credentials(*vendors.values())
+    return GatewayConfig(
+        linkface=vendors[LINKFACE],
+        accuauth=vendors[ACCUAUTH],
+        host=args.host,
+        port=args.port,
+        detect_threshold=_threshold(args.detect_threshold, "--detect-threshold"),
+        antihack_threshold=_threshold(args.antihack_threshold, "--antihack-threshold"),
+        grace_s=args.grace,
+        reflection=not args.no_reflection,
+    )
+
+
+async def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    sandbox = None
+    sandbox_info = None
+    if args.sandbox:
+        sandbox = await start_sandbox(
+            SandboxConfig(linkface=Credentials.generate(), accuauth=Credentials.generate())
+        )
+        sandbox_info = (sandbox.url, sandbox.config)
+        log.warning("SANDBOX MODE: vendors are emulated at %s; scores are not real", sandbox.url)
+    try:
+        config = _gateway_config(args, env, sandbox_info)
+        gateway = await start(config)
+        log.info("liveness-gateway %s listening on %s:%d", __version__, config.host, gateway.port)
+        await serve_until_signalled(gateway)
+    finally:
+        if sandbox is not None:
+            await sandbox.stop()
+
+
+async def _sandbox(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    config = SandboxConfig(
+        linkface=Credentials(
+            env.get("SANDBOX_LINKFACE_API_ID", "sandbox-id"),
+            env.get("SANDBOX_LINKFACE_API_SECRET", "sandbox-secret"),
+        ),
+        accuauth=Credentials(
+            env.get("SANDBOX_ACCUAUTH_API_ID", "sandbox-id"),
+            env.get("SANDBOX_ACCUAUTH_API_SECRET", "sandbox-secret"),
+        ),
+    )
+    sandbox = await start_sandbox(config, host=args.host, port=args.port)
+    log.info("vendor sandbox listening on %s", sandbox.url)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    args = _parser(env).parse_args(argv)
+    logging.basicConfig(
+        level=str(args.log_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    runner = _serve if args.command == "serve" else _sandbox
+    try:
+        asyncio.run(runner(args, env))
+    except ConfigError as exc:
+        print(f"liveness-gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"liveness-gateway: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,145 @@
+"""Gateway configuration: one frozen value, read once at start from flags and environment.
+
+Precedence: command-line flag, then environment variable, then default. Secrets come only
+from the environment or from a file (``*_FILE``): never from a flag, which ``ps`` shows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LINKFACE = "linkface"
+ACCUAUTH = "accuauth"
+
+DEFAULT_THRESHOLD = 0.98
+"""Both vendors' documented threshold: score > 0.98 is a hack."""
+
+MAX_LIVENESS_BYTES = 5 * 1024 * 1024
+"""The vendors' documented upload limit."""
+
+MAX_GRPC_MESSAGE_BYTES = 6 * 1024 * 1024
+"""Leaves room for a 5 MiB payload plus framing (gRPC's 4 MiB default would refuse it)."""
+
+MAX_URL_CHARS = 2048
+
+
+class ConfigError(ValueError):
+    """The configuration cannot run; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class VendorConfig:
+    """Where one vendor lives and how the gateway authenticates to it."""
+
+    name: str
+    base_url: str
+    api_id: str
+    api_secret: str = field(repr=False)
+    timeout_s: float = 10.0
+    """Per-request timeout when the caller sets no deadline."""
+
+    def __repr__(self) -> str:  # the secret never appears in a repr or a log line
+        return (
+            f"VendorConfig(name={self.name!r}, base_url={self.base_url!r}, "
+            f"api_id={self.api_id!r}, api_secret='***', timeout_s={self.timeout_s!r})"
+        )
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Everything the server needs; built by :func:`load` or directly in tests."""
+
+    linkface: VendorConfig
+    accuauth: VendorConfig
+    host: str = "[::]"
+    port: int = 50051
+    detect_threshold: float = DEFAULT_THRESHOLD
+    antihack_threshold: float = DEFAULT_THRESHOLD
+    max_reply_bytes: int = 16 * 1024 * 1024
+    """Cap on what is read of a vendor reply body (a face image in base64 fits easily)."""
+    deadline_margin_s: float = 0.05
+    """Kept back from the caller's deadline so that the gateway can still answer in time."""
+    grace_s: float = 10.0
+    reflection: bool = True
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, for redaction."""
+        return tuple(s for s in (self.linkface.api_secret, self.accuauth.api_secret) if s)
+
+
+_VENDOR_DEFAULT_URLS = {
+    LINKFACE: "https://cloudapi.linkface.cn",
+    ACCUAUTH: "https://cloudapi.accuauth.in",
+}
+
+
+def read_secret(prefix: str, env: Mapping[str, str]) -> str:
+    """``<PREFIX>_API_SECRET`` or the content of the file named by ``<PREFIX>_API_SECRET_FILE``."""
+    direct = env.get(f"{prefix}_API_SECRET", "")
+    path = env.get(f"{prefix}_API_SECRET_FILE", "")
+    if direct and path:
+        raise ConfigError(f"set only one of {prefix}_API_SECRET and {prefix}_API_SECRET_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{prefix}_API_SECRET_FILE: cannot read {path} ({exc.strerror})"
+            ) from None
+    return direct
+
+
+def vendor_from_env(
+    name: str,
+    env: Mapping[str, str],
+    *,
+    base_url: str | None = None,
+    api_id: str | None = None,
+    timeout_s: float = 10.0,
+) -> VendorConfig:
+    """One vendor's settings: explicit values (from flags) win over the environment."""
+    prefix = name.upper()
+    url = base_url or env.get(f"{prefix}_BASE_URL") or _VENDOR_DEFAULT_URLS[name]
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{prefix}_BASE_URL must be an http(s) URL")
+    return VendorConfig(
+        name=name,
+        base_url=url.rstrip("/"),
+        api_id=api_id or env.get(f"{prefix}_API_ID", ""),
+        api_secret=read_secret(prefix, env),
+        timeout_s=timeout_s,
+    )
+
+
+def require_credentials(*vendors: VendorConfig) -> None:
+    """Refuse to start without credentials: never score silently against a fake."""
+    missing = [
+        f"{v.name.upper()}_{what}"
+        for v in vendors
+        for what, value in (("API_ID", v.api_id), ("API_SECRET", v.api_secret))
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            "missing vendor credentials: set "
+            + ", ".join(missing)
+            + " (secrets may also come from *_API_SECRET_FILE), or pass --sandbox"
+        )
+
+
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ

@@ -1,0 +1,342 @@
+"""THE mapping from vendor replies and transport failures to gRPC statuses.
+
+Every failure leaving the gateway is a :class:`GatewayError`. It turns into a
+``google.rpc.Status`` with exactly one ``ErrorInfo`` (AIP-193) plus, where they apply,
+``RetryInfo``, ``QuotaFailure`` or ``BadRequest``. The vendor status table below is the one
+the README shows; nothing else in the package decides a status code.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from liveness_gateway import DOMAIN
+
+Code = grpc.StatusCode
+"""Short alias for the table below."""
+
+# --- the gateway's own ErrorInfo reasons (stable: callers branch on them) ---
+INVALID_REQUEST = "INVALID_REQUEST"
+VENDOR_UNREACHABLE = "VENDOR_UNREACHABLE"
+VENDOR_TIMEOUT = "VENDOR_TIMEOUT"
+VENDOR_HTTP_ERROR = "VENDOR_HTTP_ERROR"
+VENDOR_BAD_REPLY = "VENDOR_BAD_REPLY"
+VENDOR_UNKNOWN_STATUS = "VENDOR_UNKNOWN_STATUS"
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+GATEWAY_INTERNAL = "GATEWAY_INTERNAL"
+RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
+
+_DEFAULT_RETRY_DELAY_S = 1.0
+_MAX_RETRY_DELAY_S = 3600.0
+_MAX_VENDOR_TEXT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class VendorStatusRule:
+    """How one documented vendor ``status`` string maps onto gRPC."""
+
+    code: grpc.StatusCode
+    http: int
+    """The HTTP status the vendor documents for it (the sandbox replies with it)."""
+    retry_info: bool = False
+    quota_failure: bool = False
+
+
+VENDOR_STATUS_TABLE: Mapping[str, VendorStatusRule] = {
+    # The caller's input is at fault.
+    "INVALID_ARGUMENT": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
+    "ENCODING_ERROR": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
+    "WRONG_LIVENESS_DATA": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
+    "NO_FACE_DETECTED": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
+    "DETETION_FAILED": VendorStatusRule(Code.INVALID_ARGUMENT, 400),  # sic, vendor spelling
+    "DOWNLOAD_ERROR": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
+    # The caller's url was slow: may work on a retry.
+    "DOWNLOAD_TIMEOUT": VendorStatusRule(Code.UNAVAILABLE, 400),
+    # The gateway's own vendor account or configuration is at fault, never the caller.
+    "UNAUTHORIZED": VendorStatusRule(Code.INTERNAL, 401),
+    "KEY_EXPIRED": VendorStatusRule(Code.INTERNAL, 401),
+    "NO_PERMISSION": VendorStatusRule(Code.INTERNAL, 403),
+    "NOT_FOUND": VendorStatusRule(Code.INTERNAL, 404),
+    # Quota.
+    "RATE_LIMIT_EXCEEDED": VendorStatusRule(
+        Code.RESOURCE_EXHAUSTED, 403, retry_info=True, quota_failure=True
+    ),
+    "OUT_OF_QUOTA": VendorStatusRule(Code.RESOURCE_EXHAUSTED, 403, quota_failure=True),
+    # The vendor is failing.
+    "INTERNAL_ERROR": VendorStatusRule(Code.UNAVAILABLE, 500),
+}
+
+_REASON_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,61}[A-Z0-9]$")
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One invalid request field, for google.rpc.BadRequest."""
+
+    field: str
+    description: str
+
+
+class GatewayError(Exception):
+    """A failure that reaches the caller as a gRPC status.
+
+    ``message`` is shown to the caller: it must never hold exception text, a URL query or a
+    secret. Build instances through the factories below rather than by hand.
+    """
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        reason: str,
+        message: str,
+        *,
+        vendor: str | None = None,
+        http_status: int | None = None,
+        vendor_request_id: str | None = None,
+        retry_delay_s: float | None = None,
+        quota_subject: str | None = None,
+        violations: Sequence[FieldViolation] = (),
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.vendor = vendor
+        self.http_status = http_status
+        self.vendor_request_id = vendor_request_id
+        self.retry_delay_s = retry_delay_s
+        self.quota_subject = quota_subject
+        self.violations = tuple(violations)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The ErrorInfo metadata: stable lowerCamel keys, only the known ones."""
+        meta: dict[str, str] = {}
+        if self.vendor:
+            meta["vendor"] = self.vendor
+        if self.http_status is not None:
+            meta["httpStatus"] = str(self.http_status)
+        if self.vendor_request_id:
+            meta["vendorRequestId"] = self.vendor_request_id
+        return meta
+
+    def to_status(self) -> status_pb2.Status:
+        """The google.rpc.Status carried in ``grpc-status-details-bin``."""
+        details: list[any_pb2.Any] = []
+        info = error_details_pb2.ErrorInfo(
+            reason=self.reason, domain=DOMAIN, metadata=self.metadata
+        )
+        details.append(_pack(info))
+        if self.retry_delay_s is not None:
+            details.append(
+                _pack(error_details_pb2.RetryInfo(retry_delay=_duration(self.retry_delay_s)))
+            )
+        if self.quota_subject is not None:
+            violation = error_details_pb2.QuotaFailure.Violation(
+                subject=self.quota_subject, description=self.message
+            )
+            details.append(_pack(error_details_pb2.QuotaFailure(violations=[violation])))
+        if self.violations:
+            bad = error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in self.violations
+                ]
+            )
+            details.append(_pack(bad))
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    whole = int(seconds)
+    return duration_pb2.Duration(seconds=whole, nanos=round((seconds - whole) * 1e9))
+
+
+# --- factories -----------------------------------------------------------------------------
+
+
+def invalid_request(violations: Sequence[FieldViolation]) -> GatewayError:
+    """The caller's request failed validation; no vendor was called."""
+    summary = "; ".join(f"{v.field}: {v.description}" for v in violations)
+    return GatewayError(
+        Code.INVALID_ARGUMENT, INVALID_REQUEST, f"invalid request: {summary}", violations=violations
+    )
+
+
+def from_vendor_status(
+    vendor: str,
+    status: str,
+    *,
+    http_status: int,
+    vendor_request_id: str | None,
+    vendor_reason: str | None,
+    retry_after: str | None,
+    redact: Sequence[str] = (),
+) -> GatewayError:
+    """A vendor error reply (``{"status": ..., "reason": ...}``), mapped by the table."""
+    rule = VENDOR_STATUS_TABLE.get(status)
+    if rule is None:
+        return _unknown_vendor_status(vendor, status, http_status, vendor_request_id)
+    text = f"{vendor} replied {status}"
+    if vendor_reason:
+        text += f": {_clean_vendor_text(vendor_reason, redact)}"
+    return GatewayError(
+        rule.code,
+        status,
+        text,
+        vendor=vendor,
+        http_status=http_status,
+        vendor_request_id=vendor_request_id,
+        retry_delay_s=parse_retry_after(retry_after) if rule.retry_info else None,
+        quota_subject=f"vendor:{vendor}" if rule.quota_failure else None,
+    )
+
+
+def from_vendor_http(vendor: str, http_status: int, *, retry_after: str | None) -> GatewayError:
+    """A non-2xx reply whose body carries no vendor status (HTML, empty, garbage)."""
+    if http_status == 429:
+        return GatewayError(
+            Code.RESOURCE_EXHAUSTED,
+            RATE_LIMIT_EXCEEDED,
+            f"{vendor} is rate limiting the gateway (HTTP 429)",
+            vendor=vendor,
+            http_status=http_status,
+            retry_delay_s=parse_retry_after(retry_after),
+            quota_subject=f"vendor:{vendor}",
+        )
+    code = Code.UNAVAILABLE if http_status >= 500 else Code.INTERNAL
+    return GatewayError(
+        code,
+        VENDOR_HTTP_ERROR,
+        f"{vendor} answered HTTP {http_status} without a vendor status",
+        vendor=vendor,
+        http_status=http_status,
+    )
+
+
+def _unknown_vendor_status(
+    vendor: str, status: str, http_status: int, vendor_request_id: str | None
+) -> GatewayError:
+    # Undocumented status strings: the code follows the HTTP class; the reason is the
+    # vendor's own when it is a well-formed UPPER_SNAKE word, else a fixed one.
+    reason = status if _REASON_RE.match(status) else VENDOR_UNKNOWN_STATUS
+    if http_status == 429:
+        code = Code.RESOURCE_EXHAUSTED
+    elif http_status >= 500:
+        code = Code.UNAVAILABLE
+    else:
+        code = Code.INTERNAL
+    return GatewayError(
+        code,
+        reason,
+        f"{vendor} replied with an undocumented status (HTTP {http_status})",
+        vendor=vendor,
+        http_status=http_status,
+        vendor_request_id=vendor_request_id,
+        retry_delay_s=parse_retry_after(None) if http_status == 429 else None,
+    )
+
+
+def bad_reply(
+    vendor: str, what: str, *, http_status: int | None = None, vendor_request_id: str | None = None
+) -> GatewayError:
+    """A reply that cannot be trusted: truncated, not JSON, wrong shape, score out of range."""
+    return GatewayError(
+        Code.UNAVAILABLE,
+        VENDOR_BAD_REPLY,
+        f"{vendor} sent an unusable reply: {what}",
+        vendor=vendor,
+        http_status=http_status,
+        vendor_request_id=vendor_request_id,
+    )
+
+
+def unreachable(vendor: str) -> GatewayError:
+    """Connection refused, reset or dropped before a full reply arrived."""
+    return GatewayError(
+        Code.UNAVAILABLE, VENDOR_UNREACHABLE, f"{vendor} could not be reached", vendor=vendor
+    )
+
+
+def vendor_timeout(vendor: str) -> GatewayError:
+    """The vendor did not answer within the gateway's own timeout; the caller still had time."""
+    return GatewayError(
+        Code.UNAVAILABLE, VENDOR_TIMEOUT, f"{vendor} did not answer in time", vendor=vendor
+    )
+
+
+def deadline_exceeded(vendor: str | None = None) -> GatewayError:
+    """The caller's own deadline ran out."""
+    return GatewayError(
+        Code.DEADLINE_EXCEEDED,
+        DEADLINE_EXCEEDED,
+        "the call's deadline expired before the vendor answered",
+        vendor=vendor,
+    )
+
+
+def internal() -> GatewayError:
+    """Anything unforeseen. The message is deliberately generic."""
+    return GatewayError(Code.INTERNAL, GATEWAY_INTERNAL, "internal error in the gateway")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), clamped."""
+    if value:
+        value = value.strip()
+        try:
+            delay = float(value)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                delay = _DEFAULT_RETRY_DELAY_S
+            else:
+                delay = when.timestamp() - (time.time() if now is None else now)
+        if math.isfinite(delay):
+            return min(max(delay, 0.0), _MAX_RETRY_DELAY_S)
+    return _DEFAULT_RETRY_DELAY_S
+
+
+def _clean_vendor_text(text: str, redact: Sequence[str]) -> str:
+    """Vendor free text, safe to show: printable, short, with our secrets removed."""
+    for secret in redact:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if len(text) > _MAX_VENDOR_TEXT_CHARS:
+        text = text[: _MAX_VENDOR_TEXT_CHARS - 1] + "…"
+    return text
+
+
+__all__ = [
+    "VENDOR_STATUS_TABLE",
+    "FieldViolation",
+    "GatewayError",
+    "bad_reply",
+    "deadline_exceeded",
+    "from_vendor_http",
+    "from_vendor_status",
+    "internal",
+    "invalid_request",
+    "parse_retry_after",
+    "unreachable",
+    "vendor_timeout",
+]

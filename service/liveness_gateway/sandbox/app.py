@@ -1,0 +1,434 @@
+"""The offline vendor: LinkFace's and AccuAuth's liveness endpoints as documented.
+
+Same paths, multipart fields, credential checks, 5 MB limit, url downloads with a time
+limit, ids stored by upload, error body shape, and the documented quirks (the score is a
+JSON string; upload answers with ``image_id``). See :mod:`.vectors` for the test vectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from liveness_gateway.config import MAX_LIVENESS_BYTES
+from liveness_gateway.errors import VENDOR_STATUS_TABLE
+from liveness_gateway.sandbox import vectors
+from liveness_gateway.sandbox.vectors import Vector, VectorError
+from liveness_gateway.vendors import accuauth, linkface
+
+_MAX_BODY_BYTES = 2 * MAX_LIVENESS_BYTES
+"""What the sandbox reads of a request at all; beyond the 5 MB rule but bounded."""
+_MAX_STORED_ITEMS = 10_000
+# A 1x1 PNG: what the sandbox sends as the face image.
+_FACE_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_id: str
+    api_secret: str = field(repr=False)
+
+    @staticmethod
+    def generate() -> Credentials:
+        return Credentials("sandbox-" + secrets.token_hex(4), secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    linkface: Credentials
+    accuauth: Credentials
+    download_timeout_s: float = 5.0
+
+
+class _ReplyError(Exception):
+    """Raised inside a handler to send an error reply at once."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__()
+        self.response = response
+
+
+class SandboxState:
+    """Stored uploads and per-endpoint request counts (tests assert on them)."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.stored: OrderedDict[str, bytes] = OrderedDict()
+        self.in_flight = 0
+
+    def store(self, data: bytes) -> str:
+        data_id = "LD" + hashlib.sha256(data).hexdigest()[:30]
+        self.stored[data_id] = data
+        self.stored.move_to_end(data_id)
+        while len(self.stored) > _MAX_STORED_ITEMS:
+            self.stored.popitem(last=False)
+        return data_id
+
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+
+STATE = web.AppKey("state", SandboxState)
+CONFIG = web.AppKey("config", SandboxConfig)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+def create_app(config: SandboxConfig) -> web.Application:
+    app = web.Application(client_max_size=_MAX_BODY_BYTES)
+    app[STATE] = SandboxState()
+    app[CONFIG] = config
+    app.router.add_post(linkface.UPLOAD_PATH, _upload)
+    app.router.add_post(linkface.DETECT_PATH, _detect)
+    app.router.add_post(accuauth.ANTI_HACK_PATH, _anti_hack)
+    app.router.add_get("/_sandbox/stats", _stats)
+    app.cleanup_ctx.append(_download_session)
+    app.middlewares.append(_vendor_errors)
+    return app
+
+
+async def _download_session(app: web.Application) -> Any:
+    async with aiohttp.ClientSession() as session:
+        app[SESSION] = session
+        yield
+
+
+@web.middleware
+async def _vendor_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    state = request.app[STATE]
+    if request.path != "/_sandbox/stats":
+        state.requests[request.path] += 1
+    state.in_flight += 1
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except _ReplyError as reply:
+        return reply.response
+    except web.HTTPNotFound:
+        return _error(404, "NOT_FOUND", f"no such path: {request.path}")
+    except web.HTTPMethodNotAllowed:
+        return _error(404, "NOT_FOUND", f"no such path: {request.method} {request.path}")
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "INVALID_ARGUMENT", "request body too large")
+    finally:
+        state.in_flight -= 1
+
+
+def _request_id() -> str:
+    return "TID" + uuid.uuid4().hex
+
+
+def _error(http: int, status: str, reason: str) -> web.Response:
+    return web.json_response(
+        {"status": status, "reason": reason, "request_id": _request_id()}, status=http
+    )
+
+
+def _fail(http: int, status: str, reason: str) -> _ReplyError:
+    return _ReplyError(_error(http, status, reason))
+
+
+# --- request reading -----------------------------------------------------------------------
+
+
+@dataclass
+class _Form:
+    texts: dict[str, bytes]
+    files: dict[str, bytes]
+
+    def text(self, name: str) -> str | None:
+        raw = self.texts.get(name)
+        if raw is None:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _fail(400, "ENCODING_ERROR", f"parameter {name!r} is not UTF-8") from None
+
+
+async def _read_form(request: web.Request) -> _Form:
+    if request.content_type != "multipart/form-data":
+        raise _fail(400, "INVALID_ARGUMENT", "request must be multipart/form-data")
+    texts: dict[str, bytes] = {}
+    files: dict[str, bytes] = {}
+    total = 0
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, aiohttp.BodyPartReader):
+                raise _fail(400, "INVALID_ARGUMENT", "nested multipart is not supported")
+            data = bytes(await part.read(decode=False))
+            total += len(data)
+            if total > _MAX_BODY_BYTES:
+                raise _fail(413, "INVALID_ARGUMENT", "request body too large")
+            name = part.name or ""
+            (files if part.filename is not None else texts)[name] = data
+    except (ValueError, AssertionError, aiohttp.ClientPayloadError):
+        raise _fail(400, "INVALID_ARGUMENT", "malformed multipart body") from None
+    # The LinkFace samples pass text parameters in the query string too.
+    for key, value in request.query.items():
+        texts.setdefault(key, value.encode("utf-8"))
+    return _Form(texts, files)
+
+
+def _check_linkface_auth(request: web.Request, form: _Form) -> None:
+    creds = request.app[CONFIG].linkface
+    given = (form.text("api_id"), form.text("api_secret"))
+    if not _same(given, creds):
+        raise _fail(401, "UNAUTHORIZED", "invalid api_id or api_secret")
+
+
+def _check_accuauth_auth(request: web.Request) -> None:
+    creds = request.app[CONFIG].accuauth
+    given = (request.headers.get("X-DF-API-ID"), request.headers.get("X-DF-API-SECRET"))
+    if not _same(given, creds):
+        raise _fail(401, "UNAUTHORIZED", "invalid X-DF-API-ID or X-DF-API-SECRET")
+
+
+def _same(given: tuple[str | None, str | None], creds: Credentials) -> bool:
+    api_id, api_secret = given
+    return (
+        api_id is not None
+        and api_secret is not None
+        and secrets.compare_digest(api_id.encode(), creds.api_id.encode())
+        and secrets.compare_digest(api_secret.encode(), creds.api_secret.encode())
+    )
+
+
+def _check_size(data: bytes, name: str) -> bytes:
+    if not data:
+        raise _fail(400, "INVALID_ARGUMENT", f"{name!r} is empty")
+    if len(data) > MAX_LIVENESS_BYTES:
+        raise _fail(400, "INVALID_ARGUMENT", f"{name!r} is larger than 5 MB")
+    return data
+
+
+async def _download(request: web.Request, url: str) -> bytes:
+    if not url.startswith(("http://", "https://")):
+        raise _fail(400, "DOWNLOAD_ERROR", "only http and https urls are supported")
+    config = request.app[CONFIG]
+    session = request.app[SESSION]
+    try:
+        async with asyncio.timeout(config.download_timeout_s):
+            async with session.get(url, allow_redirects=True) as resp:
+                if resp.status != 200:
+                    raise _fail(400, "DOWNLOAD_ERROR", f"download answered HTTP {resp.status}")
+                data = await resp.content.read(MAX_LIVENESS_BYTES + 1)
+                while len(data) <= MAX_LIVENESS_BYTES and not resp.content.at_eof():
+                    more = await resp.content.read(MAX_LIVENESS_BYTES + 1 - len(data))
+                    if not more:
+                        break
+                    data += more
+    except TimeoutError:
+        raise _fail(400, "DOWNLOAD_TIMEOUT", "download took longer than allowed") from None
+    except (aiohttp.ClientError, OSError, ValueError):
+        raise _fail(400, "DOWNLOAD_ERROR", "download failed") from None
+    if len(data) > MAX_LIVENESS_BYTES:
+        raise _fail(400, "DOWNLOAD_ERROR", "downloaded file is larger than 5 MB")
+    return _check_size(data, "url")
+
+
+def _one_of(form: _Form, files: tuple[str, ...], texts: tuple[str, ...]) -> tuple[str, Any]:
+    found: list[tuple[str, Any]] = [(n, form.files[n]) for n in files if n in form.files]
+    found += [(n, form.text(n)) for n in texts if n in form.texts]
+    if len(found) != 1:
+        names = ", ".join(f"'{n}'" for n in (*files, *texts))
+        raise _fail(400, "INVALID_ARGUMENT", f"must specify exactly one of {names} argument")
+    return found[0]
+
+
+def _vector(data: bytes) -> Vector:
+    try:
+        return vectors.parse(data) or Vector()
+    except VectorError as exc:
+        raise _fail(400, "INVALID_ARGUMENT", str(exc)) from None
+
+
+# --- replies -------------------------------------------------------------------------------
+
+
+async def _apply(request: web.Request, vector: Vector) -> None:
+    """Everything a vector does before the normal reply: delay, drop, errors, odd bodies."""
+    if vector.delay_ms:
+        await asyncio.sleep(vector.delay_ms / 1000)
+    if vector.drop:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise _ReplyError(web.Response(status=500))  # never written: the connection is gone
+    headers = {"Retry-After": vector.retry_after} if vector.retry_after else {}
+    if vector.status is not None:
+        rule = VENDOR_STATUS_TABLE.get(vector.status)
+        http = vector.http or (rule.http if rule else 400)
+        response = _error(http, vector.status, f"sandbox vector asked for {vector.status}")
+        response.headers.update(headers)
+        raise _ReplyError(response)
+    if vector.http is not None and vector.http != 200:
+        raise _ReplyError(
+            _bare(vector.http, vector.body if vector.body != "json" else None, headers)
+        )
+    if vector.body != "json":
+        raise _ReplyError(_bare(200, vector.body, headers))
+
+
+def _bare(http: int, shape: str | None, headers: dict[str, str]) -> web.StreamResponse:
+    """A reply without a vendor status: a load balancer's page, nothing, or broken JSON."""
+    if shape is None:
+        shape = "html" if http >= 500 else "empty"
+    match shape:
+        case "html":
+            text = f"<html><head><title>{http}</title></head><body><h1>{http}</h1></body></html>"
+            return web.Response(status=http, text=text, content_type="text/html", headers=headers)
+        case "empty":
+            return web.Response(status=http, headers=headers)
+        case "garbage":
+            return web.Response(status=http, text="not json {", content_type="text/plain")
+        case "not_object":
+            return web.json_response(["OK"], status=http)
+        case "nested":
+            nested = "[" * 10_000 + "]" * 10_000
+            return web.Response(status=http, text=nested, content_type="application/json")
+        case _:  # truncated: promise more than is sent, then close
+            return _Truncated(status=http)
+
+
+class _Truncated(web.StreamResponse):
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        self.content_length = 1000
+        self.content_type = "application/json"
+        writer = await super().prepare(request)
+        await self.write(b'{"status": "OK", "sco')
+        if request.transport is not None:
+            request.transport.close()
+        return writer
+
+
+def _score_value(score: float, vector: Vector) -> str | float:
+    return score if vector.score_format == "number" else f"{score:.6f}"
+
+
+def _score_for(data: bytes, vector: Vector) -> float:
+    return vector.score if vector.score is not None else vectors.default_score(data)
+
+
+async def _upload(request: web.Request) -> web.StreamResponse:
+    form = await _read_form(request)
+    _check_linkface_auth(request, form)
+    name, value = _one_of(form, ("file",), ("url",))
+    data = _check_size(value, name) if name == "file" else await _download(request, value)
+    vector = _vector(data)
+    await _apply(request, vector)
+    data_id = request.app[STATE].store(data)
+    # The documented sample answers with image_id, the table says liveness_data_id.
+    key = vector.id_key or "image_id"
+    return web.json_response({"request_id": _request_id(), "status": "OK", key: data_id})
+
+
+async def _detect(request: web.Request) -> web.StreamResponse:
+    form = await _read_form(request)
+    _check_linkface_auth(request, form)
+    # "file" is what the cURL sample names the part; the table says liveness_data_file.
+    name, value = _one_of(
+        form, ("liveness_data_file", "file"), ("liveness_data_url", "liveness_data_id")
+    )
+    state = request.app[STATE]
+    if name == "liveness_data_id":
+        data = value.encode("utf-8") if value.startswith("SANDBOX:") else state.stored.get(value)
+        if data is None:
+            raise _fail(400, "INVALID_ARGUMENT", "unknown liveness_data_id")
+        data_id = value
+    else:
+        data = (
+            await _download(request, value)
+            if name == "liveness_data_url"
+            else _check_size(value, name)
+        )
+        data_id = ""
+    vector = _vector(data)
+    await _apply(request, vector)
+    data_id = data_id or state.store(data)
+    key = vector.id_key or "liveness_data_id"
+    return web.json_response(
+        {
+            "request_id": _request_id(),
+            "status": "OK",
+            "score": _score_value(_score_for(data, vector), vector),
+            key: data_id,
+        }
+    )
+
+
+async def _anti_hack(request: web.Request) -> web.StreamResponse:
+    _check_accuauth_auth(request)
+    form = await _read_form(request)
+    name, value = _one_of(form, ("liveness_data_file",), ("image_id", "liveness_data_url"))
+    if name == "image_id":
+        if not value:
+            raise _fail(400, "INVALID_ARGUMENT", "'image_id' is empty")
+        data = value.encode("utf-8")
+    elif name == "liveness_data_url":
+        data = await _download(request, value)
+    else:
+        data = _check_size(value, name)
+    flags = {}
+    for flag in ("return_image", "return_extra"):
+        raw = form.text(flag) or "0"
+        if raw not in ("0", "1"):
+            raise _fail(400, "INVALID_ARGUMENT", f"{flag} must be 0 or 1")
+        flags[flag] = raw == "1"
+    vector = _vector(data)
+    await _apply(request, vector)
+    score = _score_for(data, vector)
+    reply: dict[str, Any] = {
+        "request_id": _request_id(),
+        "status": "OK",
+        "score": _score_value(score, vector),
+    }
+    if flags["return_image"]:
+        reply["image_base64"] = (
+            "@@not-base64@@"
+            if vector.image == "invalid"
+            else base64.b64encode(_FACE_PNG).decode("ascii")
+        )
+    if flags["return_extra"]:
+        reply["extra"] = _extra(score)
+    return web.json_response(reply, dumps=json.dumps)
+
+
+def _extra(score: float) -> dict[str, Any]:
+    """Plausible quality signals derived from the score, in the vendor's sample shape."""
+    live = score <= 0.98
+    return {
+        "mask_proba": 0.001,
+        "quality_score": 0.961,
+        "quality_too_low": False,
+        "blur_or_dark": False,
+        "has_no_face": False,
+        "face_too_small": False,
+        "image_too_small": False,
+        "masked": False,
+        "face_quality_low": False,
+        "face_quality_score": 0.9981434181918459,
+        "is_live": live,
+        "live_proba": round(1.0 - score, 6),
+        "eye_closed": False,
+        "eye_score": 0.9786062829240756,
+    }
+
+
+async def _stats(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(
+        {"requests": dict(state.requests), "total": state.total(), "in_flight": state.in_flight}
+    )

@@ -1,0 +1,103 @@
+"""Request validation, before any vendor quota is spent.
+
+Each check names the offending field, so the caller gets a google.rpc.BadRequest it can act
+on. Validation returns the chosen source as a small value; the vendor modules never look at
+the protobuf request again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from google.protobuf.message import Message
+
+from liveness_gateway import errors
+from liveness_gateway.config import MAX_LIVENESS_BYTES, MAX_URL_CHARS
+from liveness_gateway.errors import FieldViolation
+
+SourceKind = Literal["data", "url", "id"]
+
+_MAX_ID_CHARS = 256
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the liveness data comes from; exactly one of the three kinds."""
+
+    kind: SourceKind
+    data: bytes = b""
+    text: str = ""
+    """The url or the id, for those kinds."""
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+# field name in the proto -> the source kind it carries
+_DATA_FIELDS = {"liveness_data": "data"}
+_URL_FIELDS = {"liveness_data_url": "url"}
+_ID_FIELDS = {"liveness_data_id": "id", "image_id": "id"}
+
+
+def source_of(request: Message) -> Source:
+    """Validate the ``source`` oneof of any of the three requests."""
+    which = request.WhichOneof("source")
+    if which is None:
+        raise errors.invalid_request(
+            [FieldViolation("source", "exactly one liveness data source must be set")]
+        )
+    value = getattr(request, which)
+    violation = _check(which, value)
+    if violation is not None:
+        raise errors.invalid_request([violation])
+    if which in _DATA_FIELDS:
+        return Source("data", data=value)
+    if which in _URL_FIELDS:
+        return Source("url", text=value)
+    return Source("id", text=value)
+
+
+def _check(field: str, value: bytes | str) -> FieldViolation | None:
+    if field in _DATA_FIELDS:
+        assert isinstance(value, bytes)
+        if not value:
+            return FieldViolation(field, "must not be empty")
+        if len(value) > MAX_LIVENESS_BYTES:
+            return FieldViolation(
+                field, f"is {len(value)} bytes; the vendors accept at most {MAX_LIVENESS_BYTES}"
+            )
+        return None
+    assert isinstance(value, str)
+    if field in _URL_FIELDS:
+        return _check_url(field, value)
+    if not value.strip():
+        return FieldViolation(field, "must not be empty")
+    if len(value) > _MAX_ID_CHARS:
+        return FieldViolation(field, f"must be at most {_MAX_ID_CHARS} characters")
+    if not value.isprintable():
+        return FieldViolation(field, "must not contain control characters")
+    return None
+
+
+def _check_url(field: str, url: str) -> FieldViolation | None:
+    if not url:
+        return FieldViolation(field, "must not be empty")
+    if len(url) > MAX_URL_CHARS:
+        return FieldViolation(field, f"must be at most {MAX_URL_CHARS} characters")
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        return FieldViolation(field, "must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        return FieldViolation(field, "is not a valid URL")
+    if parts.scheme not in ("http", "https"):
+        return FieldViolation(field, "must be an absolute http:// or https:// URL")
+    if not parts.hostname:
+        return FieldViolation(field, "must name a host")
+    if parts.username is not None or parts.password is not None:
+        return FieldViolation(field, "must not carry credentials (user:password@)")
+    return None

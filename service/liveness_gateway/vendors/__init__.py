@@ -1,0 +1,1 @@
+"""One module per vendor: build the HTTP request, parse the reply. No I/O here."""
