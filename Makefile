@@ -1,0 +1,51 @@
+# The front door. Every target installs what it needs, so each works on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install when the pinned dependencies change.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: help setup serve sandbox test lint proto proto-check pytest clean
+
+help:
+	@echo "make serve        run the gateway on the embedded vendor sandbox (port 50051)"
+	@echo "make test         lint, contract checks and the full test suite"
+	@echo "make lint         ruff, mypy, buf lint"
+	@echo "make proto        regenerate Python code from protos/"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+serve: $(STAMP)
+	$(BIN)/liveness-gateway serve --sandbox
+
+sandbox: $(STAMP)
+	$(BIN)/liveness-gateway sandbox
+
+proto: $(STAMP)
+	scripts/gen-proto.sh
+
+# Fails when the checked-in generated code differs from what protos/ produces.
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && scripts/gen-proto.sh $$tmp && \
+	  diff -r -x __pycache__ $$tmp/liveness service/liveness && echo "proto-check: generated code is up to date"
+
+lint: $(STAMP)
+	$(BIN)/ruff check service tests
+	$(BIN)/ruff format --check service tests
+	$(BIN)/mypy
+	$(BIN)/buf lint
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint proto-check pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,136 @@
+"""Fixtures: the real sandbox and the real gateway on loopback port 0, talking over sockets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+from aiohttp import web
+from liveness.v1 import liveness_pb2_grpc
+from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig, VendorConfig
+from liveness_gateway.sandbox import Credentials, RunningSandbox, SandboxConfig, start_sandbox
+from liveness_gateway.server import RunningGateway, start
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
+]
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    running = await start_sandbox(
+        SandboxConfig(
+            linkface=Credentials.generate(),
+            accuauth=Credentials.generate(),
+            download_timeout_s=1.0,
+        )
+    )
+    yield running
+    await running.stop()
+
+
+def config_for(sandbox: RunningSandbox, **overrides: Any) -> GatewayConfig:
+    """A gateway configuration pointing at ``sandbox``, on a free loopback port."""
+    vendors = {
+        name: VendorConfig(
+            name,
+            sandbox.url,
+            creds.api_id,
+            creds.api_secret,
+            overrides.pop(f"{name}_timeout_s", 5.0),
+        )
+        for name, creds in (
+            ("linkface", sandbox.config.linkface),
+            ("accuauth", sandbox.config.accuauth),
+        )
+    }
+    for name in ("linkface", "accuauth"):
+        if name in overrides:
+            vendors[name] = dataclasses.replace(vendors[name], **overrides.pop(name))
+    return GatewayConfig(
+        linkface=vendors["linkface"],
+        accuauth=vendors["accuauth"],
+        host="127.0.0.1",
+        port=0,
+        grace_s=1.0,
+        **overrides,
+    )
+
+
+GatewayFactory = Callable[..., Awaitable[liveness_pb2_grpc.LivenessCheckStub]]
+
+
+@pytest.fixture
+async def make_stub(sandbox: RunningSandbox) -> AsyncIterator[GatewayFactory]:
+    """Start a gateway with config overrides and return a stub connected to it."""
+    gateways: list[RunningGateway] = []
+    channels: list[grpc.aio.Channel] = []
+
+    async def factory(**overrides: Any) -> liveness_pb2_grpc.LivenessCheckStub:
+        gateway = await start(config_for(sandbox, **overrides))
+        gateways.append(gateway)
+        channel = grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS)
+        channels.append(channel)
+        return liveness_pb2_grpc.LivenessCheckStub(channel)
+
+    yield factory
+    for channel in channels:
+        await channel.close()
+    for gateway in gateways:
+        await gateway.stop(0)
+
+
+@pytest.fixture
+async def gateway(sandbox: RunningSandbox) -> AsyncIterator[RunningGateway]:
+    running = await start(config_for(sandbox))
+    yield running
+    await running.stop(0)
+
+
+@pytest.fixture
+async def stub(gateway: RunningGateway) -> AsyncIterator[liveness_pb2_grpc.LivenessCheckStub]:
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+        yield liveness_pb2_grpc.LivenessCheckStub(channel)
+
+
+@dataclasses.dataclass
+class FileServer:
+    """A loopback HTTP server that serves files for url sources."""
+
+    url: str
+    files: dict[str, bytes]
+    delays: dict[str, float]
+
+    def add(self, name: str, data: bytes, *, delay_s: float = 0.0) -> str:
+        self.files[name] = data
+        self.delays[name] = delay_s
+        return f"{self.url}/{name}"
+
+
+@pytest.fixture
+async def file_server() -> AsyncIterator[FileServer]:
+    import asyncio
+
+    files: dict[str, bytes] = {}
+    delays: dict[str, float] = {}
+
+    async def serve(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in files:
+            return web.Response(status=404)
+        await asyncio.sleep(delays.get(name, 0.0))
+        return web.Response(body=files[name], content_type="application/octet-stream")
+
+    app = web.Application()
+    app.router.add_get("/{name}", serve)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield FileServer(f"http://127.0.0.1:{port}", files, delays)
+    await runner.cleanup()

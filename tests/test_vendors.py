@@ -1,0 +1,161 @@
+"""The vendor modules as plain functions: request building and reply parsing, no network."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+import pytest
+from liveness_gateway import errors
+from liveness_gateway.config import VendorConfig
+from liveness_gateway.errors import GatewayError
+from liveness_gateway.validation import Source
+from liveness_gateway.vendors import accuauth, linkface
+from liveness_gateway.vendors.base import VendorReply
+
+LF = VendorConfig("linkface", "https://lf.test", "ID", "SECRET")
+AA = VendorConfig("accuauth", "https://aa.test", "AID", "ASECRET")
+
+
+def reply(body: Any, http: int = 200, vendor: str = "linkface", **kw: Any) -> VendorReply:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return VendorReply(vendor=vendor, http_status=http, body=raw, **kw)
+
+
+def parts(request) -> dict[str, Any]:
+    return {p.name: (p.value, p.filename) for p in request.parts}
+
+
+def test_linkface_detect_sends_the_table_fields() -> None:
+    data = linkface.build_detect(LF, Source("data", data=b"blob"))
+    assert data.url == "https://lf.test/hackness/liveness_hack_detect"
+    assert parts(data) == {
+        "api_id": ("ID", None),
+        "api_secret": ("SECRET", None),
+        "liveness_data_file": (b"blob", "liveness_data"),
+    }
+    assert not data.headers
+    assert parts(linkface.build_detect(LF, Source("url", text="http://x/y")))[
+        "liveness_data_url"
+    ] == ("http://x/y", None)
+    assert parts(linkface.build_detect(LF, Source("id", text="LD1")))["liveness_data_id"] == (
+        "LD1",
+        None,
+    )
+
+
+def test_linkface_upload_sends_file_or_url() -> None:
+    up = linkface.build_upload(LF, Source("data", data=b"b"))
+    assert up.url == "https://lf.test/resources/upload_liveness_data"
+    assert parts(up)["file"] == (b"b", "liveness_data")
+    assert parts(linkface.build_upload(LF, Source("url", text="http://u")))["url"] == (
+        "http://u",
+        None,
+    )
+
+
+def test_accuauth_sends_credentials_in_headers_only() -> None:
+    req = accuauth.build_anti_hack(
+        AA, Source("id", text="img"), return_image=True, return_extra=False
+    )
+    assert req.url == "https://aa.test/face/liveness_anti_hack"
+    assert req.headers == {"X-DF-API-ID": "AID", "X-DF-API-SECRET": "ASECRET"}
+    assert parts(req) == {
+        "image_id": ("img", None),
+        "return_image": ("1", None),
+        "return_extra": ("0", None),
+    }
+    assert "ASECRET" not in repr(req)
+
+
+@pytest.mark.parametrize("score", ["0.5", 0.5, "5e-1", 1, 0])
+def test_score_string_or_number(score: Any) -> None:
+    result = linkface.parse_detect(reply({"status": "OK", "score": score, "request_id": "TID1"}))
+    assert result.score == float(score)
+    assert result.request_id == "TID1"
+
+
+@pytest.mark.parametrize("score", ["NaN", "inf", -0.1, 1.01, "abc", None, True, [0.5], {}])
+def test_bad_scores_are_refused(score: Any) -> None:
+    with pytest.raises(GatewayError) as caught:
+        linkface.parse_detect(reply({"status": "OK", "score": score}))
+    assert caught.value.reason == errors.VENDOR_BAD_REPLY
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_upload_id_under_either_key_and_unknown_fields_ignored() -> None:
+    doc = {"status": "OK", "image_id": "I1", "surprise": {"x": 1}}
+    assert linkface.parse_upload(reply(doc)).liveness_data_id == "I1"
+    doc = {"status": "OK", "liveness_data_id": "L1", "image_id": "I1"}
+    assert linkface.parse_upload(reply(doc)).liveness_data_id == "L1"
+    with pytest.raises(GatewayError):
+        linkface.parse_upload(reply({"status": "OK"}))
+
+
+def test_extra_tolerates_floats_where_the_page_says_bool() -> None:
+    body = {
+        "status": "OK",
+        "score": "0.1",
+        "extra": {
+            "face_quality_score": 0.99,
+            "live_proba": True,
+            "is_live": 1,
+            "masked": "no",  # wrong type: left out, not guessed
+            "eye_score": float("nan"),
+            "unknown_signal": 3,
+        },
+    }
+    result = accuauth.parse_anti_hack(reply(body, vendor="accuauth"))
+    assert result.extra == {"face_quality_score": 0.99, "live_proba": 1.0, "is_live": True}
+    assert result.image is None
+
+
+def test_error_reply_maps_through_the_table_and_scrubs_secrets() -> None:
+    body = {"status": "NO_PERMISSION", "reason": "key SECRET may not", "request_id": "TID9"}
+    with pytest.raises(GatewayError) as caught:
+        linkface.parse_detect(reply(body, http=403), secrets=("SECRET",))
+    err = caught.value
+    assert (err.code, err.reason) == (grpc.StatusCode.INTERNAL, "NO_PERMISSION")
+    assert err.metadata == {"vendor": "linkface", "httpStatus": "403", "vendorRequestId": "TID9"}
+    assert "SECRET" not in err.message
+    assert "[redacted]" in err.message
+
+
+def test_ok_status_on_an_error_page_trusts_http() -> None:
+    with pytest.raises(GatewayError) as caught:
+        linkface.parse_detect(reply({"status": "OK", "score": "0.1"}, http=502))
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_error_status_on_http_200_still_fails() -> None:
+    with pytest.raises(GatewayError) as caught:
+        linkface.parse_detect(reply({"status": "WRONG_LIVENESS_DATA"}, http=200))
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("7", 7.0), ("0.5", 0.5), (None, 1.0), ("soon", 1.0), ("-3", 0.0), ("99999", 3600.0)],
+)
+def test_retry_after(header: str | None, expected: float) -> None:
+    assert errors.parse_retry_after(header) == expected
+
+
+def test_retry_after_http_date() -> None:
+    assert errors.parse_retry_after("Wed, 25 Nov 2026 10:00:30 GMT", now=1795600800.0) == 30.0
+
+
+def test_status_has_exactly_one_error_info() -> None:
+    err = errors.from_vendor_status(
+        "linkface",
+        "RATE_LIMIT_EXCEEDED",
+        http_status=403,
+        vendor_request_id=None,
+        vendor_reason=None,
+        retry_after="2",
+    )
+    status = err.to_status()
+    kinds = [d.TypeName() for d in status.details]
+    assert kinds.count("google.rpc.ErrorInfo") == 1
+    assert set(kinds) == {"google.rpc.ErrorInfo", "google.rpc.RetryInfo", "google.rpc.QuotaFailure"}
