@@ -45,7 +45,11 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint proto-check pytest
+# Each area adds its checks to TEST_TARGETS in its own mk/<area>.mk, so areas stay apart.
+TEST_TARGETS := lint proto-check pytest
+-include mk/*.mk
+
+test: $(TEST_TARGETS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
