@@ -1,0 +1,320 @@
+"""The async and sync clients: one request builder, one error conversion, two transports."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
+from liveness_client._proto.liveness.v1 import liveness_pb2_grpc
+from liveness_client.channel import (
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT_S,
+    TLSConfig,
+    call_metadata,
+    channel_options,
+)
+from liveness_client.exceptions import from_grpc_error
+from liveness_client.results import AntiHackResult, DetectResult, UploadResult
+
+_Reply = TypeVar("_Reply", bound=Message)
+
+Metadata = Sequence[tuple[str, str]]
+
+
+def _one_source(**sources: Any) -> dict[str, Any]:
+    given = {name: value for name, value in sources.items() if value is not None}
+    if len(given) != 1:
+        names = ", ".join(sources)
+        raise ValueError(f"exactly one of {names} is required, got {len(given)}")
+    return given
+
+
+def upload_request(data: bytes | None = None, *, url: str | None = None) -> pb.UploadRequest:
+    ((field, value),) = _one_source(data=data, url=url).items()
+    return pb.UploadRequest(**{{"data": "liveness_data", "url": "liveness_data_url"}[field]: value})
+
+
+def detect_request(
+    data: bytes | None = None, *, url: str | None = None, liveness_data_id: str | None = None
+) -> pb.DetectRequest:
+    ((field, value),) = _one_source(data=data, url=url, liveness_data_id=liveness_data_id).items()
+    names = {"data": "liveness_data", "url": "liveness_data_url"}
+    return pb.DetectRequest(**{names.get(field, field): value})
+
+
+def anti_hack_request(
+    data: bytes | None = None,
+    *,
+    image_id: str | None = None,
+    return_image: bool = False,
+    return_extra: bool = False,
+) -> pb.AntiHackRequest:
+    ((field, value),) = _one_source(data=data, image_id=image_id).items()
+    return pb.AntiHackRequest(
+        **{"liveness_data" if field == "data" else field: value},
+        return_image=return_image,
+        return_extra=return_extra,
+    )
+
+
+def _health_name(status: int) -> str:
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+
+
+class _Settings:
+    """What both clients keep per instance: the deadline and the per-call metadata."""
+
+    def __init__(self, timeout: float | None, auth_token: str | None) -> None:
+        self.timeout = timeout
+        self.auth_token = auth_token
+
+    def call_kwargs(
+        self, timeout: float | None, request_id: str | None, metadata: Metadata
+    ) -> dict[str, Any]:
+        return {
+            "timeout": self.timeout if timeout is None else timeout,
+            "metadata": call_metadata(
+                auth_token=self.auth_token, request_id=request_id, extra=metadata
+            ),
+        }
+
+
+class AsyncLivenessClient:
+    """An asyncio client for ``liveness.v1.LivenessCheck``.
+
+    ``timeout`` is the default deadline of every call in seconds (None: no deadline);
+    ``tls`` switches to a secure channel (with ``certificate_chain``/``private_key`` for
+    mTLS); ``auth_token`` is sent as ``authorization: Bearer ...`` on every call; ``options``
+    add or override channel options. Pass ``channel`` to use a channel of your own instead
+    (the client then leaves closing it to you).
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        tls: TLSConfig | None = None,
+        auth_token: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        options: Sequence[tuple[str, Any]] = (),
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        if channel is None:
+            opts = channel_options(options)
+            channel = (
+                grpc.aio.secure_channel(target, tls.credentials(), options=opts)
+                if tls is not None
+                else grpc.aio.insecure_channel(target, options=opts)
+            )
+            self._owns_channel = True
+        else:
+            self._owns_channel = False
+        self.target = target
+        self._channel: grpc.aio.Channel = channel
+        self._stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+        self._settings = _Settings(timeout, auth_token)
+
+    async def upload(
+        self,
+        data: bytes | None = None,
+        *,
+        url: str | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata = (),
+    ) -> UploadResult:
+        """Store liveness data (bytes or a url) at the vendor; never retried (not idempotent)."""
+        request = upload_request(data, url=url)
+        reply = await self._call(self._stub.Upload, request, timeout, request_id, metadata)
+        return UploadResult.from_proto(reply)
+
+    async def detect(
+        self,
+        data: bytes | None = None,
+        *,
+        url: str | None = None,
+        liveness_data_id: str | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata = (),
+    ) -> DetectResult:
+        """Score liveness data with LinkFace: exactly one of bytes, a url or an Upload id."""
+        request = detect_request(data, url=url, liveness_data_id=liveness_data_id)
+        reply = await self._call(self._stub.Detect, request, timeout, request_id, metadata)
+        return DetectResult.from_proto(reply)
+
+    async def anti_hack(
+        self,
+        data: bytes | None = None,
+        *,
+        image_id: str | None = None,
+        return_image: bool = False,
+        return_extra: bool = False,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata = (),
+    ) -> AntiHackResult:
+        """Score liveness data with AccuAuth: bytes or an H5 ``image_id``."""
+        request = anti_hack_request(
+            data, image_id=image_id, return_image=return_image, return_extra=return_extra
+        )
+        reply = await self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
+        return AntiHackResult.from_proto(reply)
+
+    async def health(
+        self, service: str = "", *, timeout: float | None = None, request_id: str | None = None
+    ) -> str:
+        """The ``grpc.health.v1`` status of ``service`` ("" is the whole server): "SERVING"..."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        reply = await self._call(self._health.Check, request, timeout, request_id, ())
+        return _health_name(reply.status)
+
+    async def _call(
+        self,
+        method: Callable[..., Awaitable[_Reply]],
+        request: Message,
+        timeout: float | None,
+        request_id: str | None,
+        metadata: Metadata,
+    ) -> _Reply:
+        kwargs = self._settings.call_kwargs(timeout, request_id, metadata)
+        try:
+            return await method(request, **kwargs)
+        except grpc.RpcError as error:
+            raise from_grpc_error(error) from error
+
+    async def close(self) -> None:
+        if self._owns_channel:
+            await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class LivenessClient:
+    """The blocking twin of :class:`AsyncLivenessClient`, with the same arguments and results."""
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        tls: TLSConfig | None = None,
+        auth_token: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        options: Sequence[tuple[str, Any]] = (),
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        if channel is None:
+            opts = channel_options(options)
+            channel = (
+                grpc.secure_channel(target, tls.credentials(), options=opts)
+                if tls is not None
+                else grpc.insecure_channel(target, options=opts)
+            )
+            self._owns_channel = True
+        else:
+            self._owns_channel = False
+        self.target = target
+        self._channel: grpc.Channel = channel
+        self._stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+        self._settings = _Settings(timeout, auth_token)
+
+    def upload(
+        self,
+        data: bytes | None = None,
+        *,
+        url: str | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata = (),
+    ) -> UploadResult:
+        """Store liveness data (bytes or a url) at the vendor; never retried (not idempotent)."""
+        request = upload_request(data, url=url)
+        reply = self._call(self._stub.Upload, request, timeout, request_id, metadata)
+        return UploadResult.from_proto(reply)
+
+    def detect(
+        self,
+        data: bytes | None = None,
+        *,
+        url: str | None = None,
+        liveness_data_id: str | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata = (),
+    ) -> DetectResult:
+        """Score liveness data with LinkFace: exactly one of bytes, a url or an Upload id."""
+        request = detect_request(data, url=url, liveness_data_id=liveness_data_id)
+        reply = self._call(self._stub.Detect, request, timeout, request_id, metadata)
+        return DetectResult.from_proto(reply)
+
+    def anti_hack(
+        self,
+        data: bytes | None = None,
+        *,
+        image_id: str | None = None,
+        return_image: bool = False,
+        return_extra: bool = False,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        metadata: Metadata = (),
+    ) -> AntiHackResult:
+        """Score liveness data with AccuAuth: bytes or an H5 ``image_id``."""
+        request = anti_hack_request(
+            data, image_id=image_id, return_image=return_image, return_extra=return_extra
+        )
+        reply = self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
+        return AntiHackResult.from_proto(reply)
+
+    def health(
+        self, service: str = "", *, timeout: float | None = None, request_id: str | None = None
+    ) -> str:
+        """The ``grpc.health.v1`` status of ``service`` ("" is the whole server): "SERVING"..."""
+        request = health_pb2.HealthCheckRequest(service=service)
+        reply = self._call(self._health.Check, request, timeout, request_id, ())
+        return _health_name(reply.status)
+
+    def _call(
+        self,
+        method: Callable[..., _Reply],
+        request: Message,
+        timeout: float | None,
+        request_id: str | None,
+        metadata: Metadata,
+    ) -> _Reply:
+        kwargs = self._settings.call_kwargs(timeout, request_id, metadata)
+        try:
+            return method(request, **kwargs)
+        except grpc.RpcError as error:
+            raise from_grpc_error(error) from error
+
+    def close(self) -> None:
+        if self._owns_channel:
+            self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
