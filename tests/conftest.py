@@ -57,6 +57,7 @@ def config_for(sandbox: RunningSandbox, **overrides: Any) -> GatewayConfig:
         host="127.0.0.1",
         port=0,
         grace_s=1.0,
+        metrics_port=overrides.pop("metrics_port", 0),
         **overrides,
     )
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from liveness_gateway import __version__
+from liveness_gateway import __version__, logs
 from liveness_gateway.config import (
     ACCUAUTH,
     DEFAULT_THRESHOLD,
@@ -109,13 +109,43 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-reflection", action="store_true", help="turn gRPC server reflection off"
     )
-    _env_option(serve, env, "--log-level", "LIVENESS_LOG_LEVEL", "INFO", help="log level")
+    _env_option(
+        serve,
+        env,
+        "--metrics-host",
+        "LIVENESS_METRICS_HOST",
+        "0.0.0.0",  # noqa: S104  (Prometheus scrapes from outside the pod)
+        help="address of the /metrics HTTP endpoint",
+    )
+    _env_option(
+        serve,
+        env,
+        "--metrics-port",
+        "LIVENESS_METRICS_PORT",
+        9464,
+        type=int,
+        help="port of the /metrics HTTP endpoint (0 picks a free one)",
+    )
+    _log_options(serve, env)
 
     sandbox = sub.add_parser("sandbox", help="run the offline vendor sandbox alone")
     _env_option(sandbox, env, "--host", "SANDBOX_HOST", "127.0.0.1", help="address to listen on")
     _env_option(sandbox, env, "--port", "SANDBOX_PORT", 8080, type=int, help="HTTP port")
-    _env_option(sandbox, env, "--log-level", "LIVENESS_LOG_LEVEL", "INFO", help="log level")
+    _log_options(sandbox, env)
     return root
+
+
+def _log_options(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
+    _env_option(parser, env, "--log-level", "LIVENESS_LOG_LEVEL", "INFO", help="log level")
+    _env_option(
+        parser,
+        env,
+        "--log-format",
+        "LIVENESS_LOG_FORMAT",
+        "json",
+        choices=("json", "text"),
+        help="json: one JSON object per line; text: human-readable",
+    )
 
 
 def _threshold(value: float, flag: str) -> float:
@@ -153,6 +183,8 @@ def _gateway_config(
         antihack_threshold=_threshold(args.antihack_threshold, "--antihack-threshold"),
         grace_s=args.grace,
         reflection=not args.no_reflection,
+        metrics_host=args.metrics_host,
+        metrics_port=args.metrics_port,
     )
 
 
@@ -169,6 +201,8 @@ async def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> None:
         config = _gateway_config(args, env, sandbox_info)
         gateway = await start(config)
         log.info("liveness-gateway %s listening on %s:%d", __version__, config.host, gateway.port)
+        if gateway.metrics_port is not None:
+            log.info("metrics on http://%s:%d/metrics", config.metrics_host, gateway.metrics_port)
         await serve_until_signalled(gateway)
     finally:
         if sandbox is not None:
@@ -197,11 +231,7 @@ async def _sandbox(args: argparse.Namespace, env: Mapping[str, str]) -> None:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     args = _parser(env).parse_args(argv)
-    logging.basicConfig(
-        level=str(args.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(args.log_format, str(args.log_level))
     runner = _serve if args.command == "serve" else _sandbox
     try:
         asyncio.run(runner(args, env))

@@ -64,6 +64,9 @@ class GatewayConfig:
     """Kept back from the caller's deadline so that the gateway can still answer in time."""
     grace_s: float = 10.0
     reflection: bool = True
+    metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from outside the pod)
+    metrics_port: int | None = 9464
+    """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -1,31 +1,69 @@
-"""grpc.aio server assembly: servicer, health, reflection; start and graceful stop."""
+"""grpc.aio server assembly: servicer, health, reflection, interceptor, metrics; start/stop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiohttp
 import grpc
+from aiohttp import web
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from prometheus_client import CollectorRegistry
 
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
-from liveness_gateway.servicer import LivenessServicer
+from liveness_gateway.interceptor import ObservabilityInterceptor
+from liveness_gateway.metrics import Method, Metrics, metrics_app
+from liveness_gateway.servicer import RPC_VENDORS, VENDOR_ENDPOINTS, LivenessServicer
 from liveness_gateway.transport import VendorTransport, new_session
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = liveness_pb2.DESCRIPTOR.services_by_name["LivenessCheck"].full_name
+LIVENESS_SERVICE = liveness_pb2.DESCRIPTOR.services_by_name["LivenessCheck"]
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
+REFLECTION_SERVICE = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
+SERVICE_NAME = LIVENESS_SERVICE.full_name
 
-SERVER_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
-    ("grpc.so_reuseport", 0),
-]
+
+def server_options(*, reuse_port: bool = False) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
+        ("grpc.so_reuseport", int(reuse_port)),
+    ]
+
+
+def methods_of(services: Iterable[ServiceDescriptor]) -> list[Method]:
+    """Every method of the given services, typed as the grpc-ecosystem metrics label them."""
+    kinds = {
+        (False, False): "unary",
+        (True, False): "client_stream",
+        (False, True): "server_stream",
+        (True, True): "bidi_stream",
+    }
+    return [
+        Method(s.full_name, m.name, kinds[(m.client_streaming, m.server_streaming)])
+        for s in services
+        for m in s.methods
+    ]
+
+
+def new_metrics(registry: CollectorRegistry, *, reflection_on: bool = True) -> Metrics:
+    services = [LIVENESS_SERVICE, HEALTH_SERVICE]
+    if reflection_on:
+        services.append(REFLECTION_SERVICE)
+    return Metrics(
+        registry,
+        methods=methods_of(services),
+        vendor_endpoints=VENDOR_ENDPOINTS,
+        rpcs=RPC_VENDORS,
+    )
 
 
 @dataclass
@@ -37,6 +75,9 @@ class RunningGateway:
     session: aiohttp.ClientSession
     health: health.aio.HealthServicer
     config: GatewayConfig
+    metrics: Metrics
+    metrics_runner: web.AppRunner | None = None
+    metrics_port: int | None = None
 
     @property
     def address(self) -> str:
@@ -47,15 +88,40 @@ class RunningGateway:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
         await self.session.close()
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
 
 
-async def start(config: GatewayConfig) -> RunningGateway:
-    """Build and start the server on ``config.host:config.port`` (0 picks a free port)."""
+async def start_metrics_server(
+    registry: CollectorRegistry, host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(metrics_app(registry), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    return runner, runner.addresses[0][1]
+
+
+async def start(
+    config: GatewayConfig,
+    *,
+    registry: CollectorRegistry | None = None,
+    serve_metrics: bool = True,
+    reuse_port: bool = False,
+) -> RunningGateway:
+    """Build and start the server on ``config.host:config.port`` (0 picks a free port).
+
+    ``serve_metrics=False`` leaves /metrics to someone else (the multi-worker parent).
+    """
+    registry = CollectorRegistry() if registry is None else registry
+    metrics = new_metrics(registry, reflection_on=config.reflection)
     session = new_session()
     transport = VendorTransport(session, max_reply_bytes=config.max_reply_bytes)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(
+        options=server_options(reuse_port=reuse_port),
+        interceptors=[ObservabilityInterceptor(metrics)],
+    )
     liveness_pb2_grpc.add_LivenessCheckServicer_to_server(
-        LivenessServicer(config, transport), server
+        LivenessServicer(config, transport, metrics), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -67,11 +133,18 @@ async def start(config: GatewayConfig) -> RunningGateway:
     if port == 0:
         await session.close()
         raise OSError(f"cannot listen on {config.host}:{config.port}")
+    metrics_runner, metrics_port = None, None
+    if serve_metrics and config.metrics_port is not None:
+        metrics_runner, metrics_port = await start_metrics_server(
+            registry, config.metrics_host, config.metrics_port
+        )
     await server.start()
     # The vendor session is up and the port is bound: ready.
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningGateway(server, port, session, health_servicer, config)
+    return RunningGateway(
+        server, port, session, health_servicer, config, metrics, metrics_runner, metrics_port
+    )
 
 
 async def serve_until_signalled(gateway: RunningGateway) -> None:

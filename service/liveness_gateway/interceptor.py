@@ -1,0 +1,131 @@
+"""The server interceptor: request ids, grpc_server_* metrics and the access log line.
+
+It wraps every method of every service (health and reflection included), once per method:
+the wrapped handlers are cached, so a call costs a dict lookup, not a new handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from liveness_gateway.logs import ACCESS_LOGGER, CallRecord, current_call
+from liveness_gateway.metrics import Metrics
+
+REQUEST_ID_KEY = "x-request-id"
+_MAX_REQUEST_ID_CHARS = 128
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def request_id_from(metadata: Any) -> str:
+    """The caller's ``x-request-id`` if it is sane, else a new one."""
+    for key, value in metadata or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
+            if 0 < len(value) <= _MAX_REQUEST_ID_CHARS and value.isprintable():
+                return value
+            break
+    return uuid.uuid4().hex
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = details.method
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None:  # unknown method: grpc answers UNIMPLEMENTED itself
+            return None
+        wrapped = self._wrap(method, handler)
+        self._cache[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._streaming(method, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client streaming: the gateway has none
+
+    def _begin(self, method: str, context: grpc.aio.ServicerContext) -> CallRecord:
+        self._metrics.rpc_started(method)
+        record = CallRecord(method, request_id_from(context.invocation_metadata()))
+        current_call.set(record)
+        return record
+
+    def _end(self, record: CallRecord, code: grpc.StatusCode) -> None:
+        duration = time.perf_counter() - record.started
+        self._metrics.rpc_handled(record.method, code, duration)
+        record.code = code.name
+        access_log.info("rpc", extra=record.fields(duration))
+
+    def _unary(self, method: str, behavior: Any) -> Any:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            record = self._begin(method, context)
+            await context.send_initial_metadata(((REQUEST_ID_KEY, record.request_id),))
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                response = await behavior(request, context)
+                code = context.code() or grpc.StatusCode.OK
+                return response
+            except BaseException as exc:
+                code = _failure_code(context, exc)
+                raise
+            finally:
+                self._end(record, code)
+
+        return wrapped
+
+    def _streaming(self, method: str, behavior: Any) -> Any:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            record = self._begin(method, context)
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                async for response in behavior(request, context):
+                    yield response
+                code = context.code() or grpc.StatusCode.OK
+            except BaseException as exc:
+                code = _failure_code(context, exc)
+                raise
+            finally:
+                self._end(record, code)
+
+        return wrapped
+
+
+def _failure_code(context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.StatusCode:
+    code = context.code()
+    if code is not None:
+        return code
+    if isinstance(exc, GeneratorExit | asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN

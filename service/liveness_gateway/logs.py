@@ -1,0 +1,103 @@
+"""Logging: one structured line per RPC, JSON by default, configured only at the entry point.
+
+The per-RPC facts are gathered in a :class:`CallRecord` that lives in a context variable for
+the duration of the call: the interceptor opens it, the servicer adds the vendor's side.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCESS_LOGGER = "liveness_gateway.access"
+
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+@dataclass
+class CallRecord:
+    """What the access log line says about one RPC."""
+
+    method: str
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    code: str = "OK"
+    reason: str = ""
+    vendor: str = ""
+    vendor_request_id: str = ""
+    payload_bytes: int = 0
+
+    def fields(self, duration_s: float) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "code": self.code,
+            "reason": self.reason,
+            "vendor": self.vendor,
+            "vendor_request_id": self.vendor_request_id,
+            "duration_ms": round(duration_s * 1000, 3),
+            "payload_bytes": self.payload_bytes,
+            "request_id": self.request_id,
+        }
+
+
+current_call: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
+    "current_call", default=None
+)
+
+
+def note_vendor(vendor: str, vendor_request_id: str = "") -> None:
+    """Record the vendor side of the current call, if there is one."""
+    record = current_call.get()
+    if record is not None:
+        record.vendor = vendor
+        if vendor_request_id:
+            record.vendor_request_id = vendor_request_id
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``extra`` fields are merged in at the top level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines, with ``extra`` fields as key=value pairs."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD_ATTRS and not k.startswith("_")
+        ]
+        return " ".join([line, *extras]) if extras else line
+
+
+def configure(log_format: str = "json", level: str = "INFO") -> None:
+    """Set up the root logger. Called once, by the command line entry point."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.Formatter.converter = time.gmtime

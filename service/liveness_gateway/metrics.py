@@ -1,0 +1,262 @@
+"""Prometheus metrics: the grpc-ecosystem server metrics and the gateway's own.
+
+One :class:`Metrics` per process, on an injectable registry (tests pass a fresh one). Every
+label set is known up front, so label children are created once here and the hot path only
+increments cached children. With several worker processes, prometheus_client's multiprocess
+mode aggregates the workers' files (see :func:`enable_multiprocess`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import grpc
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+from liveness_gateway import __version__, errors
+from liveness_gateway.errors import VENDOR_STATUS_TABLE
+
+# grpc-ecosystem/go-grpc-prometheus default histogram buckets
+_GRPC_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Vendors are slow: reach well past 10 s.
+_VENDOR_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60)
+# Dense near the 0.98 threshold, where decisions flip.
+SCORE_BUCKETS = (
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0,
+)  # fmt: skip
+_KIB = 1024
+_PAYLOAD_BUCKETS = tuple(_KIB * k for k in (1, 4, 16, 64, 256, 1024, 2048, 4096, 5120, 6144))
+
+ALL_CODES = tuple(grpc.StatusCode)
+
+OTHER_STATUS = "OTHER"
+VENDOR_ERROR_STATUSES = (
+    *VENDOR_STATUS_TABLE,
+    errors.RATE_LIMIT_EXCEEDED,
+    errors.VENDOR_UNREACHABLE,
+    errors.VENDOR_TIMEOUT,
+    errors.VENDOR_HTTP_ERROR,
+    errors.VENDOR_BAD_REPLY,
+    errors.DEADLINE_EXCEEDED,
+    OTHER_STATUS,
+)
+"""The closed set of ``status`` label values; anything else folds into OTHER."""
+
+OUTCOMES = ("ok", "vendor_error", "http_error", "bad_reply", "unreachable", "timeout", "deadline")
+_OUTCOME_BY_REASON = {
+    errors.VENDOR_UNREACHABLE: "unreachable",
+    errors.VENDOR_TIMEOUT: "timeout",
+    errors.DEADLINE_EXCEEDED: "deadline",
+    errors.VENDOR_BAD_REPLY: "bad_reply",
+    errors.VENDOR_HTTP_ERROR: "http_error",
+}
+
+VERDICT_NAMES = ("live", "hack")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A gRPC method as the server metrics label it."""
+
+    service: str
+    name: str
+    grpc_type: str  # unary, client_stream, server_stream, bidi_stream
+
+
+class Metrics:
+    """All of the gateway's metrics, registered on ``registry``."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        methods: Iterable[Method] = (),
+        vendor_endpoints: Mapping[str, Iterable[str]] = {},
+        rpcs: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.registry = registry
+        grpc_labels = ("grpc_type", "grpc_service", "grpc_method")
+        self.grpc_started = Counter(
+            "grpc_server_started_total",
+            "Total number of RPCs started on the server.",
+            grpc_labels,
+            registry=registry,
+        )
+        self.grpc_handled = Counter(
+            "grpc_server_handled_total",
+            "Total number of RPCs completed on the server, regardless of success or failure.",
+            (*grpc_labels, "grpc_code"),
+            registry=registry,
+        )
+        self.grpc_seconds = Histogram(
+            "grpc_server_handling_seconds",
+            "Histogram of response latency (seconds) of gRPC that had been application-level "
+            "handled by the server.",
+            grpc_labels,
+            buckets=_GRPC_BUCKETS,
+            registry=registry,
+        )
+        vendor_labels = ("vendor", "endpoint")
+        self.vendor_seconds = Histogram(
+            "liveness_gateway_vendor_request_duration_seconds",
+            "Duration of vendor HTTP requests, by outcome.",
+            (*vendor_labels, "outcome"),
+            buckets=_VENDOR_BUCKETS,
+            registry=registry,
+        )
+        self.vendor_errors = Counter(
+            "liveness_gateway_vendor_errors_total",
+            "Failed vendor requests, by the vendor's status (or the gateway's reason).",
+            (*vendor_labels, "status"),
+            registry=registry,
+        )
+        self.vendor_retries = Counter(
+            "liveness_gateway_vendor_retries_total",
+            "Vendor requests sent again after a retryable failure.",
+            vendor_labels,
+            registry=registry,
+        )
+        self.vendor_in_flight = Gauge(
+            "liveness_gateway_vendor_requests_in_flight",
+            "Vendor requests currently waiting for a reply.",
+            vendor_labels,
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.score = Histogram(
+            "liveness_gateway_score",
+            "Vendor hack scores returned to callers.",
+            ("rpc", "vendor"),
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.verdicts = Counter(
+            "liveness_gateway_verdicts_total",
+            "Verdicts returned to callers.",
+            ("rpc", "verdict"),
+            registry=registry,
+        )
+        self.payload_bytes = Histogram(
+            "liveness_gateway_payload_bytes",
+            "Size of liveness data sent inline by callers.",
+            ("rpc",),
+            buckets=_PAYLOAD_BUCKETS,
+            registry=registry,
+        )
+        self.build_info = Gauge(
+            "liveness_gateway_build_info",
+            "Always 1; the labels say which build is running.",
+            ("version",),
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.build_info.labels(version=__version__).set(1)
+
+        # Pre-create every child: rates exist before the first call, and the hot path
+        # never builds a label set.
+        self._started: dict[str, Counter] = {}
+        self._handled: dict[tuple[str, grpc.StatusCode], Counter] = {}
+        self._seconds: dict[str, Histogram] = {}
+        for m in methods:
+            key = f"/{m.service}/{m.name}"
+            labels = (m.grpc_type, m.service, m.name)
+            self._started[key] = self.grpc_started.labels(*labels)
+            self._seconds[key] = self.grpc_seconds.labels(*labels)
+            for code in ALL_CODES:
+                self._handled[(key, code)] = self.grpc_handled.labels(*labels, code.name)
+        self._vendor_seconds: dict[tuple[str, str, str], Histogram] = {}
+        self._vendor_errors: dict[tuple[str, str, str], Counter] = {}
+        for vendor, endpoints in vendor_endpoints.items():
+            for endpoint in endpoints:
+                self.vendor_in_flight.labels(vendor, endpoint)
+                self.vendor_retries.labels(vendor, endpoint)
+                for outcome in OUTCOMES:
+                    self._vendor_seconds[(vendor, endpoint, outcome)] = self.vendor_seconds.labels(
+                        vendor, endpoint, outcome
+                    )
+                for status in VENDOR_ERROR_STATUSES:
+                    self._vendor_errors[(vendor, endpoint, status)] = self.vendor_errors.labels(
+                        vendor, endpoint, status
+                    )
+        self._score: dict[tuple[str, str], Histogram] = {}
+        self._verdicts: dict[tuple[str, str], Counter] = {}
+        self._payload: dict[str, Histogram] = {}
+        for rpc, vendor in rpcs:
+            self._score[(rpc, vendor)] = self.score.labels(rpc, vendor)
+            self._payload[rpc] = self.payload_bytes.labels(rpc)
+            for verdict in VERDICT_NAMES:
+                self._verdicts[(rpc, verdict)] = self.verdicts.labels(rpc, verdict)
+
+    # --- hot path: cached children only ----------------------------------------------------
+
+    def rpc_started(self, method: str) -> None:
+        child = self._started.get(method)
+        if child is not None:
+            child.inc()
+
+    def rpc_handled(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        child = self._handled.get((method, code))
+        if child is not None:
+            child.inc()
+            self._seconds[method].observe(seconds)
+
+    def vendor_call(
+        self, vendor: str, endpoint: str, seconds: float, failure: errors.GatewayError | None
+    ) -> None:
+        if failure is None:
+            outcome = "ok"
+        else:
+            outcome = _OUTCOME_BY_REASON.get(failure.reason, "vendor_error")
+            status = failure.reason if failure.reason in VENDOR_ERROR_STATUSES else OTHER_STATUS
+            self._vendor_errors[(vendor, endpoint, status)].inc()
+        self._vendor_seconds[(vendor, endpoint, outcome)].observe(seconds)
+
+    def in_flight(self, vendor: str, endpoint: str) -> Gauge:
+        return self.vendor_in_flight.labels(vendor, endpoint)
+
+    def decision(self, rpc: str, vendor: str, score: float, hack: bool) -> None:
+        self._score[(rpc, vendor)].observe(score)
+        self._verdicts[(rpc, "hack" if hack else "live")].inc()
+
+    def payload(self, rpc: str, size: int) -> None:
+        self._payload[rpc].observe(size)
+
+
+def enable_multiprocess(directory: str) -> None:
+    """Switch this process' metric values to prometheus_client's multiprocess files.
+
+    Call in each worker before any :class:`Metrics` is created; the metrics endpoint then
+    aggregates the directory with :class:`~prometheus_client.multiprocess.MultiProcessCollector`.
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
+def multiprocess_registry(directory: str) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def metrics_app(registry: CollectorRegistry) -> web.Application:
+    """The /metrics HTTP endpoint (aiohttp, on its own port)."""
+
+    async def handle(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    return app
