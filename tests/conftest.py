@@ -66,14 +66,31 @@ GatewayFactory = Callable[..., Awaitable[liveness_pb2_grpc.LivenessCheckStub]]
 
 
 @pytest.fixture
-async def make_stub(sandbox: RunningSandbox) -> AsyncIterator[GatewayFactory]:
-    """Start a gateway with config overrides and return a stub connected to it."""
+async def make_gateway(
+    sandbox: RunningSandbox,
+) -> AsyncIterator[Callable[..., Awaitable[RunningGateway]]]:
+    """Start gateways with config overrides; all are stopped after the test."""
     gateways: list[RunningGateway] = []
+
+    async def factory(**overrides: Any) -> RunningGateway:
+        gateway = await start(config_for(sandbox, **overrides))
+        gateways.append(gateway)
+        return gateway
+
+    yield factory
+    for gateway in gateways:
+        await gateway.stop(0)
+
+
+@pytest.fixture
+async def make_stub(
+    make_gateway: Callable[..., Awaitable[RunningGateway]],
+) -> AsyncIterator[GatewayFactory]:
+    """Start a gateway with config overrides and return a stub connected to it."""
     channels: list[grpc.aio.Channel] = []
 
     async def factory(**overrides: Any) -> liveness_pb2_grpc.LivenessCheckStub:
-        gateway = await start(config_for(sandbox, **overrides))
-        gateways.append(gateway)
+        gateway = await make_gateway(**overrides)
         channel = grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS)
         channels.append(channel)
         return liveness_pb2_grpc.LivenessCheckStub(channel)
@@ -81,8 +98,6 @@ async def make_stub(sandbox: RunningSandbox) -> AsyncIterator[GatewayFactory]:
     yield factory
     for channel in channels:
         await channel.close()
-    for gateway in gateways:
-        await gateway.stop(0)
 
 
 @pytest.fixture

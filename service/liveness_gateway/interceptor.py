@@ -7,10 +7,11 @@ the wrapped handlers are cached, so a call costs a dict lookup, not a new handle
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -106,12 +107,18 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         return wrapped
 
     def _streaming(self, method: str, behavior: Any) -> Any:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        # Servicers stream either as async generators or as coroutines calling
+        # context.write(); the wrapper is a coroutine and writes in both cases.
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
             record = self._begin(method, context)
             code = grpc.StatusCode.UNKNOWN
             try:
-                async for response in behavior(request, context):
-                    yield response
+                result = behavior(request, context)
+                if inspect.isasyncgen(result):
+                    async for response in result:
+                        await context.write(response)
+                else:
+                    await result
                 code = context.code() or grpc.StatusCode.OK
             except BaseException as exc:
                 code = _failure_code(context, exc)
