@@ -1,0 +1,166 @@
+"""Fixtures: the REAL gateway (with its embedded vendor sandbox) as a subprocess on loopback.
+
+The gateway binary is the repository venv's, found relative to this file; it binds port 0 and
+the port is read from its "listening on HOST:PORT" log line. Everything is bounded in time.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from liveness_client import AsyncLivenessClient, LivenessClient
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+GATEWAY_BIN = Path(
+    os.environ.get("LIVENESS_GATEWAY_BIN", REPO_ROOT / ".venv" / "bin" / "liveness-gateway")
+)
+LIVENESSCTL = Path(sys.executable).parent / "livenessctl"
+LISTENING = re.compile(r"listening on \S+:(\d+)")
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class Gateway:
+    target: str
+    process: subprocess.Popen[str]
+    log: list[str] = field(default_factory=list)
+
+
+def _drain(stream: Iterator[str], lines: queue.Queue[str | None], log: list[str]) -> None:
+    # Keeps reading after the port is known, so a chatty gateway never blocks on a full pipe.
+    for line in stream:
+        log.append(line)
+        lines.put(line)
+    lines.put(None)
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Iterator[Gateway]:
+    assert GATEWAY_BIN.exists(), f"{GATEWAY_BIN} is missing: run `make setup` at the repo root"
+    env = {
+        **os.environ,
+        # Loopback only, and no fixed ports: the gateway may also serve /metrics.
+        "LIVENESS_METRICS_HOST": "127.0.0.1",
+        "LIVENESS_METRICS_PORT": "0",
+        "LIVENESS_GRACE_S": "1",
+    }
+    process = subprocess.Popen(
+        [str(GATEWAY_BIN), "serve", "--sandbox", "--host", "127.0.0.1", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    log: list[str] = []
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_drain, args=(process.stderr, lines, log), daemon=True)
+    reader.start()
+    try:
+        port = _wait_for_port(lines, log)
+        yield Gateway(f"127.0.0.1:{port}", process, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+        reader.join(timeout=STOP_TIMEOUT_S)
+
+
+def _wait_for_port(lines: queue.Queue[str | None], log: list[str]) -> int:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
+            break
+        if line is None:
+            pytest.fail("the gateway exited before listening:\n" + "".join(log))
+        if match := LISTENING.search(line):
+            return int(match.group(1))
+    pytest.fail(f"the gateway did not report its port in {START_TIMEOUT_S}s:\n" + "".join(log))
+
+
+@pytest.fixture
+def target(gateway: Gateway) -> str:
+    return gateway.target
+
+
+@pytest.fixture
+async def client(target: str) -> AsyncIterator[AsyncLivenessClient]:
+    async with AsyncLivenessClient(target) as client:
+        yield client
+
+
+@pytest.fixture
+def sync_client(target: str) -> Iterator[LivenessClient]:
+    with LivenessClient(target) as client:
+        yield client
+
+
+@pytest.fixture
+def dead_target() -> Iterator[str]:
+    """A loopback port that refuses connections: bound (so nobody else takes it), not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+class FileServer:
+    """A loopback HTTP server that serves in-memory files, for the url sources."""
+
+    def __init__(self) -> None:
+        files: dict[str, bytes] = {}
+        self.files = files
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def add(self, name: str, data: bytes) -> str:
+        self.files[name] = data
+        return f"{self.url}/{name}"
+
+
+@pytest.fixture(scope="session")
+def file_server() -> Iterator[FileServer]:
+    server = FileServer()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+    server.thread.join(timeout=STOP_TIMEOUT_S)

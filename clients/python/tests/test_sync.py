@@ -1,0 +1,50 @@
+"""The blocking client against the real gateway."""
+
+from __future__ import annotations
+
+import pytest
+
+from liveness_client import (
+    InvalidArgument,
+    LivenessClient,
+    RateLimited,
+    ResourceExhausted,
+    Verdict,
+)
+from tests.conftest import FileServer
+
+
+def test_detect_sources(sync_client: LivenessClient, file_server: FileServer) -> None:
+    assert sync_client.detect(data=b"SANDBOX:score=0.995").verdict is Verdict.HACK
+    assert sync_client.detect(url=file_server.add("sync.bin", b"SANDBOX:score=0.3")).score == 0.3
+    uploaded = sync_client.upload(data=b"SANDBOX:score=0.4")
+    assert sync_client.detect(liveness_data_id=uploaded.liveness_data_id).score == 0.4
+
+
+def test_upload_url(sync_client: LivenessClient, file_server: FileServer) -> None:
+    uploaded = sync_client.upload(url=file_server.add("sync-up.bin", b"SANDBOX:score=0.3"))
+    assert uploaded.liveness_data_id
+
+
+def test_anti_hack(sync_client: LivenessClient) -> None:
+    result = sync_client.anti_hack(image_id="SANDBOX:score=0.99", return_image=True)
+    assert (result.score, result.verdict) == (0.99, Verdict.HACK)
+    assert result.image is not None
+    assert result.quality is None
+    assert sync_client.anti_hack(data=b"SANDBOX:score=0.5", return_extra=True).quality
+
+
+def test_health(sync_client: LivenessClient) -> None:
+    assert sync_client.health() == "SERVING"
+
+
+def test_errors(sync_client: LivenessClient) -> None:
+    with pytest.raises(RateLimited) as limited:
+        sync_client.detect(data=b"SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=7")
+    assert limited.value.retry_after == 7
+    with pytest.raises(ResourceExhausted) as quota:
+        sync_client.anti_hack(data=b"SANDBOX:status=OUT_OF_QUOTA")
+    assert quota.value.reason == "OUT_OF_QUOTA"
+    assert quota.value.vendor == "accuauth"
+    with pytest.raises(InvalidArgument):
+        sync_client.detect(liveness_data_id=" ")
