@@ -1,0 +1,117 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "liveness-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Create a default fully qualified app name.
+We truncate at 63 chars because some Kubernetes name fields are limited to this (by the DNS naming spec).
+If release name contains chart name it will be used as a full name.
+*/}}
+{{- define "liveness-gateway.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Create chart name and version as used by the chart label.
+*/}}
+{{- define "liveness-gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels
+*/}}
+{{- define "liveness-gateway.labels" -}}
+helm.sh/chart: {{ include "liveness-gateway.chart" . }}
+{{ include "liveness-gateway.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ include "liveness-gateway.imageTag" . | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: liveness-gateway
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels
+*/}}
+{{- define "liveness-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "liveness-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Create the name of the service account to use
+*/}}
+{{- define "liveness-gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "liveness-gateway.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image tag: image.tag, else the chart's appVersion.
+*/}}
+{{- define "liveness-gateway.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/*
+The full image reference; a digest, when set, pins the image whatever the tag says.
+*/}}
+{{- define "liveness-gateway.image" -}}
+{{- $ref := printf "%s:%s" .Values.image.repository (include "liveness-gateway.imageTag" .) }}
+{{- if .Values.image.digest }}
+{{- $ref = printf "%s@%s" $ref .Values.image.digest }}
+{{- end }}
+{{- $ref }}
+{{- end }}
+
+{{/*
+The Secret that holds the vendor credentials: credentials.existingSecret, else the one the
+chart creates.
+*/}}
+{{- define "liveness-gateway.secretName" -}}
+{{- default (printf "%s-credentials" (include "liveness-gateway.fullname" .)) .Values.credentials.existingSecret }}
+{{- end }}
+
+{{/*
+Whether the pods need vendor credentials at all (not in sandbox mode).
+*/}}
+{{- define "liveness-gateway.needsCredentials" -}}
+{{- if not .Values.gateway.sandbox }}true{{- end }}
+{{- end }}
+
+{{/*
+Where the secret files are mounted in the container.
+*/}}
+{{- define "liveness-gateway.secretMountPath" -}}
+/var/run/secrets/liveness-gateway
+{{- end }}
+
+{{/*
+Refuse settings that cannot drain cleanly: Kubernetes kills the container when
+terminationGracePeriodSeconds runs out, counted from the start of the preStop pause.
+*/}}
+{{- define "liveness-gateway.validateDrain" -}}
+{{- $need := add (int .Values.lifecycle.preStopSleepSeconds) (int (ceil .Values.gateway.drainSeconds)) }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int $need) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed lifecycle.preStopSleepSeconds + gateway.drainSeconds (%d): in-flight calls would be killed" (int .Values.terminationGracePeriodSeconds) (int $need)) }}
+{{- end }}
+{{- end }}

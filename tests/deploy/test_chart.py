@@ -1,0 +1,405 @@
+"""The Helm chart, rendered with helm for real: what a platform team checks before accepting it."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from liveness_gateway.config import GatewayConfig
+
+from tests.deploy.conftest import (
+    CHART,
+    ROOT,
+    Render,
+    ci_values,
+    env_of,
+    gateway_container,
+    kinds,
+    only,
+    run_helm,
+    template_args,
+)
+
+ALL_VALUES = ["", "all-features", "existing-secret", "sandbox"]
+CI_SECRETS = ("ci-linkface-secret-value", "ci-accuauth-secret-value")
+
+
+def _values(name: str) -> tuple[Path, ...]:
+    return (ci_values(name),) if name else ()
+
+
+def _chart() -> dict[str, str]:
+    return yaml.safe_load((CHART / "Chart.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def _defaults() -> dict[str, object]:
+    return yaml.safe_load((CHART / "values.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def test_default_install_renders_the_core_objects_only(render: Render) -> None:
+    docs = render()
+    assert kinds(docs) == {
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "Secret",
+        "PodDisruptionBudget",
+    }
+
+
+def test_every_optional_object_renders_when_switched_on(render: Render) -> None:
+    docs = render(ci_values("all-features"))
+    assert kinds(docs) >= {
+        "ServiceMonitor",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "ConfigMap",
+    }
+    assert only(docs, "HorizontalPodAutoscaler")["apiVersion"] == "autoscaling/v2"
+    assert only(docs, "PodDisruptionBudget")["apiVersion"] == "policy/v1"
+    # The HPA owns the replica count.
+    assert "replicas" not in only(docs, "Deployment")["spec"]
+
+
+@pytest.mark.parametrize("values", ALL_VALUES)
+def test_probes_are_native_grpc_on_the_health_port(render: Render, values: str) -> None:
+    container = gateway_container(render(*_values(values)))
+    (grpc_port,) = [p["containerPort"] for p in container["ports"] if p["name"] == "grpc"]
+    env = env_of(container)
+    assert env["LIVENESS_PORT"]["value"] == str(grpc_port)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        spec = container[probe]
+        assert set(spec) & {"httpGet", "tcpSocket", "exec"} == set(), probe
+        assert spec["grpc"]["port"] == grpc_port, probe
+        # A number: Kubernetes' gRPC probes take no named port.
+        assert isinstance(spec["grpc"]["port"], int), probe
+        # The overall health ("" service), which the gateway flips to NOT_SERVING on drain.
+        assert spec["grpc"].get("service", "") == "", probe
+
+
+@pytest.mark.parametrize("values", ALL_VALUES)
+def test_security_context_is_hardened(render: Render, values: str) -> None:
+    docs = render(*_values(values))
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    if "ServiceAccount" in kinds(docs):
+        assert only(docs, "ServiceAccount")["automountServiceAccountToken"] is False
+    sc = gateway_container(docs)["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["privileged"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    # A read-only root still gets a small writable /tmp.
+    mounts = {m["mountPath"] for m in gateway_container(docs)["volumeMounts"]}
+    assert "/tmp" in mounts  # noqa: S108 (the pod's own emptyDir)
+
+
+def test_resources_rollout_and_spread(render: Render) -> None:
+    deployment = only(render(), "Deployment")
+    spec = deployment["spec"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    container = gateway_container([deployment])
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    spread = spec["template"]["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    for constraint in spread:
+        assert constraint["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize("values", ALL_VALUES)
+def test_pre_stop_and_grace_period_outlast_the_drain(render: Render, values: str) -> None:
+    docs = render(*_values(values))
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    container = gateway_container(docs)
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    pre_stop_s = float(command[1])
+    drain_s = float(env_of(container)["LIVENESS_GRACE_S"]["value"])
+    assert pre_stop_s > 0
+    assert pod["terminationGracePeriodSeconds"] > pre_stop_s + drain_s
+
+
+def test_chart_drain_default_is_the_gateways(render: Render) -> None:
+    (grace,) = [f for f in dataclasses.fields(GatewayConfig) if f.name == "grace_s"]
+    container = gateway_container(render())
+    assert float(env_of(container)["LIVENESS_GRACE_S"]["value"]) == grace.default
+
+
+def test_chart_refuses_a_grace_period_shorter_than_the_drain(helm: Path) -> None:
+    args = template_args(sets=["terminationGracePeriodSeconds=12", "gateway.drainSeconds=10"])
+    result = run_helm(helm, *args)
+    assert result.returncode != 0
+    assert "terminationGracePeriodSeconds (12) must exceed" in result.stderr
+
+
+def _secret_appears_only_in_secrets(
+    docs: list[dict[str, object]], secrets: tuple[str, ...]
+) -> None:
+    for doc in docs:
+        if doc["kind"] == "Secret":
+            continue
+        text = yaml.safe_dump(doc)
+        for secret in secrets:
+            assert secret not in text, f"secret in {doc['kind']}"
+            assert base64.b64encode(secret.encode()).decode() not in text, doc["kind"]
+
+
+@pytest.mark.parametrize("mount_as", ["file", "env"])
+def test_credentials_only_ever_come_from_a_secret(render: Render, mount_as: str) -> None:
+    docs = render(
+        sets=[
+            f"credentials.linkfaceApiSecret={CI_SECRETS[0]}",
+            f"credentials.accuauthApiSecret={CI_SECRETS[1]}",
+            f"credentials.mountAs={mount_as}",
+            "dashboard.enabled=true",
+        ]
+    )
+    _secret_appears_only_in_secrets(docs, CI_SECRETS)
+    secret = only(docs, "Secret")
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {
+        "linkface-api-secret": CI_SECRETS[0],
+        "accuauth-api-secret": CI_SECRETS[1],
+    }
+    env = env_of(gateway_container(docs))
+    for vendor in ("LINKFACE", "ACCUAUTH"):
+        if mount_as == "env":
+            ref = env[f"{vendor}_API_SECRET"]
+            assert "value" not in ref
+            assert ref["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
+            assert f"{vendor}_API_SECRET_FILE" not in env
+        else:
+            assert f"{vendor}_API_SECRET" not in env
+            path = env[f"{vendor}_API_SECRET_FILE"]["value"]
+            assert path.startswith("/var/run/secrets/liveness-gateway/")
+    # A new secret value rolls the pods.
+    pod_annotations = only(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/credentials" in pod_annotations
+
+
+def test_all_features_values_keep_their_secrets_in_the_secret(render: Render) -> None:
+    docs = render(ci_values("all-features"))
+    _secret_appears_only_in_secrets(docs, CI_SECRETS)
+    for doc in docs:
+        if doc["kind"] == "ConfigMap":
+            assert not any(s in json.dumps(doc["data"]) for s in CI_SECRETS)
+
+
+def test_existing_secret_is_used_and_none_is_created(render: Render) -> None:
+    docs = render(ci_values("existing-secret"))
+    assert "Secret" not in kinds(docs)
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "credentials"]
+    assert volume["secret"]["secretName"] == "liveness-vendor-credentials"
+    assert {i["key"] for i in volume["secret"]["items"]} == {"linkface", "accuauth"}
+    env = env_of(gateway_container(docs))
+    assert env["LINKFACE_API_SECRET_FILE"]["value"].endswith("/linkface")
+    assert env["ACCUAUTH_API_SECRET_FILE"]["value"].endswith("/accuauth")
+
+
+def test_sandbox_is_off_by_default_and_needs_no_credentials_when_on(render: Render) -> None:
+    assert "LIVENESS_SANDBOX" not in env_of(gateway_container(render()))
+    assert _defaults()["gateway"]["sandbox"] is False  # type: ignore[index]
+    docs = render(ci_values("sandbox"))
+    env = env_of(gateway_container(docs))
+    assert env["LIVENESS_SANDBOX"]["value"] == "1"
+    assert "Secret" not in kinds(docs)
+    assert not [name for name in env if "SECRET" in name]
+
+
+def _serve_settings() -> set[str]:
+    """The environment variables that ``liveness-gateway serve --help`` documents."""
+    result = subprocess.run(
+        [sys.executable, "-m", "liveness_gateway", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(re.findall(r"env\s+([A-Z][A-Z0-9_]+)", result.stdout))
+
+
+# Settings the chart deliberately leaves at the gateway's default.
+NOT_FROM_VALUES = {
+    "LIVENESS_HOST": "a pod listens on all its interfaces",
+    "LIVENESS_METRICS_HOST": "a pod listens on all its interfaces",
+}
+
+
+def test_every_gateway_setting_is_reachable_from_values(render: Render) -> None:
+    docs = render(ci_values("all-features"), sets=["gateway.sandbox=true"])
+    env = set(env_of(gateway_container(docs)))
+    missing = _serve_settings() - env - set(NOT_FROM_VALUES)
+    assert not missing, (
+        f"`liveness-gateway serve` has settings the chart does not set: {sorted(missing)}; "
+        "add them to values.yaml (documented) and templates/deployment.yaml"
+    )
+
+
+def test_every_value_is_documented_in_place() -> None:
+    documented = set(re.findall(r"## @param (\S+)", (CHART / "values.yaml").read_text()))
+
+    def leaves(node: object, prefix: str = "") -> set[str]:
+        if isinstance(node, dict) and node and prefix.rstrip(".") not in documented:
+            return set().union(*(leaves(v, f"{prefix}{k}.") for k, v in node.items()))
+        return {prefix.rstrip(".")}
+
+    assert leaves(_defaults()) <= documented
+
+
+@pytest.mark.parametrize(
+    ("sets", "complaint"),
+    [
+        (["replicaCount=two"], "replicaCount"),
+        (["gateway.detectThreshold=1.5"], "detectThreshold"),
+        (["gateway.logFormat=xml"], "logFormat"),
+        (["gateway.grpcPort=70000"], "grpcPort"),
+        (["gateway.sandbox=maybe"], "sandbox"),
+        (["credentials.mountAs=configmap"], "mountAs"),
+        (["vendors.linkface.baseUrl=ftp://example.test"], "baseUrl"),
+        (["replicas=3"], "replicas"),
+        (["gateway.drainSecond=3"], "drainSecond"),
+    ],
+)
+def test_schema_rejects_bad_values(helm: Path, sets: list[str], complaint: str) -> None:
+    result = run_helm(helm, *template_args(sets=sets))
+    assert result.returncode != 0, sets
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_image_tag_defaults_to_the_app_version(render: Render) -> None:
+    chart = _chart()
+    image = gateway_container(render())["image"]
+    assert image == f"liveness-gateway:{chart['appVersion']}"
+    digest = "sha256:" + "a" * 64
+    pinned = gateway_container(render(sets=["image.tag=1.2.3", f"image.digest={digest}"]))
+    assert pinned["image"] == f"liveness-gateway:1.2.3@{digest}"
+
+
+def test_chart_app_version_is_the_gateways() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    (version,) = re.findall(r'^version = "([^"]+)"', pyproject, flags=re.MULTILINE)
+    assert _chart()["appVersion"] == version
+
+
+def test_service_ports_and_service_monitor(render: Render) -> None:
+    docs = render(ci_values("all-features"))
+    service = only(docs, "Service", name_suffix="liveness-gateway")
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["grpc"]["appProtocol"]
+    assert ports["metrics"]["appProtocol"] == "http"
+    assert ports["grpc"]["targetPort"] == "grpc"
+    monitor = only(docs, "ServiceMonitor")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    assert endpoint["path"] == "/metrics"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    headless = only(docs, "Service", name_suffix="-headless")
+    assert headless["spec"]["clusterIP"] == "None"
+
+
+def test_network_policy_opens_only_the_gateway_ports(render: Render) -> None:
+    docs = render(ci_values("all-features"))
+    policy = only(docs, "NetworkPolicy")
+    ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    container = gateway_container(docs)
+    assert ports == {p["containerPort"] for p in container["ports"]}
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def _dashboard(render: Render) -> tuple[dict[str, object], dict[str, object]]:
+    docs = render(ci_values("all-features"))
+    configmap = only(docs, "ConfigMap", name_suffix="-dashboard")
+    return configmap, json.loads(configmap["data"]["liveness-gateway.json"])
+
+
+def test_dashboard_ships_for_the_grafana_sidecar(render: Render) -> None:
+    configmap, dashboard = _dashboard(render)
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"  # type: ignore[index]
+    assert dashboard["uid"] == "liveness-gateway"
+    assert dashboard["panels"]
+
+
+def test_dashboard_only_queries_metrics_the_gateway_exports(render: Render) -> None:
+    from liveness_gateway.metrics import Metrics
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    Metrics(registry)
+    exported = set()
+    for family in registry.collect():
+        exported.add(family.name)
+        exported.update(s.name for s in family.samples)
+        exported.update(f"{family.name}{suffix}" for suffix in ("_total", "_bucket", "_count"))
+    _, dashboard = _dashboard(render)
+    exprs = [
+        target["expr"]
+        for panel in dashboard["panels"]  # type: ignore[attr-defined]
+        for target in panel.get("targets", [])
+    ]
+    used = {m for e in exprs for m in re.findall(r"\b([a-z_]+)\{", e)}
+    assert used
+    unknown = {m for m in used - exported if not m.startswith("process_")}
+    assert not unknown, f"the dashboard queries metrics the gateway does not export: {unknown}"
+
+
+def test_rendered_manifests_fail_validation_on_an_unknown_field(
+    render: Render, tmp_path: Path
+) -> None:
+    """The offline schema check of make test-helm is not vacuous."""
+    docs = render()
+    gateway_container(docs)["readinesProbe"] = {"grpc": {"port": 50051}}
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump_all(docs))
+    result = subprocess.run(  # noqa: S603 (our own script)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "validate-manifests.py"),
+            "--kube-version",
+            "1.27.0",
+            str(broken),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "readinesProbe" in result.stderr
+
+
+def test_image_requirements_pin_the_gateways_dependencies() -> None:
+    pinned = dict(
+        line.split("==")
+        for line in (ROOT / "requirements-image.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    normalise = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731
+    pinned = {normalise(k): v for k, v in pinned.items()}
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    deps = re.search(r"^dependencies = \[(.*?)\]", pyproject, flags=re.S | re.M)
+    assert deps
+    for requirement in re.findall(r'"([^"]+)"', deps.group(1)):
+        name, version = requirement.split("==")
+        assert pinned.get(normalise(name)) == version, requirement
