@@ -18,15 +18,25 @@ WITH_GATEWAY := scripts/with-gateway.sh
 # Central as executables; the TypeScript one (ts-proto) is pinned in clients/typescript.
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# protoc's version on Maven Central (4.x = protobuf 36.x); the Java runtime in
+# clients/java/pom.xml must be at least this. protoc-gen-grpc-java 1.83.0 is the newest whose
+# executables Maven Central serves; the grpc-java runtime in the pom may be newer, not older.
+PROTOC_VERSION := 4.36.2
+PROTOC_GEN_GRPC_JAVA_VERSION := 1.83.0
+MAVEN_DEPENDENCY_PLUGIN := org.apache.maven.plugins:maven-dependency-plugin:3.11.0
+MVN := mvn -B -q -Dstyle.color=never
+# Maven Central names the executables by os-arch (linux-x86_64, linux-aarch_64, osx-...).
+CLIENT_EXE_CLASSIFIER := $(shell uname -s | tr A-Z a-z | sed 's/darwin/osx/')-$(shell uname -m | sed 's/aarch64/aarch_64/;s/arm64/aarch_64/')
 
 .PHONY: client-tools gen-clients clients-gen-check build-clients test-clients \
 	client-tools-go gen-client-go build-client-go test-client-go \
-	client-tools-typescript gen-client-typescript build-client-typescript test-client-typescript
+	client-tools-typescript gen-client-typescript build-client-typescript test-client-typescript \
+	client-tools-java gen-client-java build-client-java test-client-java
 
-client-tools: client-tools-go client-tools-typescript
-gen-clients: gen-client-go gen-client-typescript
-build-clients: build-client-go build-client-typescript
-test-clients: clients-gen-check test-client-go test-client-typescript
+client-tools: client-tools-go client-tools-typescript client-tools-java
+gen-clients: gen-client-go gen-client-typescript gen-client-java
+build-clients: build-client-go build-client-typescript build-client-java
+test-clients: clients-gen-check test-client-go test-client-typescript test-client-java
 
 # --- Go ---------------------------------------------------------------------------------
 GO_PLUGINS_STAMP := $(CLIENT_STAMPS)/go-plugins-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)
@@ -70,14 +80,51 @@ test-client-typescript: $(STAMP) build-client-typescript
 	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node --test dist/test/
 	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node dist/examples/detect.js 'SANDBOX:score=0.995'
 
+# --- Java -------------------------------------------------------------------------------------
+# protoc (for buf's built-in java generator) and protoc-gen-grpc-java, as executables from Maven
+# Central through the ordinary Maven cache (~/.m2), copied into .tools/bin.
+JAVA_DIR := clients/java
+JAVA_TOOLS_STAMP := $(CLIENT_STAMPS)/java-tools-$(PROTOC_VERSION)-$(PROTOC_GEN_GRPC_JAVA_VERSION)-$(CLIENT_EXE_CLASSIFIER)
+
+client-tools-java: $(JAVA_TOOLS_STAMP)
+
+$(JAVA_TOOLS_STAMP):
+	@mkdir -p $(CLIENT_TOOLS_BIN) $(CLIENT_STAMPS)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && cd $$tmp && \
+	  $(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory=$$tmp/out -Dmdep.stripVersion=true \
+	    -Dartifact=com.google.protobuf:protoc:$(PROTOC_VERSION):exe:$(CLIENT_EXE_CLASSIFIER) && \
+	  $(MVN) $(MAVEN_DEPENDENCY_PLUGIN):copy -DoutputDirectory=$$tmp/out -Dmdep.stripVersion=true \
+	    -Dartifact=io.grpc:protoc-gen-grpc-java:$(PROTOC_GEN_GRPC_JAVA_VERSION):exe:$(CLIENT_EXE_CLASSIFIER) && \
+	  install -m 755 out/protoc-$(CLIENT_EXE_CLASSIFIER).exe $(CLIENT_TOOLS_BIN)/protoc && \
+	  install -m 755 out/protoc-gen-grpc-java-$(CLIENT_EXE_CLASSIFIER).exe $(CLIENT_TOOLS_BIN)/protoc-gen-grpc-java
+	@rm -f $(CLIENT_STAMPS)/java-tools-* && touch $@
+
+gen-client-java: $(STAMP) $(JAVA_TOOLS_STAMP)
+	$(BUF) generate --template buf.gen.java.yaml
+
+build-client-java:
+	cd $(JAVA_DIR) && $(MVN) test-compile
+
+# -q hides Surefire's own summary, so print one from its reports; no test, or a skipped one,
+# is a failure.
+test-client-java: $(STAMP) build-client-java
+	cd $(JAVA_DIR) && rm -rf target/surefire-reports && ../../$(WITH_GATEWAY) $(MVN) test
+	@cat $(JAVA_DIR)/target/surefire-reports/*.txt | awk -F'[:,] *' '/^Tests run:/ { \
+	  run += $$2; failed += $$4 + $$6; skipped += $$8 } END { \
+	  printf "surefire: %d passed, %d failed, %d skipped\n", run - failed - skipped, failed, skipped; \
+	  exit (run == 0 || failed > 0 || skipped > 0) }'
+	cd $(JAVA_DIR) && ../../$(WITH_GATEWAY) $(MVN) exec:java -Dexec.args='SANDBOX:score=0.995'
+
 # --- the generated-code check ---------------------------------------------------------------
 # Regenerates every client into a temporary directory and diffs it with the checked-in code.
-clients-gen-check: $(STAMP) $(GO_PLUGINS_STAMP) $(TS_STAMP)
+clients-gen-check: $(STAMP) $(GO_PLUGINS_STAMP) $(TS_STAMP) $(JAVA_TOOLS_STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
 	  $(BUF) generate --template buf.gen.go.yaml -o $$tmp && \
 	  diff -r $$tmp/clients/go/livenessv1 clients/go/livenessv1 && \
 	  $(BUF) generate --template buf.gen.typescript.yaml -o $$tmp && \
 	  diff -r $$tmp/$(TS_DIR)/src/gen $(TS_DIR)/src/gen && \
+	  $(BUF) generate --template buf.gen.java.yaml -o $$tmp && \
+	  diff -r $$tmp/$(JAVA_DIR)/src/generated/java $(JAVA_DIR)/src/generated/java && \
 	  echo "clients-gen-check: generated client code is up to date"
 
 TEST_TARGETS += test-clients
