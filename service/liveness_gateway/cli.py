@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from liveness_gateway import __version__, logs
+from liveness_gateway import __version__, logs, workers
 from liveness_gateway.config import (
     ACCUAUTH,
     DEFAULT_THRESHOLD,
@@ -108,6 +108,15 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--no-reflection", action="store_true", help="turn gRPC server reflection off"
+    )
+    _env_option(
+        serve,
+        env,
+        "--workers",
+        "LIVENESS_WORKERS",
+        1,
+        type=int,
+        help="gateway processes sharing the port (SO_REUSEPORT); /metrics covers all",
     )
     _env_option(
         serve,
@@ -232,8 +241,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     args = _parser(env).parse_args(argv)
     logs.configure(args.log_format, str(args.log_level))
-    runner = _serve if args.command == "serve" else _sandbox
     try:
+        if args.command == "serve" and args.workers != 1:
+            if args.workers < 1:
+                raise ConfigError("--workers must be at least 1")
+            return workers.supervise(
+                args.workers,
+                lambda sandbox: _gateway_config(args, env, sandbox),
+                sandbox=args.sandbox,
+            )
+        runner = _serve if args.command == "serve" else _sandbox
         asyncio.run(runner(args, env))
     except ConfigError as exc:
         print(f"liveness-gateway: {exc}", file=sys.stderr)

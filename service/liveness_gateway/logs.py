@@ -67,6 +67,7 @@ class JsonFormatter(logging.Formatter):
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,
             "msg": record.getMessage(),
         }
         for key, value in record.__dict__.items():

@@ -45,4 +45,11 @@ async def start_sandbox(
     return RunningSandbox(runner, f"http://{url_host}:{bound}", bound, config)
 
 
-__all__ = ["Credentials", "RunningSandbox", "SandboxConfig", "SandboxState", "start_sandbox"]
+__all__ = [
+    "Credentials",
+    "RunningSandbox",
+    "SandboxConfig",
+    "SandboxState",
+    "create_app",
+    "start_sandbox",
+]
