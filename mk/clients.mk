@@ -11,7 +11,7 @@
 CLIENT_TOOLS := .tools
 CLIENT_TOOLS_BIN := $(CURDIR)/$(CLIENT_TOOLS)/bin
 CLIENT_STAMPS := $(CLIENT_TOOLS)/stamps
-BUF := $(BIN)/buf
+CLIENT_BUF := $(BIN)/buf
 WITH_GATEWAY := scripts/with-gateway.sh
 
 # Pinned plugin versions. The Go ones are `go install`ed; the Java ones come from Maven
@@ -50,7 +50,7 @@ $(GO_PLUGINS_STAMP):
 	@rm -f $(CLIENT_STAMPS)/go-plugins-* && touch $@
 
 gen-client-go: $(STAMP) $(GO_PLUGINS_STAMP)
-	$(BUF) generate --template buf.gen.go.yaml
+	$(CLIENT_BUF) generate --template buf.gen.go.yaml
 
 build-client-go:
 	cd clients/go && go vet ./... && go build ./...
@@ -71,7 +71,7 @@ $(TS_STAMP): $(TS_DIR)/package-lock.json
 	@touch $@
 
 gen-client-typescript: $(STAMP) $(TS_STAMP)
-	$(BUF) generate --template buf.gen.typescript.yaml
+	$(CLIENT_BUF) generate --template buf.gen.typescript.yaml
 
 build-client-typescript: $(TS_STAMP)
 	cd $(TS_DIR) && rm -rf dist && npm run --silent build
@@ -100,7 +100,7 @@ $(JAVA_TOOLS_STAMP):
 	@rm -f $(CLIENT_STAMPS)/java-tools-* && touch $@
 
 gen-client-java: $(STAMP) $(JAVA_TOOLS_STAMP)
-	$(BUF) generate --template buf.gen.java.yaml
+	$(CLIENT_BUF) generate --template buf.gen.java.yaml
 
 build-client-java:
 	cd $(JAVA_DIR) && $(MVN) test-compile
@@ -119,11 +119,11 @@ test-client-java: $(STAMP) build-client-java
 # Regenerates every client into a temporary directory and diffs it with the checked-in code.
 clients-gen-check: $(STAMP) $(GO_PLUGINS_STAMP) $(TS_STAMP) $(JAVA_TOOLS_STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
-	  $(BUF) generate --template buf.gen.go.yaml -o $$tmp && \
+	  $(CLIENT_BUF) generate --template buf.gen.go.yaml -o $$tmp && \
 	  diff -r $$tmp/clients/go/livenessv1 clients/go/livenessv1 && \
-	  $(BUF) generate --template buf.gen.typescript.yaml -o $$tmp && \
+	  $(CLIENT_BUF) generate --template buf.gen.typescript.yaml -o $$tmp && \
 	  diff -r $$tmp/$(TS_DIR)/src/gen $(TS_DIR)/src/gen && \
-	  $(BUF) generate --template buf.gen.java.yaml -o $$tmp && \
+	  $(CLIENT_BUF) generate --template buf.gen.java.yaml -o $$tmp && \
 	  diff -r $$tmp/$(JAVA_DIR)/src/generated/java $(JAVA_DIR)/src/generated/java && \
 	  echo "clients-gen-check: generated client code is up to date"
 
