@@ -77,7 +77,7 @@ build-client-typescript: $(TS_STAMP)
 	cd $(TS_DIR) && rm -rf dist && npm run --silent build
 
 test-client-typescript: $(STAMP) build-client-typescript
-	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node --test dist/test/
+	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node --test dist/test/*.test.js
 	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node dist/examples/detect.js 'SANDBOX:score=0.995'
 
 # --- Java -------------------------------------------------------------------------------------
