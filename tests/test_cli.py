@@ -62,6 +62,8 @@ def test_serve_sandbox_answers_and_drains_on_sigterm() -> None:
             "127.0.0.1",
             "--port",
             "0",
+            "--metrics-port",
+            "0",
             "--grace",
             "2",
         ],
@@ -72,15 +74,17 @@ def test_serve_sandbox_answers_and_drains_on_sigterm() -> None:
     try:
         assert proc.stderr is not None
         port = None
+        seen: list[str] = []
         deadline = time.monotonic() + _STARTUP_TIMEOUT_S
         while port is None and time.monotonic() < deadline:
             line = proc.stderr.readline()
             if not line:
                 break
+            seen.append(line)
             match = re.search(r"listening on \S+:(\d+)", line)
             if match:
                 port = int(match.group(1))
-        assert port, "gateway did not report its port"
+        assert port, f"gateway did not report its port: {seen}"
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = liveness_pb2_grpc.LivenessCheckStub(channel)
             reply = stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.99"), timeout=10)

@@ -97,7 +97,9 @@ async def test_vendor_errors_by_status_with_unknown_folded(gateway: RunningGatew
     errors = "liveness_gateway_vendor_errors_total"
     assert sample(text, errors, status="OUT_OF_QUOTA", **vendor) == 1
     assert sample(text, errors, status="OTHER", **vendor) == 1
-    assert sample(text, errors, status="VENDOR_HTTP_ERROR", **vendor) == 1
+    # a 502 is retried: three attempts (the default), two of them retries
+    assert sample(text, errors, status="VENDOR_HTTP_ERROR", **vendor) == 3
+    assert sample(text, "liveness_gateway_vendor_retries_total", **vendor) == 2
     assert "SOMETHING_NEW" not in text
     handled = {"grpc_method": "AntiHack", **GRPC}
     assert sample(text, "grpc_server_handled_total", grpc_code="RESOURCE_EXHAUSTED", **handled) == 1
@@ -105,7 +107,7 @@ async def test_vendor_errors_by_status_with_unknown_folded(gateway: RunningGatew
     assert sample(text, "grpc_server_handled_total", grpc_code="INTERNAL", **handled) == 1
     duration = "liveness_gateway_vendor_request_duration_seconds_count"
     assert sample(text, duration, outcome="vendor_error", **vendor) == 2
-    assert sample(text, duration, outcome="http_error", **vendor) == 1
+    assert sample(text, duration, outcome="http_error", **vendor) == 3
 
 
 async def test_health_serving_then_not_serving_on_shutdown(gateway: RunningGateway) -> None:

@@ -49,6 +49,30 @@ class VendorConfig:
 
 
 @dataclass(frozen=True)
+class ResilienceConfig:
+    """Limits, retries and circuit breaking; see the README's "Failure behaviour"."""
+
+    max_in_flight_rpcs: int = 512
+    """Liveness RPCs handled at once; beyond it calls are shed with UNAVAILABLE/OVERLOADED."""
+    vendor_max_concurrency: int = 64
+    """Requests in flight to one vendor; beyond it calls are shed at once."""
+    vendor_rate_per_s: float | None = None
+    """Token-bucket rate per vendor (the vendor contract's QPS); None means no limit."""
+    vendor_rate_burst: int = 10
+    max_attempts: int = 3
+    """Attempts per call, retries included (retries only where safe, within the deadline)."""
+    backoff_base_s: float = 0.05
+    backoff_cap_s: float = 1.0
+    retry_max_tokens: float = 10.0
+    retry_token_ratio: float = 0.1
+    breaker_failures: int = 5
+    """Consecutive UNAVAILABLE-class failures that open an endpoint's breaker."""
+    breaker_open_s: float = 5.0
+    """How long an open breaker fails fast before letting one probe through."""
+    shed_retry_after_s: float = 0.5
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """Everything the server needs; built by :func:`load` or directly in tests."""
 
@@ -66,6 +90,7 @@ class GatewayConfig:
     reflection: bool = True
     metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from outside the pod)
     metrics_port: int | None = 9464
+    resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
 
     @property

@@ -34,6 +34,9 @@ VENDOR_UNKNOWN_STATUS = "VENDOR_UNKNOWN_STATUS"
 DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 GATEWAY_INTERNAL = "GATEWAY_INTERNAL"
 RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
+OVERLOADED = "OVERLOADED"
+CIRCUIT_OPEN = "CIRCUIT_OPEN"
+GATEWAY_RATE_LIMITED = "GATEWAY_RATE_LIMITED"
 
 _DEFAULT_RETRY_DELAY_S = 1.0
 _MAX_RETRY_DELAY_S = 3600.0
@@ -105,8 +108,11 @@ class GatewayError(Exception):
         retry_delay_s: float | None = None,
         quota_subject: str | None = None,
         violations: Sequence[FieldViolation] = (),
+        never_sent: bool = False,
     ) -> None:
         super().__init__(message)
+        self.never_sent = never_sent
+        """The request provably never reached the vendor (connect failure): safe to resend."""
         self.code = code
         self.reason = reason
         self.message = message
@@ -268,10 +274,48 @@ def bad_reply(
     )
 
 
-def unreachable(vendor: str) -> GatewayError:
+def unreachable(vendor: str, *, never_sent: bool = False) -> GatewayError:
     """Connection refused, reset or dropped before a full reply arrived."""
     return GatewayError(
-        Code.UNAVAILABLE, VENDOR_UNREACHABLE, f"{vendor} could not be reached", vendor=vendor
+        Code.UNAVAILABLE,
+        VENDOR_UNREACHABLE,
+        f"{vendor} could not be reached",
+        vendor=vendor,
+        never_sent=never_sent,
+    )
+
+
+def overloaded(what: str, retry_delay_s: float, vendor: str | None = None) -> GatewayError:
+    """Shed at once: the gateway (or its share of a vendor) is at its concurrency limit."""
+    return GatewayError(
+        Code.UNAVAILABLE,
+        OVERLOADED,
+        f"the gateway is overloaded ({what}); retry shortly",
+        vendor=vendor,
+        retry_delay_s=retry_delay_s,
+    )
+
+
+def circuit_open(vendor: str, retry_delay_s: float) -> GatewayError:
+    """The vendor endpoint failed repeatedly; calls fail fast until a probe succeeds."""
+    return GatewayError(
+        Code.UNAVAILABLE,
+        CIRCUIT_OPEN,
+        f"{vendor} is failing; the gateway is not sending requests to it for now",
+        vendor=vendor,
+        retry_delay_s=retry_delay_s,
+    )
+
+
+def gateway_rate_limited(vendor: str, retry_delay_s: float, limit: str) -> GatewayError:
+    """The gateway's own token bucket for the vendor's contract rate is empty."""
+    return GatewayError(
+        Code.RESOURCE_EXHAUSTED,
+        GATEWAY_RATE_LIMITED,
+        f"the gateway's request rate to {vendor} is at its limit ({limit})",
+        vendor=vendor,
+        retry_delay_s=retry_delay_s,
+        quota_subject=f"vendor:{vendor}",
     )
 
 

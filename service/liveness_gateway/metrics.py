@@ -64,6 +64,7 @@ _OUTCOME_BY_REASON = {
 }
 
 VERDICT_NAMES = ("live", "hack")
+SHED_CAUSES = ("max_in_flight", "vendor_concurrency", "vendor_rate", "circuit_open")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,25 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.circuit_state = Gauge(
+            "liveness_gateway_circuit_state",
+            "Circuit breaker state per vendor endpoint: 0 closed, 1 half-open, 2 open.",
+            vendor_labels,
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.shed = Counter(
+            "liveness_gateway_shed_total",
+            "Calls refused at once to protect the gateway or a vendor, by cause.",
+            ("cause",),
+            registry=registry,
+        )
+        self.rpcs_in_flight = Gauge(
+            "liveness_gateway_rpcs_in_flight",
+            "Liveness RPCs being handled now.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self.score = Histogram(
             "liveness_gateway_score",
             "Vendor hack scores returned to callers.",
@@ -182,6 +202,7 @@ class Metrics:
             for endpoint in endpoints:
                 self.vendor_in_flight.labels(vendor, endpoint)
                 self.vendor_retries.labels(vendor, endpoint)
+                self.circuit_state.labels(vendor, endpoint).set(0)
                 for outcome in OUTCOMES:
                     self._vendor_seconds[(vendor, endpoint, outcome)] = self.vendor_seconds.labels(
                         vendor, endpoint, outcome
@@ -190,6 +211,7 @@ class Metrics:
                     self._vendor_errors[(vendor, endpoint, status)] = self.vendor_errors.labels(
                         vendor, endpoint, status
                     )
+        self._shed = {cause: self.shed.labels(cause) for cause in SHED_CAUSES}
         self._score: dict[tuple[str, str], Histogram] = {}
         self._verdicts: dict[tuple[str, str], Counter] = {}
         self._payload: dict[str, Histogram] = {}
@@ -225,6 +247,12 @@ class Metrics:
 
     def in_flight(self, vendor: str, endpoint: str) -> Gauge:
         return self.vendor_in_flight.labels(vendor, endpoint)
+
+    def shed_call(self, cause: str) -> None:
+        self._shed[cause].inc()
+
+    def retried(self, vendor: str, endpoint: str) -> None:
+        self.vendor_retries.labels(vendor, endpoint).inc()
 
     def decision(self, rpc: str, vendor: str, score: float, hack: bool) -> None:
         self._score[(rpc, vendor)].observe(score)

@@ -22,6 +22,7 @@ from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
 from liveness_gateway.servicer import RPC_VENDORS, VENDOR_ENDPOINTS, LivenessServicer
 from liveness_gateway.transport import VendorTransport, new_session
+from liveness_gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,9 @@ async def start(
         options=server_options(reuse_port=reuse_port),
         interceptors=[ObservabilityInterceptor(metrics)],
     )
+    upstream = Upstream(config, transport, metrics)
     liveness_pb2_grpc.add_LivenessCheckServicer_to_server(
-        LivenessServicer(config, transport, metrics), server
+        LivenessServicer(config, upstream, metrics), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -129,15 +131,22 @@ async def start(
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
-    if port == 0:
-        await session.close()
-        raise OSError(f"cannot listen on {config.host}:{config.port}")
+    try:
+        port = server.add_insecure_port(f"{config.host}:{config.port}")
+    except RuntimeError:
+        port = 0
     metrics_runner, metrics_port = None, None
-    if serve_metrics and config.metrics_port is not None:
-        metrics_runner, metrics_port = await start_metrics_server(
-            registry, config.metrics_host, config.metrics_port
-        )
+    try:
+        if port == 0:
+            raise OSError(f"cannot listen on {config.host}:{config.port}")
+        if serve_metrics and config.metrics_port is not None:
+            metrics_runner, metrics_port = await start_metrics_server(
+                registry, config.metrics_host, config.metrics_port
+            )
+    except BaseException:
+        await session.close()
+        await server.stop(None)
+        raise
     await server.start()
     # The vendor session is up and the port is bound: ready.
     for name in ("", SERVICE_NAME):

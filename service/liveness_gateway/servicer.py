@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -12,19 +11,19 @@ from grpc_status import rpc_status
 from liveness.v1 import liveness_pb2, liveness_pb2_grpc
 
 from liveness_gateway import errors
-from liveness_gateway.config import GatewayConfig, VendorConfig
+from liveness_gateway.config import GatewayConfig
 from liveness_gateway.errors import GatewayError
-from liveness_gateway.logs import current_call, note_vendor
+from liveness_gateway.logs import current_call
 from liveness_gateway.metrics import Metrics
-from liveness_gateway.transport import VendorTransport
+from liveness_gateway.resilience import Shedder
+from liveness_gateway.upstream import Upstream
 from liveness_gateway.validation import Source, source_of
 from liveness_gateway.vendors import accuauth, linkface
-from liveness_gateway.vendors.base import VendorReply, VendorRequest
 
 log = logging.getLogger(__name__)
 
+Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Result = TypeVar("Result")
 
 RPC_VENDORS = (("Upload", "linkface"), ("Detect", "linkface"), ("AntiHack", "accuauth"))
 VENDOR_ENDPOINTS = {
@@ -41,25 +40,26 @@ def verdict(score: float, threshold: float) -> liveness_pb2.Verdict.ValueType:
 class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
     """Maps each RPC onto its vendor endpoint."""
 
-    def __init__(self, config: GatewayConfig, transport: VendorTransport, metrics: Metrics) -> None:
+    def __init__(self, config: GatewayConfig, upstream: Upstream, metrics: Metrics) -> None:
         self._config = config
-        self._transport = transport
+        self._upstream = upstream
         self._metrics = metrics
+        self._rpcs = Shedder(config.resilience.max_in_flight_rpcs)
 
     async def Upload(  # noqa: N802  (gRPC method names)
         self, request: liveness_pb2.UploadRequest, context: grpc.aio.ServicerContext
     ) -> liveness_pb2.UploadResponse:
-        return await _boundary(context, self._upload(request, context))
+        return await self._boundary(context, self._upload, request)
 
     async def Detect(  # noqa: N802
         self, request: liveness_pb2.DetectRequest, context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
-        return await _boundary(context, self._detect(request, context))
+        return await self._boundary(context, self._detect, request)
 
     async def AntiHack(  # noqa: N802
         self, request: liveness_pb2.AntiHackRequest, context: grpc.aio.ServicerContext
     ) -> liveness_pb2.AntiHackResponse:
-        return await _boundary(context, self._anti_hack(request, context))
+        return await self._boundary(context, self._anti_hack, request)
 
     # --- the three flows ---------------------------------------------------------------
 
@@ -68,8 +68,13 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
     ) -> liveness_pb2.UploadResponse:
         source = self._source("Upload", request)
         cfg = self._config.linkface
-        result = await self._call_vendor(
-            linkface.build_upload(cfg, source), cfg, context, linkface.parse_upload
+        # Not idempotent (each upload stores a new object): resent only if it never left.
+        result = await self._upstream.call(
+            linkface.build_upload(cfg, source),
+            cfg,
+            context,
+            linkface.parse_upload,
+            idempotent=False,
         )
         return liveness_pb2.UploadResponse(
             liveness_data_id=result.liveness_data_id, vendor_request_id=result.request_id
@@ -80,8 +85,12 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
     ) -> liveness_pb2.DetectResponse:
         source = self._source("Detect", request)
         cfg = self._config.linkface
-        result = await self._call_vendor(
-            linkface.build_detect(cfg, source), cfg, context, linkface.parse_detect
+        result = await self._upstream.call(
+            linkface.build_detect(cfg, source),
+            cfg,
+            context,
+            linkface.parse_detect,
+            idempotent=True,
         )
         threshold = self._config.detect_threshold
         decision = self._decide("Detect", cfg.name, result.score, threshold)
@@ -101,7 +110,9 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
         vendor_request = accuauth.build_anti_hack(
             cfg, source, return_image=request.return_image, return_extra=request.return_extra
         )
-        result = await self._call_vendor(vendor_request, cfg, context, accuauth.parse_anti_hack)
+        result = await self._upstream.call(
+            vendor_request, cfg, context, accuauth.parse_anti_hack, idempotent=True
+        )
         threshold = self._config.antihack_threshold
         response = liveness_pb2.AntiHackResponse(
             score=result.score,
@@ -134,60 +145,33 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
         self._metrics.decision(rpc, vendor, score, decision == liveness_pb2.VERDICT_HACK)
         return decision
 
-    async def _call_vendor(
+    async def _boundary(
         self,
-        vendor_request: VendorRequest,
-        cfg: VendorConfig,
         context: grpc.aio.ServicerContext,
-        parse: Callable[[VendorReply, tuple[str, ...]], Result],
-    ) -> Result:
-        """Send, parse, and account for one vendor exchange."""
-        note_vendor(cfg.name)
-        timeout_s, caller_bound = self._timeout(cfg, context)
-        in_flight = self._metrics.in_flight(cfg.name, vendor_request.endpoint)
-        started = time.perf_counter()
-        failure: GatewayError | None = None
-        in_flight.inc()
-        try:
-            reply = await self._transport.send(
-                vendor_request, timeout_s=timeout_s, caller_bound=caller_bound
+        flow: Callable[[Req, grpc.aio.ServicerContext], Awaitable[Resp]],
+        request: Req,
+    ) -> Resp:
+        """Where every failure becomes a well-formed status; nothing else reaches the caller."""
+        failure: GatewayError
+        if not self._rpcs.try_acquire():
+            self._metrics.shed_call("max_in_flight")
+            failure = errors.overloaded(
+                "too many calls in flight", self._config.resilience.shed_retry_after_s
             )
-            result = parse(reply, self._config.secrets)
-            note_vendor(cfg.name, getattr(result, "request_id", ""))
-            return result
-        except GatewayError as err:
-            failure = err
-            note_vendor(cfg.name, err.vendor_request_id or "")
-            raise
-        finally:
-            in_flight.dec()
-            self._metrics.vendor_call(
-                cfg.name, vendor_request.endpoint, time.perf_counter() - started, failure
-            )
-
-    def _timeout(self, cfg: VendorConfig, context: grpc.aio.ServicerContext) -> tuple[float, bool]:
-        """The vendor call's budget: the caller's deadline less a margin, or the default."""
-        remaining = context.time_remaining()
-        if remaining is not None:
-            budget = remaining - self._config.deadline_margin_s
-            if budget <= 0:
-                raise errors.deadline_exceeded(cfg.name)
-            if budget < cfg.timeout_s:
-                return budget, True
-        return cfg.timeout_s, False
-
-
-async def _boundary(context: grpc.aio.ServicerContext, flow: Awaitable[Resp]) -> Resp:
-    """Where every failure becomes a well-formed status; nothing else reaches the caller."""
-    try:
-        return await flow
-    except GatewayError as err:
-        failure = err
-    except Exception:
-        log.exception("unexpected failure in RPC handler")
-        failure = errors.internal()
-    record = current_call.get()
-    if record is not None:
-        record.reason = failure.reason
-    await context.abort_with_status(rpc_status.to_status(failure.to_status()))
-    raise AssertionError("abort_with_status returned")  # pragma: no cover
+        else:
+            self._metrics.rpcs_in_flight.inc()
+            try:
+                return await flow(request, context)
+            except GatewayError as err:
+                failure = err
+            except Exception:
+                log.exception("unexpected failure in RPC handler")
+                failure = errors.internal()
+            finally:
+                self._rpcs.release()
+                self._metrics.rpcs_in_flight.dec()
+        record = current_call.get()
+        if record is not None:
+            record.reason = failure.reason
+        await context.abort_with_status(rpc_status.to_status(failure.to_status()))
+        raise AssertionError("abort_with_status returned")  # pragma: no cover

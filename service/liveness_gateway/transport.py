@@ -79,6 +79,10 @@ class VendorTransport:
             if caller_bound:
                 raise errors.deadline_exceeded(request.vendor) from None
             raise errors.vendor_timeout(request.vendor) from None
+        except aiohttp.ClientConnectorError as exc:
+            # The TCP (or TLS) connection was never made: nothing was sent.
+            log.info("vendor %s connect failed: %s", request.vendor, type(exc).__name__)
+            raise errors.unreachable(request.vendor, never_sent=True) from None
         except aiohttp.ClientPayloadError:
             raise errors.bad_reply(request.vendor, "the reply body was cut short") from None
         except (aiohttp.ClientError, OSError) as exc:

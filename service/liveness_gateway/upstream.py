@@ -1,0 +1,223 @@
+"""One vendor exchange, protected: breaker, limits, deadline, retries, accounting.
+
+The servicer says *what* to send and how to read the reply; this module decides *whether*
+and *how often* to send it. Every retry loop, limit and breaker of the gateway is here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+from aiolimiter import AsyncLimiter
+
+from liveness_gateway import errors
+from liveness_gateway.config import GatewayConfig, VendorConfig
+from liveness_gateway.errors import GatewayError
+from liveness_gateway.logs import note_vendor
+from liveness_gateway.metrics import Metrics
+from liveness_gateway.resilience import (
+    Backoff,
+    BreakerState,
+    CircuitBreaker,
+    RetryThrottle,
+    Shedder,
+)
+from liveness_gateway.transport import VendorTransport
+from liveness_gateway.vendors.base import VendorReply, VendorRequest
+
+Result = TypeVar("Result")
+
+_MIN_ATTEMPT_S = 0.05
+"""A retry is not worth starting with less time than this left."""
+
+_NOT_VENDOR_HEALTH = frozenset({errors.DEADLINE_EXCEEDED, "DOWNLOAD_TIMEOUT"})
+
+
+def vendor_is_failing(err: GatewayError) -> bool:
+    """UNAVAILABLE-class failures that say the vendor is unhealthy (breaker, throttle)."""
+    return err.code == grpc.StatusCode.UNAVAILABLE and err.reason not in _NOT_VENDOR_HEALTH
+
+
+def retryable(err: GatewayError, *, idempotent: bool) -> bool:
+    """Safe and useful to send again? Never for 4xx; non-idempotent only if never sent."""
+    if err.never_sent:
+        return True
+    if not idempotent or err.code != grpc.StatusCode.UNAVAILABLE:
+        return False
+    if err.reason == errors.VENDOR_TIMEOUT:
+        return False  # a slow vendor gets slower with more load; the caller decides
+    return err.http_status is None or err.http_status >= 500
+
+
+class Upstream:
+    """Per-process state for calling vendors: breakers, throttles, limiters, shedders."""
+
+    def __init__(self, config: GatewayConfig, transport: VendorTransport, metrics: Metrics) -> None:
+        self._config = config
+        self._res = config.resilience
+        self._transport = transport
+        self._metrics = metrics
+        self._backoff = Backoff(self._res.backoff_base_s, self._res.backoff_cap_s)
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        self._throttles: dict[str, RetryThrottle] = {}
+        self._concurrency: dict[str, Shedder] = {}
+        self._limiters: dict[str, AsyncLimiter] = {}
+
+    def breaker(self, vendor: str, endpoint: str) -> CircuitBreaker:
+        key = (vendor, endpoint)
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            gauge = self._metrics.circuit_state.labels(vendor, endpoint)
+            breaker = CircuitBreaker(
+                failure_threshold=self._res.breaker_failures,
+                open_s=self._res.breaker_open_s,
+                on_change=lambda state: gauge.set(int(state)),
+            )
+            self._breakers[key] = breaker
+        return breaker
+
+    def _throttle(self, vendor: str) -> RetryThrottle:
+        throttle = self._throttles.get(vendor)
+        if throttle is None:
+            throttle = RetryThrottle(self._res.retry_max_tokens, self._res.retry_token_ratio)
+            self._throttles[vendor] = throttle
+        return throttle
+
+    def _shedder(self, vendor: str) -> Shedder:
+        shedder = self._concurrency.get(vendor)
+        if shedder is None:
+            shedder = Shedder(self._res.vendor_max_concurrency)
+            self._concurrency[vendor] = shedder
+        return shedder
+
+    async def _take_rate_token(self, vendor: str) -> None:
+        rate = self._res.vendor_rate_per_s
+        if rate is None:
+            return
+        limiter = self._limiters.get(vendor)
+        if limiter is None:
+            burst = self._res.vendor_rate_burst
+            limiter = AsyncLimiter(burst, burst / rate)
+            self._limiters[vendor] = limiter
+        if not limiter.has_capacity():
+            self._metrics.shed_call("vendor_rate")
+            raise errors.gateway_rate_limited(vendor, 1.0 / rate, f"{rate:g}/s")
+        # has_capacity() was true, so acquire() takes the token without suspending.
+        await limiter.acquire()
+
+    async def call(
+        self,
+        request: VendorRequest,
+        cfg: VendorConfig,
+        context: grpc.aio.ServicerContext,
+        parse: Callable[[VendorReply, tuple[str, ...]], Result],
+        *,
+        idempotent: bool,
+    ) -> Result:
+        note_vendor(cfg.name)
+        deadline = self._deadline(context)
+        breaker = self.breaker(cfg.name, request.endpoint)
+        if not breaker.try_acquire():
+            self._metrics.shed_call("circuit_open")
+            raise errors.circuit_open(cfg.name, breaker.retry_after_s() or self._res.breaker_open_s)
+        shedder = self._shedder(cfg.name)
+        if not shedder.try_acquire():
+            breaker.release()
+            self._metrics.shed_call("vendor_concurrency")
+            raise errors.overloaded(
+                f"{cfg.name} concurrency limit", self._res.shed_retry_after_s, cfg.name
+            )
+        try:
+            await self._take_rate_token(cfg.name)
+            return await self._attempts(request, cfg, parse, breaker, deadline, idempotent)
+        except BaseException:
+            breaker.release()
+            raise
+        finally:
+            shedder.release()
+
+    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
+        """The monotonic time by which the vendor must have answered, or None."""
+        remaining = context.time_remaining()
+        if remaining is None:
+            return None
+        budget = float(remaining) - self._config.deadline_margin_s
+        if budget <= 0:
+            raise errors.deadline_exceeded()
+        return time.monotonic() + budget
+
+    async def _attempts(
+        self,
+        request: VendorRequest,
+        cfg: VendorConfig,
+        parse: Callable[[VendorReply, tuple[str, ...]], Result],
+        breaker: CircuitBreaker,
+        deadline: float | None,
+        idempotent: bool,
+    ) -> Result:
+        throttle = self._throttle(cfg.name)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await self._once(request, cfg, parse, deadline)
+            except GatewayError as err:
+                note_vendor(cfg.name, err.vendor_request_id or "")
+                if vendor_is_failing(err):
+                    breaker.failure()
+                    throttle.failure()
+                elif err.reason not in _NOT_VENDOR_HEALTH:
+                    breaker.success()  # the vendor answered: it is up
+                    throttle.success()
+                delay = self._backoff.delay(attempt)
+                if not (
+                    attempt < self._res.max_attempts
+                    and retryable(err, idempotent=idempotent)
+                    and throttle.allows_retry()
+                    and breaker.state is BreakerState.CLOSED
+                    and (deadline is None or deadline - time.monotonic() > delay + _MIN_ATTEMPT_S)
+                ):
+                    raise
+                self._metrics.retried(cfg.name, request.endpoint)
+                await asyncio.sleep(delay)
+                continue
+            breaker.success()
+            throttle.success()
+            note_vendor(cfg.name, getattr(result, "request_id", ""))
+            return result
+
+    async def _once(
+        self,
+        request: VendorRequest,
+        cfg: VendorConfig,
+        parse: Callable[[VendorReply, tuple[str, ...]], Result],
+        deadline: float | None,
+    ) -> Result:
+        timeout_s, caller_bound = cfg.timeout_s, False
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise errors.deadline_exceeded(cfg.name)
+            if left < timeout_s:
+                timeout_s, caller_bound = left, True
+        in_flight = self._metrics.in_flight(cfg.name, request.endpoint)
+        failure: GatewayError | None = None
+        started = time.perf_counter()
+        in_flight.inc()
+        try:
+            reply = await self._transport.send(
+                request, timeout_s=timeout_s, caller_bound=caller_bound
+            )
+            return parse(reply, self._config.secrets)
+        except GatewayError as err:
+            failure = err
+            raise
+        finally:
+            in_flight.dec()
+            self._metrics.vendor_call(
+                cfg.name, request.endpoint, time.perf_counter() - started, failure
+            )
