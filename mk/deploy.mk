@@ -13,9 +13,9 @@ HELM_VERSION := v3.22.0
 HELM_K8S_VERSION := 1.37
 GRPC_HEALTH_PROBE_VERSION := v0.4.61
 
-TOOLS := $(CURDIR)/.tools
-HELM := $(TOOLS)/helm-$(HELM_VERSION)/helm
-GRPC_HEALTH_PROBE := $(TOOLS)/grpc-health-probe-$(GRPC_HEALTH_PROBE_VERSION)/grpc-health-probe
+DEPLOY_TOOLS := $(CURDIR)/.tools
+HELM := $(DEPLOY_TOOLS)/helm-$(HELM_VERSION)/helm
+GRPC_HEALTH_PROBE := $(DEPLOY_TOOLS)/grpc-health-probe-$(GRPC_HEALTH_PROBE_VERSION)/grpc-health-probe
 CHART := helm/liveness-gateway
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and helm's default.
 CHART_KUBE_VERSIONS := 1.27.0 $(HELM_K8S_VERSION).0
@@ -26,13 +26,13 @@ DEPLOY_TEST_STAMP := $(VENV)/.deploy-test-$(shell cat requirements-deploy-test.t
 
 # The chart tests in tests/deploy run in the root pytest too: give it helm and their packages,
 # and tell them where helm is.
-export LIVENESS_HELM := $(HELM)
 pytest: $(HELM) $(DEPLOY_TEST_STAMP)
+pytest: export LIVENESS_HELM = $(HELM)
 TEST_TARGETS += test-helm
 
-.PHONY: image test-image test-helm tools
+.PHONY: image test-image test-helm deploy-tools
 
-tools: $(HELM) $(GRPC_HEALTH_PROBE)
+deploy-tools: $(HELM) $(GRPC_HEALTH_PROBE)
 
 $(HELM):
 	GOBIN=$(dir $@) GOFLAGS=-mod=mod go install -trimpath \

@@ -273,6 +273,7 @@ def test_every_value_is_documented_in_place() -> None:
         (["gateway.logFormat=xml"], "logFormat"),
         (["gateway.grpcPort=70000"], "grpcPort"),
         (["gateway.sandbox=maybe"], "sandbox"),
+        (["gateway.workers=0"], "workers"),
         (["credentials.mountAs=configmap"], "mountAs"),
         (["vendors.linkface.baseUrl=ftp://example.test"], "baseUrl"),
         (["replicas=3"], "replicas"),
