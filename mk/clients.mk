@@ -53,6 +53,8 @@ gen-client-go: $(STAMP) $(GO_PLUGINS_STAMP)
 	$(CLIENT_BUF) generate --template buf.gen.go.yaml
 
 build-client-go:
+	@cd clients/go && unformatted=$$(gofmt -l .) && [ -z "$$unformatted" ] || \
+	  { echo "gofmt: not formatted: $$unformatted" >&2; exit 1; }
 	cd clients/go && go vet ./... && go build ./...
 
 test-client-go: $(STAMP) build-client-go
