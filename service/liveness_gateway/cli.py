@@ -21,6 +21,7 @@ from liveness_gateway.config import (
     LINKFACE,
     ConfigError,
     GatewayConfig,
+    ResilienceConfig,
     VendorConfig,
     require_credentials,
     vendor_from_env,
@@ -112,6 +113,69 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _env_option(
         serve,
         env,
+        "--max-in-flight",
+        "LIVENESS_MAX_IN_FLIGHT",
+        512,
+        type=int,
+        help="liveness RPCs handled at once; more are shed with UNAVAILABLE/OVERLOADED",
+    )
+    _env_option(
+        serve,
+        env,
+        "--vendor-max-concurrency",
+        "LIVENESS_VENDOR_MAX_CONCURRENCY",
+        64,
+        type=int,
+        help="requests in flight to one vendor; more are shed at once",
+    )
+    _env_option(
+        serve,
+        env,
+        "--vendor-rate",
+        "LIVENESS_VENDOR_RATE",
+        0.0,
+        type=float,
+        help="token-bucket requests per second per vendor (0: no limit)",
+    )
+    _env_option(
+        serve,
+        env,
+        "--vendor-rate-burst",
+        "LIVENESS_VENDOR_RATE_BURST",
+        10,
+        type=int,
+        help="token-bucket size for --vendor-rate",
+    )
+    _env_option(
+        serve,
+        env,
+        "--max-attempts",
+        "LIVENESS_MAX_ATTEMPTS",
+        3,
+        type=int,
+        help="attempts per vendor call, retries included (retries only where safe)",
+    )
+    _env_option(
+        serve,
+        env,
+        "--breaker-failures",
+        "LIVENESS_BREAKER_FAILURES",
+        5,
+        type=int,
+        help="consecutive vendor failures that open an endpoint's circuit breaker",
+    )
+    _env_option(
+        serve,
+        env,
+        "--breaker-open",
+        "LIVENESS_BREAKER_OPEN_S",
+        5.0,
+        type=float,
+        help="seconds an open breaker fails fast before one probe",
+    )
+    _env_option(
+        serve,
+        env,
         "--workers",
         "LIVENESS_WORKERS",
         1,
@@ -194,6 +258,31 @@ def _gateway_config(
         reflection=not args.no_reflection,
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
+        resilience=_resilience(args),
+    )
+
+
+def _resilience(args: argparse.Namespace) -> ResilienceConfig:
+    positive = {
+        "--max-in-flight": args.max_in_flight,
+        "--vendor-max-concurrency": args.vendor_max_concurrency,
+        "--vendor-rate-burst": args.vendor_rate_burst,
+        "--max-attempts": args.max_attempts,
+        "--breaker-failures": args.breaker_failures,
+    }
+    for flag, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{flag} must be at least 1")
+    if args.vendor_rate < 0 or args.breaker_open <= 0:
+        raise ConfigError("--vendor-rate must be >= 0 and --breaker-open > 0")
+    return ResilienceConfig(
+        max_in_flight_rpcs=args.max_in_flight,
+        vendor_max_concurrency=args.vendor_max_concurrency,
+        vendor_rate_per_s=args.vendor_rate or None,
+        vendor_rate_burst=args.vendor_rate_burst,
+        max_attempts=args.max_attempts,
+        breaker_failures=args.breaker_failures,
+        breaker_open_s=args.breaker_open,
     )
 
 

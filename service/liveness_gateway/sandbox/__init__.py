@@ -36,7 +36,11 @@ async def start_sandbox(
     config: SandboxConfig, *, host: str = "127.0.0.1", port: int = 0
 ) -> RunningSandbox:
     """Start the sandbox on ``host:port`` (0 picks a free port) and return where it listens."""
-    runner = web.AppRunner(create_app(config), access_log=None, handle_signals=False)
+    # handler_cancellation: like a real server, the sandbox stops working on a request whose
+    # client went away (so tests can see that a cancelled call left nothing in flight).
+    runner = web.AppRunner(
+        create_app(config), access_log=None, handle_signals=False, handler_cancellation=True
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

@@ -1,0 +1,96 @@
+"""SIGTERM under steady load: every RPC the gateway accepted before the signal succeeds.
+
+An RPC counts as accepted when the caller received its initial metadata: the gateway sends
+``x-request-id`` as the very first thing its handler does. Calls refused during the drain
+(UNAVAILABLE, no initial metadata) were never accepted and are the caller's to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+
+import grpc
+from liveness.v1 import liveness_pb2 as pb
+from liveness.v1 import liveness_pb2_grpc
+
+_STARTUP_TIMEOUT_S = 20.0
+_LOAD_S = 1.0
+_WORKERS = 8
+
+
+async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LINKFACE_", "ACCUAUTH_", "LIVENESS_"))
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "liveness_gateway", "serve", "--sandbox", "--host", "127.0.0.1",
+        "--port", "0", "--metrics-port", "0", "--grace", "5",
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    port = None
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+    while port is None:
+        line = await asyncio.wait_for(proc.stderr.readline(), deadline - time.monotonic())
+        assert line, "gateway exited before listening"
+        if m := re.search(rb"listening on \S+:(\d+)", line):
+            port = int(m.group(1))
+
+    async def drain_stderr() -> None:
+        while await proc.stderr.readline():  # type: ignore[union-attr]
+            pass
+
+    drainer = asyncio.create_task(drain_stderr())
+    outcomes: list[tuple[bool, grpc.StatusCode]] = []  # (accepted, code)
+    signalled = asyncio.Event()
+    drained: list[grpc.StatusCode] = []  # accepted calls that finished after the signal
+
+    async def worker(channel: grpc.aio.Channel) -> None:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        stop_at = time.monotonic() + _LOAD_S + 2
+        while time.monotonic() < stop_at:
+            call = stub.Detect(
+                pb.DetectRequest(liveness_data=b"SANDBOX:score=0.4;delay_ms=300"), timeout=10
+            )
+            try:
+                await call
+                code = grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+            metadata = await call.initial_metadata()
+            accepted = metadata is not None and any(k == "x-request-id" for k, _ in metadata)
+            outcomes.append((accepted, code))
+            if accepted and signalled.is_set():
+                drained.append(code)
+            if signalled.is_set() and code != grpc.StatusCode.OK:
+                break
+
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(_WORKERS)]
+    try:
+        tasks = [asyncio.create_task(worker(ch)) for ch in channels]
+        await asyncio.sleep(_LOAD_S)
+        proc.send_signal(signal.SIGTERM)
+        signalled.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=20)
+        exit_code = await asyncio.wait_for(proc.wait(), timeout=20)
+    finally:
+        for ch in channels:
+            await ch.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        drainer.cancel()
+    accepted = [code for ok, code in outcomes if ok]
+    assert len(accepted) >= _WORKERS * 2, "the load was not steady"
+    assert all(code == grpc.StatusCode.OK for code in accepted), outcomes
+    assert drained, "no call was in flight at the signal: the drain was not exercised"
+    refused = [code for ok, code in outcomes if not ok]
+    assert all(code == grpc.StatusCode.UNAVAILABLE for code in refused), refused
+    assert exit_code == 0
