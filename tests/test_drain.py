@@ -1,4 +1,6 @@
-"""SIGTERM under steady load: every RPC the gateway accepted before the signal succeeds.
+"""The gateway as a process under load: SIGTERM drains, overload keeps memory bounded.
+
+SIGTERM under steady load: every RPC the gateway accepted before the signal succeeds.
 
 An RPC counts as accepted when the caller received its initial metadata: the gateway sends
 ``x-request-id`` as the very first thing its handler does. Calls refused during the drain
@@ -23,7 +25,8 @@ _LOAD_S = 1.0
 _WORKERS = 8
 
 
-async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
+async def _gateway(*flags: str) -> tuple[asyncio.subprocess.Process, int, asyncio.Task[None]]:
+    """``liveness-gateway serve --sandbox`` on free ports: (process, port, log reader)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -31,7 +34,7 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "liveness_gateway", "serve", "--sandbox", "--host", "127.0.0.1",
-        "--port", "0", "--metrics-port", "0", "--grace", "5",
+        "--port", "0", "--metrics-port", "0", *flags,
         stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
     assert proc.stderr is not None
@@ -47,7 +50,49 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
         while await proc.stderr.readline():  # type: ignore[union-attr]
             pass
 
-    drainer = asyncio.create_task(drain_stderr())
+    return proc, port, asyncio.create_task(drain_stderr())
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_overload_keeps_memory_bounded() -> None:
+    """Shed calls hold nothing: after warm-up, ten more bursts at 10x the cap do not grow
+    the process. Retaining even one shed payload per call would add ~110 MiB here."""
+    proc, port, drainer = await _gateway("--max-in-flight", "5")
+    payload = b"SANDBOX:delay_ms=300\n" + b"x" * (256 * 1024)
+
+    def rss_mib() -> float:
+        with open(f"/proc/{proc.pid}/statm") as statm:
+            return int(statm.read().split()[1]) * 4096 / 2**20
+
+    options = [("grpc.max_send_message_length", 6 << 20)]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+            series = []
+            for _ in range(15):
+                results = await asyncio.gather(
+                    *(stub.Detect(pb.DetectRequest(liveness_data=payload), timeout=10)
+                      for _ in range(50)),
+                    return_exceptions=True,
+                )  # fmt: skip
+                shed = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+                assert len(shed) >= 45
+                assert {r.code() for r in shed} == {grpc.StatusCode.UNAVAILABLE}
+                series.append(rss_mib())
+        warm, late = max(series[:5]), max(series[5:])
+        assert late - warm < 32, f"RSS MiB per burst: {series}"
+    finally:
+        await _stop(proc)
+        drainer.cancel()
+
+
+async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
+    proc, port, drainer = await _gateway("--grace", "5")
     outcomes: list[tuple[bool, grpc.StatusCode]] = []  # (accepted, code)
     signalled = asyncio.Event()
     drained: list[grpc.StatusCode] = []  # accepted calls that finished after the signal
@@ -83,9 +128,7 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
     finally:
         for ch in channels:
             await ch.close()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await _stop(proc)
         drainer.cancel()
     accepted = [code for ok, code in outcomes if ok]
     assert len(accepted) >= _WORKERS * 2, "the load was not steady"

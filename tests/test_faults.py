@@ -304,27 +304,19 @@ async def test_caller_cancellation_leaves_nothing_in_flight(rig_factory) -> None
 # --- overload --------------------------------------------------------------------------------
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096
-
-
 async def test_overload_at_ten_times_the_cap_sheds_at_once(rig_factory) -> None:
     cap = 5
     rig = await rig_factory(max_in_flight_rpcs=cap)
     payload = b"SANDBOX:delay_ms=300\n" + b"x" * (256 * 1024)
 
-    async def burst() -> tuple[list[Any], list[Any], float]:
-        started = time.monotonic()
-        results = await asyncio.gather(
-            *(detect(rig, payload, timeout=10) for _ in range(cap * 10)), return_exceptions=True
-        )
-        ok = [r for r in results if not isinstance(r, BaseException)]
-        shed = [failure_of(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
-        assert len(ok) + len(shed) == cap * 10
-        return ok, shed, time.monotonic() - started
-
-    ok, shed, elapsed = await burst()
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(detect(rig, payload, timeout=10) for _ in range(cap * 10)), return_exceptions=True
+    )
+    elapsed = time.monotonic() - started
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    shed = [failure_of(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(ok) + len(shed) == cap * 10
     assert 1 <= len(ok) <= cap
     for failure in shed:
         assert (failure.code, failure.info.reason) == (C.UNAVAILABLE, "OVERLOADED")
@@ -333,12 +325,6 @@ async def test_overload_at_ten_times_the_cap_sheds_at_once(rig_factory) -> None:
     assert elapsed < 5, "shed calls were queued instead of refused"
     text = await rig.metrics()
     assert sample(text, "liveness_gateway_shed_total", cause="max_in_flight") == len(shed)
-
-    # Memory is bounded: more overload bursts do not grow the process (nothing queues).
-    rss_after_first = _rss_bytes()
-    for _ in range(3):
-        await burst()
-    assert _rss_bytes() - rss_after_first < 16 * 1024 * 1024
 
 
 async def test_vendor_concurrency_limit_sheds(rig_factory) -> None:

@@ -28,7 +28,8 @@ from liveness_gateway.vendors import accuauth, linkface
 
 _MAX_BODY_BYTES = 2 * MAX_LIVENESS_BYTES
 """What the sandbox reads of a request at all; beyond the 5 MB rule but bounded."""
-_MAX_STORED_ITEMS = 10_000
+_MAX_STORED_BYTES = 256 * 1024 * 1024
+"""What the sandbox keeps of uploaded data (oldest dropped first), so it never grows unbounded."""
 # A 1x1 PNG: what the sandbox sends as the face image.
 _FACE_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
@@ -66,14 +67,19 @@ class SandboxState:
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
         self.stored: OrderedDict[str, bytes] = OrderedDict()
+        self.stored_bytes = 0
         self.in_flight = 0
 
     def store(self, data: bytes) -> str:
         data_id = "LD" + hashlib.sha256(data).hexdigest()[:30]
+        if data_id in self.stored:
+            self.stored.move_to_end(data_id)
+            return data_id
         self.stored[data_id] = data
-        self.stored.move_to_end(data_id)
-        while len(self.stored) > _MAX_STORED_ITEMS:
-            self.stored.popitem(last=False)
+        self.stored_bytes += len(data)
+        while self.stored_bytes > _MAX_STORED_BYTES:
+            _, dropped = self.stored.popitem(last=False)
+            self.stored_bytes -= len(dropped)
         return data_id
 
     def total(self) -> int:
