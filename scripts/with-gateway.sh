@@ -12,7 +12,8 @@ start_timeout_s=${LIVENESS_START_TIMEOUT_S:-60}
 [ -x "$gateway" ] || { echo "with-gateway: $gateway not found (run make setup)" >&2; exit 2; }
 
 log=$(mktemp)
-"$gateway" serve --sandbox --host 127.0.0.1 --port 0 2>"$log" >/dev/null &
+"$gateway" serve --sandbox --host 127.0.0.1 --port 0 --metrics-host 127.0.0.1 --metrics-port 0 \
+  2>"$log" >/dev/null &
 pid=$!
 stop() {
   if kill -0 "$pid" 2>/dev/null; then
