@@ -5,18 +5,18 @@ TOXIPROXY_VERSION := v2.5.0
 GRPCURL_VERSION := v1.9.3
 TOXIPROXY_DIR := $(CURDIR)/.tools/toxiproxy-$(TOXIPROXY_VERSION)
 GRPCURL_DIR := $(CURDIR)/.tools/grpcurl-$(GRPCURL_VERSION)
-TOXIPROXY := $(TOXIPROXY_DIR)/server
-GRPCURL := $(GRPCURL_DIR)/grpcurl
+TOXIPROXY_BIN := $(TOXIPROXY_DIR)/server
+GRPCURL_BIN := $(GRPCURL_DIR)/grpcurl
 
-$(TOXIPROXY):
+$(TOXIPROXY_BIN):
 	GOBIN=$(TOXIPROXY_DIR) GOFLAGS=-mod=mod go install github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
 
-$(GRPCURL):
+$(GRPCURL_BIN):
 	GOBIN=$(GRPCURL_DIR) GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
 .PHONY: test-tools
-test-tools: $(TOXIPROXY) $(GRPCURL)
+test-tools: $(TOXIPROXY_BIN) $(GRPCURL_BIN)
 
 pytest: test-tools
-pytest: export TOXIPROXY_SERVER = $(TOXIPROXY)
-pytest: export GRPCURL = $(GRPCURL)
+pytest: export TOXIPROXY_SERVER = $(TOXIPROXY_BIN)
+pytest: export GRPCURL = $(GRPCURL_BIN)
