@@ -22,6 +22,7 @@ from liveness_gateway.config import (
     ConfigError,
     GatewayConfig,
     ResilienceConfig,
+    TlsConfig,
     VendorConfig,
     require_credentials,
     vendor_from_env,
@@ -109,6 +110,39 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--no-reflection", action="store_true", help="turn gRPC server reflection off"
+    )
+    _env_option(
+        serve,
+        env,
+        "--tls-cert",
+        "LIVENESS_TLS_CERT",
+        None,
+        help="PEM certificate chain for TLS on the gRPC port (re-read when it changes)",
+    )
+    _env_option(serve, env, "--tls-key", "LIVENESS_TLS_KEY", None, help="PEM private key file")
+    _env_option(
+        serve,
+        env,
+        "--tls-client-ca",
+        "LIVENESS_TLS_CLIENT_CA",
+        None,
+        help="PEM CA bundle: require and verify client certificates (mTLS)",
+    )
+    _env_option(
+        serve,
+        env,
+        "--callers-file",
+        "LIVENESS_CALLERS_FILE",
+        None,
+        help="TOML file of callers; turns caller authentication on",
+    )
+    _env_option(
+        serve,
+        env,
+        "--url-allow-hosts",
+        "LIVENESS_URL_ALLOW_HOSTS",
+        "",
+        help="comma-separated hosts a liveness_data_url may name (*.example.com allowed)",
     )
     _env_option(
         serve,
@@ -259,7 +293,18 @@ def _gateway_config(
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
         resilience=_resilience(args),
+        tls=_tls(args),
+        callers_file=args.callers_file or None,
+        url_allow_hosts=tuple(h.strip() for h in args.url_allow_hosts.split(",") if h.strip()),
     )
+
+
+def _tls(args: argparse.Namespace) -> TlsConfig | None:
+    if not (args.tls_cert or args.tls_key or args.tls_client_ca):
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise ConfigError("TLS needs both --tls-cert and --tls-key")
+    return TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca or None)
 
 
 def _resilience(args: argparse.Namespace) -> ResilienceConfig:

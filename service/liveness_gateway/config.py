@@ -49,6 +49,16 @@ class VendorConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """TLS on the gRPC listener; with ``client_ca_file``, client certificates are required
+    (mTLS). The files are re-read when they change, without a restart."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+
+@dataclass(frozen=True)
 class ResilienceConfig:
     """Limits, retries and circuit breaking; see the README's "Failure behaviour"."""
 
@@ -91,6 +101,11 @@ class GatewayConfig:
     metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from outside the pod)
     metrics_port: int | None = 9464
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
+    tls: TlsConfig | None = None
+    callers_file: str | None = None
+    """A TOML file of callers (see auth.py); None leaves authentication off."""
+    url_allow_hosts: tuple[str, ...] = ()
+    """Hosts a liveness_data_url may name (``*.example.com`` for subdomains); empty: any."""
     """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
 
     @property

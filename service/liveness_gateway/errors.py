@@ -37,6 +37,10 @@ RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
 OVERLOADED = "OVERLOADED"
 CIRCUIT_OPEN = "CIRCUIT_OPEN"
 GATEWAY_RATE_LIMITED = "GATEWAY_RATE_LIMITED"
+CALLER_UNKNOWN = "CALLER_UNKNOWN"
+CALLER_NOT_ALLOWED = "CALLER_NOT_ALLOWED"
+CALLER_RATE_LIMITED = "CALLER_RATE_LIMITED"
+CALLER_QUOTA_EXCEEDED = "CALLER_QUOTA_EXCEEDED"
 
 _DEFAULT_RETRY_DELAY_S = 1.0
 _MAX_RETRY_DELAY_S = 3600.0
@@ -339,6 +343,42 @@ def deadline_exceeded(vendor: str | None = None) -> GatewayError:
 def internal() -> GatewayError:
     """Anything unforeseen. The message is deliberately generic."""
     return GatewayError(Code.INTERNAL, GATEWAY_INTERNAL, "internal error in the gateway")
+
+
+def unauthenticated() -> GatewayError:
+    """No known caller: no matching client certificate and no known bearer token."""
+    return GatewayError(
+        Code.UNAUTHENTICATED,
+        CALLER_UNKNOWN,
+        "unknown caller: present a registered client certificate or bearer token",
+    )
+
+
+def permission_denied(caller: str, rpc: str) -> GatewayError:
+    return GatewayError(
+        Code.PERMISSION_DENIED, CALLER_NOT_ALLOWED, f"caller {caller} may not call {rpc}"
+    )
+
+
+def caller_rate_limited(caller: str, rate_per_s: float, burst: int) -> GatewayError:
+    limit = f"{rate_per_s:g} calls/s, burst {burst}"
+    return GatewayError(
+        Code.RESOURCE_EXHAUSTED,
+        CALLER_RATE_LIMITED,
+        f"caller {caller} is over its rate limit ({limit})",
+        retry_delay_s=1.0 / rate_per_s,
+        quota_subject=f"caller:{caller}",
+    )
+
+
+def caller_quota_exceeded(caller: str, daily_quota: int, seconds_left: float) -> GatewayError:
+    return GatewayError(
+        Code.RESOURCE_EXHAUSTED,
+        CALLER_QUOTA_EXCEEDED,
+        f"caller {caller} has used its daily quota ({daily_quota} calls per UTC day)",
+        retry_delay_s=seconds_left,
+        quota_subject=f"caller:{caller}",
+    )
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float:

@@ -31,6 +31,7 @@ class CallRecord:
     vendor: str = ""
     vendor_request_id: str = ""
     payload_bytes: int = 0
+    caller: str = ""
 
     def fields(self, duration_s: float) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class CallRecord:
             "duration_ms": round(duration_s * 1000, 3),
             "payload_bytes": self.payload_bytes,
             "request_id": self.request_id,
+            "caller": self.caller,
         }
 
 

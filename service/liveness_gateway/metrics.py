@@ -64,6 +64,7 @@ _OUTCOME_BY_REASON = {
 }
 
 VERDICT_NAMES = ("live", "hack")
+CALLER_DECISIONS = ("admitted", "unauthenticated", "denied", "rate_limited", "quota_exceeded")
 SHED_CAUSES = ("max_in_flight", "vendor_concurrency", "vendor_rate", "circuit_open")
 
 
@@ -86,8 +87,10 @@ class Metrics:
         methods: Iterable[Method] = (),
         vendor_endpoints: Mapping[str, Iterable[str]] = {},
         rpcs: Iterable[tuple[str, str]] = (),
+        callers: Iterable[str] = (),
     ) -> None:
         self.registry = registry
+        rpcs = tuple(rpcs)
         grpc_labels = ("grpc_type", "grpc_service", "grpc_method")
         self.grpc_started = Counter(
             "grpc_server_started_total",
@@ -155,6 +158,12 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.caller_calls = Counter(
+            "liveness_gateway_caller_calls_total",
+            "Liveness calls by caller and what the gateway decided about them.",
+            ("caller", "rpc", "decision"),
+            registry=registry,
+        )
         self.score = Histogram(
             "liveness_gateway_score",
             "Vendor hack scores returned to callers.",
@@ -212,6 +221,13 @@ class Metrics:
                         vendor, endpoint, status
                     )
         self._shed = {cause: self.shed.labels(cause) for cause in SHED_CAUSES}
+        rpc_names = [rpc for rpc, _ in rpcs]
+        self._caller_calls = {
+            (caller, rpc, decision): self.caller_calls.labels(caller, rpc, decision)
+            for caller in callers
+            for rpc in rpc_names
+            for decision in CALLER_DECISIONS
+        }
         self._score: dict[tuple[str, str], Histogram] = {}
         self._verdicts: dict[tuple[str, str], Counter] = {}
         self._payload: dict[str, Histogram] = {}
@@ -247,6 +263,11 @@ class Metrics:
 
     def in_flight(self, vendor: str, endpoint: str) -> Gauge:
         return self.vendor_in_flight.labels(vendor, endpoint)
+
+    def caller_decision(self, caller: str, rpc: str, decision: str) -> None:
+        child = self._caller_calls.get((caller, rpc, decision))
+        if child is not None:
+            child.inc()
 
     def shed_call(self, cause: str) -> None:
         self._shed[cause].inc()

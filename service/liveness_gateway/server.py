@@ -17,10 +17,12 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
 from liveness_gateway.servicer import RPC_VENDORS, VENDOR_ENDPOINTS, LivenessServicer
+from liveness_gateway.tls import server_credentials
 from liveness_gateway.transport import VendorTransport, new_session
 from liveness_gateway.upstream import Upstream
 
@@ -55,7 +57,9 @@ def methods_of(services: Iterable[ServiceDescriptor]) -> list[Method]:
     ]
 
 
-def new_metrics(registry: CollectorRegistry, *, reflection_on: bool = True) -> Metrics:
+def new_metrics(
+    registry: CollectorRegistry, *, reflection_on: bool = True, callers: tuple[str, ...] = ()
+) -> Metrics:
     services = [LIVENESS_SERVICE, HEALTH_SERVICE]
     if reflection_on:
         services.append(REFLECTION_SERVICE)
@@ -64,6 +68,7 @@ def new_metrics(registry: CollectorRegistry, *, reflection_on: bool = True) -> M
         methods=methods_of(services),
         vendor_endpoints=VENDOR_ENDPOINTS,
         rpcs=RPC_VENDORS,
+        callers=(*callers, UNKNOWN_CALLER) if callers else (ANONYMOUS,),
     )
 
 
@@ -113,8 +118,15 @@ async def start(
 
     ``serve_metrics=False`` leaves /metrics to someone else (the multi-worker parent).
     """
+    callers = load_callers(config.callers_file) if config.callers_file else None
     registry = CollectorRegistry() if registry is None else registry
-    metrics = new_metrics(registry, reflection_on=config.reflection)
+    metrics = new_metrics(
+        registry,
+        reflection_on=config.reflection,
+        callers=tuple(c.name for c in callers) if callers else (),
+    )
+    auth = CallerAuth(callers, on_decision=metrics.caller_decision) if callers else None
+    credentials = server_credentials(config.tls) if config.tls is not None else None
     session = new_session()
     transport = VendorTransport(session, max_reply_bytes=config.max_reply_bytes)
     server = grpc.aio.server(
@@ -123,7 +135,7 @@ async def start(
     )
     upstream = Upstream(config, transport, metrics)
     liveness_pb2_grpc.add_LivenessCheckServicer_to_server(
-        LivenessServicer(config, upstream, metrics), server
+        LivenessServicer(config, upstream, metrics, auth), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -131,8 +143,12 @@ async def start(
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
+    address = f"{config.host}:{config.port}"
     try:
-        port = server.add_insecure_port(f"{config.host}:{config.port}")
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:
         port = 0
     metrics_runner, metrics_port = None, None
@@ -148,6 +164,13 @@ async def start(
         await server.stop(None)
         raise
     await server.start()
+    if config.tls is None:
+        log.warning("gRPC on %s is PLAINTEXT (no TLS): for local use only", address)
+    else:
+        mode = "mTLS (client certificates required)" if config.tls.client_ca_file else "TLS"
+        log.info("gRPC on %s uses %s", address, mode)
+    if auth is None:
+        log.warning("caller authentication is OFF: any client may call (set a callers file)")
     # The vendor session is up and the port is bound: ready.
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

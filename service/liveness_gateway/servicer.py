@@ -11,6 +11,7 @@ from grpc_status import rpc_status
 from liveness.v1 import liveness_pb2, liveness_pb2_grpc
 
 from liveness_gateway import errors
+from liveness_gateway.auth import ANONYMOUS, CallerAuth
 from liveness_gateway.config import GatewayConfig
 from liveness_gateway.errors import GatewayError
 from liveness_gateway.logs import current_call
@@ -40,26 +41,33 @@ def verdict(score: float, threshold: float) -> liveness_pb2.Verdict.ValueType:
 class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
     """Maps each RPC onto its vendor endpoint."""
 
-    def __init__(self, config: GatewayConfig, upstream: Upstream, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        upstream: Upstream,
+        metrics: Metrics,
+        auth: CallerAuth | None = None,
+    ) -> None:
         self._config = config
         self._upstream = upstream
         self._metrics = metrics
+        self._auth = auth
         self._rpcs = Shedder(config.resilience.max_in_flight_rpcs)
 
     async def Upload(  # noqa: N802  (gRPC method names)
         self, request: liveness_pb2.UploadRequest, context: grpc.aio.ServicerContext
     ) -> liveness_pb2.UploadResponse:
-        return await self._boundary(context, self._upload, request)
+        return await self._boundary(context, "Upload", self._upload, request)
 
     async def Detect(  # noqa: N802
         self, request: liveness_pb2.DetectRequest, context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
-        return await self._boundary(context, self._detect, request)
+        return await self._boundary(context, "Detect", self._detect, request)
 
     async def AntiHack(  # noqa: N802
         self, request: liveness_pb2.AntiHackRequest, context: grpc.aio.ServicerContext
     ) -> liveness_pb2.AntiHackResponse:
-        return await self._boundary(context, self._anti_hack, request)
+        return await self._boundary(context, "AntiHack", self._anti_hack, request)
 
     # --- the three flows ---------------------------------------------------------------
 
@@ -129,8 +137,13 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
 
     # --- shared steps --------------------------------------------------------------------
 
+    async def _admit(self, context: grpc.aio.ServicerContext, rpc: str) -> str:
+        if self._auth is None:
+            return ANONYMOUS
+        return await self._auth.admit(context, rpc)
+
     def _source(self, rpc: str, request: object) -> Source:
-        source = source_of(request)  # type: ignore[arg-type]
+        source = source_of(request, url_allow_hosts=self._config.url_allow_hosts)  # type: ignore[arg-type]
         if source.kind == "data":
             self._metrics.payload(rpc, source.size)
             record = current_call.get()
@@ -148,29 +161,36 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
     async def _boundary(
         self,
         context: grpc.aio.ServicerContext,
+        rpc: str,
         flow: Callable[[Req, grpc.aio.ServicerContext], Awaitable[Resp]],
         request: Req,
     ) -> Resp:
-        """Where every failure becomes a well-formed status; nothing else reaches the caller."""
+        """Where every failure becomes a well-formed status; nothing else reaches the caller.
+
+        Order: who is calling (and within its share?), is there room, then the flow.
+        """
         failure: GatewayError
-        if not self._rpcs.try_acquire():
-            self._metrics.shed_call("max_in_flight")
-            failure = errors.overloaded(
-                "too many calls in flight", self._config.resilience.shed_retry_after_s
-            )
-        else:
+        record = current_call.get()
+        try:
+            caller = await self._admit(context, rpc)
+            if record is not None:
+                record.caller = caller
+            if not self._rpcs.try_acquire():
+                self._metrics.shed_call("max_in_flight")
+                raise errors.overloaded(
+                    "too many calls in flight", self._config.resilience.shed_retry_after_s
+                )
             self._metrics.rpcs_in_flight.inc()
             try:
                 return await flow(request, context)
-            except GatewayError as err:
-                failure = err
-            except Exception:
-                log.exception("unexpected failure in RPC handler")
-                failure = errors.internal()
             finally:
                 self._rpcs.release()
                 self._metrics.rpcs_in_flight.dec()
-        record = current_call.get()
+        except GatewayError as err:
+            failure = err
+        except Exception:
+            log.exception("unexpected failure in RPC handler")
+            failure = errors.internal()
         if record is not None:
             record.reason = failure.reason
         await context.abort_with_status(rpc_status.to_status(failure.to_status()))

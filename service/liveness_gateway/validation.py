@@ -42,7 +42,7 @@ _URL_FIELDS = {"liveness_data_url": "url"}
 _ID_FIELDS = {"liveness_data_id": "id", "image_id": "id"}
 
 
-def source_of(request: Message) -> Source:
+def source_of(request: Message, *, url_allow_hosts: tuple[str, ...] = ()) -> Source:
     """Validate the ``source`` oneof of any of the three requests."""
     which = request.WhichOneof("source")
     if which is None:
@@ -50,7 +50,7 @@ def source_of(request: Message) -> Source:
             [FieldViolation("source", "exactly one liveness data source must be set")]
         )
     value = getattr(request, which)
-    violation = _check(which, value)
+    violation = _check(which, value, url_allow_hosts)
     if violation is not None:
         raise errors.invalid_request([violation])
     if which in _DATA_FIELDS:
@@ -60,7 +60,7 @@ def source_of(request: Message) -> Source:
     return Source("id", text=value)
 
 
-def _check(field: str, value: bytes | str) -> FieldViolation | None:
+def _check(field: str, value: bytes | str, allow_hosts: tuple[str, ...]) -> FieldViolation | None:
     if field in _DATA_FIELDS:
         assert isinstance(value, bytes)
         if not value:
@@ -72,7 +72,7 @@ def _check(field: str, value: bytes | str) -> FieldViolation | None:
         return None
     assert isinstance(value, str)
     if field in _URL_FIELDS:
-        return _check_url(field, value)
+        return _check_url(field, value, allow_hosts)
     if not value.strip():
         return FieldViolation(field, "must not be empty")
     if len(value) > _MAX_ID_CHARS:
@@ -82,7 +82,7 @@ def _check(field: str, value: bytes | str) -> FieldViolation | None:
     return None
 
 
-def _check_url(field: str, url: str) -> FieldViolation | None:
+def _check_url(field: str, url: str, allow_hosts: tuple[str, ...]) -> FieldViolation | None:
     if not url:
         return FieldViolation(field, "must not be empty")
     if len(url) > MAX_URL_CHARS:
@@ -100,4 +100,19 @@ def _check_url(field: str, url: str) -> FieldViolation | None:
         return FieldViolation(field, "must name a host")
     if parts.username is not None or parts.password is not None:
         return FieldViolation(field, "must not carry credentials (user:password@)")
+    if allow_hosts and not host_allowed(parts.hostname, allow_hosts):
+        return FieldViolation(field, "names a host that is not on the gateway's allow-list")
     return None
+
+
+def host_allowed(host: str, allow_hosts: tuple[str, ...]) -> bool:
+    """Exact names, or ``*.example.com`` for any subdomain of example.com."""
+    host = host.lower().rstrip(".")
+    for entry in allow_hosts:
+        entry = entry.lower()
+        if entry.startswith("*."):
+            if host.endswith(entry[1:]):
+                return True
+        elif host == entry:
+            return True
+    return False
