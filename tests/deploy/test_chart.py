@@ -274,6 +274,8 @@ def test_every_value_is_documented_in_place() -> None:
         (["gateway.grpcPort=70000"], "grpcPort"),
         (["gateway.sandbox=maybe"], "sandbox"),
         (["gateway.workers=0"], "workers"),
+        (["gateway.limits.maxInFlight=-1"], "maxInFlight"),
+        (["gateway.limits.vendorRate=fast"], "vendorRate"),
         (["credentials.mountAs=configmap"], "mountAs"),
         (["vendors.linkface.baseUrl=ftp://example.test"], "baseUrl"),
         (["replicas=3"], "replicas"),
