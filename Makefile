@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Re-install when the pinned dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help setup serve sandbox test lint proto proto-check pytest clean
+.PHONY: help setup serve sandbox test lint proto proto-check pytest fuzz clean
 
 help:
 	@echo "make serve        run the gateway on the embedded vendor sandbox (port 50051)"
@@ -40,6 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check service tests
 	$(BIN)/ruff format --check service tests
 	$(BIN)/mypy
+	$(BIN)/bandit -q -c pyproject.toml -r service
 	$(BIN)/buf lint
 
 pytest: $(STAMP)
@@ -50,6 +51,12 @@ TEST_TARGETS := lint proto-check pytest
 -include mk/*.mk
 
 test: $(TEST_TARGETS)
+
+# Coverage-guided fuzzing of the validator and the vendor parsers; bounded, not part of test.
+FUZZ_RUNS ?= 200000
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[fuzz]'
+	$(BIN)/python fuzz/fuzz_gateway.py -runs=$(FUZZ_RUNS) -max_len=4096 -rss_limit_mb=2048
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

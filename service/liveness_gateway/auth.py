@@ -143,8 +143,8 @@ class CallerAuth:
         self._callers = tuple(callers)
         self._on_decision = on_decision or (lambda caller, rpc, decision: None)
         self._clock = clock
-        self._limiters: dict[str, AsyncLimiter] = {
-            c.name: AsyncLimiter(c.burst, c.burst / c.rate_per_s)
+        self._limiters: dict[str, tuple[AsyncLimiter, float]] = {
+            c.name: (AsyncLimiter(c.burst, c.burst / c.rate_per_s), c.rate_per_s)
             for c in self._callers
             if c.rate_per_s is not None
         }
@@ -181,12 +181,12 @@ class CallerAuth:
         if not caller.may_call(rpc):
             self._on_decision(caller.name, rpc, "denied")
             raise errors.permission_denied(caller.name, rpc)
-        limiter = self._limiters.get(caller.name)
-        if limiter is not None:
+        limit = self._limiters.get(caller.name)
+        if limit is not None:
+            limiter, rate = limit
             if not limiter.has_capacity():
                 self._on_decision(caller.name, rpc, "rate_limited")
-                assert caller.rate_per_s is not None
-                raise errors.caller_rate_limited(caller.name, caller.rate_per_s, caller.burst)
+                raise errors.caller_rate_limited(caller.name, rate, caller.burst)
             await limiter.acquire()  # has capacity: returns without suspending
         if caller.daily_quota is not None:
             self._roll_day()

@@ -17,6 +17,7 @@ from typing import Any
 from liveness_gateway import __version__, logs, workers
 from liveness_gateway.config import (
     ACCUAUTH,
+    ALL_INTERFACES,
     DEFAULT_THRESHOLD,
     LINKFACE,
     ConfigError,
@@ -221,7 +222,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         env,
         "--metrics-host",
         "LIVENESS_METRICS_HOST",
-        "0.0.0.0",  # noqa: S104  (Prometheus scrapes from outside the pod)
+        ALL_INTERFACES,
         help="address of the /metrics HTTP endpoint",
     )
     _env_option(

@@ -25,6 +25,9 @@ MAX_GRPC_MESSAGE_BYTES = 6 * 1024 * 1024
 
 MAX_URL_CHARS = 2048
 
+# /metrics is scraped from outside the pod, so by default it listens on every interface.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  # nosec B104
+
 
 class ConfigError(ValueError):
     """The configuration cannot run; the message says what to set."""
@@ -98,7 +101,7 @@ class GatewayConfig:
     """Kept back from the caller's deadline so that the gateway can still answer in time."""
     grace_s: float = 10.0
     reflection: bool = True
-    metrics_host: str = "0.0.0.0"  # noqa: S104  (scraped from outside the pod)
+    metrics_host: str = ALL_INTERFACES
     metrics_port: int | None = 9464
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     tls: TlsConfig | None = None

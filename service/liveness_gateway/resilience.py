@@ -38,7 +38,8 @@ class Backoff:
         return (rng or _RNG).uniform(0.0, ceiling)
 
 
-_RNG = random.Random()  # noqa: S311  (jitter, not cryptography)
+# Jitter, not cryptography: a plain PRNG is right here.
+_RNG = random.Random()  # noqa: S311  # nosec B311
 
 
 class RetryThrottle:

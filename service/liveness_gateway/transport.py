@@ -7,8 +7,12 @@ reply *says* is interpreted by the vendor modules.
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Sequence
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 
 from liveness_gateway import errors
 from liveness_gateway.vendors.base import VendorReply, VendorRequest
@@ -31,19 +35,74 @@ def new_session(*, pool_size: int = 100) -> aiohttp.ClientSession:
     )
 
 
-def build_form(request: VendorRequest) -> aiohttp.FormData:
-    form = aiohttp.FormData(default_to_multipart=True)
+class MultipartBody(Payload):
+    """A multipart/form-data body written as its chunks: the liveness data is never copied.
+
+    aiohttp's ``FormData`` gives the same bytes on the wire but builds a writer, a payload
+    and a header dict per part on every call; the gateway's forms are small and fixed, so
+    the part headers are rendered once into a few byte strings around the caller's data.
+    """
+
+    def __init__(self, chunks: Sequence[bytes], boundary: str) -> None:
+        super().__init__(chunks, content_type=f"multipart/form-data; boundary={boundary}")
+        self._chunks = chunks
+        self._size = sum(len(c) for c in chunks)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return b"".join(self._chunks).decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"".join(self._chunks)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        left = content_length
+        for chunk in self._chunks:
+            if left is not None:
+                if left <= 0:
+                    return
+                if len(chunk) > left:
+                    chunk = chunk[:left]
+                left -= len(chunk)
+            await writer.write(chunk)
+
+
+def _quote(value: str) -> str:
+    """A Content-Disposition parameter value, quoted as aiohttp's FormData does."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def build_body(request: VendorRequest, boundary: str | None = None) -> MultipartBody:
+    """The request's parts as one multipart/form-data body (a fresh random boundary)."""
+    boundary = boundary or secrets.token_hex(16)
+    dash = f"--{boundary}\r\n"
+    chunks: list[bytes] = []
+    text: list[str] = []
     for part in request.parts:
+        disposition = f'Content-Disposition: form-data; name="{_quote(part.name)}"'
         if part.filename is not None:
-            form.add_field(
-                part.name,
-                part.value,
-                filename=part.filename,
-                content_type="application/octet-stream",
+            text.append(
+                f"{dash}Content-Type: application/octet-stream\r\n{disposition}; "
+                f'filename="{_quote(part.filename)}"\r\n\r\n'
             )
         else:
-            form.add_field(part.name, part.value)
-    return form
+            text.append(f"{dash}Content-Type: text/plain; charset=utf-8\r\n{disposition}\r\n\r\n")
+        value = part.value
+        if isinstance(value, str):
+            text.append(value)
+            text.append("\r\n")
+            continue
+        chunks.append("".join(text).encode("utf-8"))
+        text.clear()
+        chunks.append(value)
+        text.append("\r\n")
+    text.append(f"--{boundary}--\r\n")
+    chunks.append("".join(text).encode("utf-8"))
+    return MultipartBody(chunks, boundary)
 
 
 class VendorTransport:
@@ -63,7 +122,7 @@ class VendorTransport:
         try:
             async with self._session.post(
                 request.url,
-                data=build_form(request),
+                data=build_body(request),
                 headers=dict(request.headers),
                 timeout=timeout,
                 allow_redirects=False,
@@ -109,4 +168,4 @@ class VendorTransport:
         return b"".join(chunks)
 
 
-__all__ = ["VendorTransport", "build_form", "new_session"]
+__all__ = ["MultipartBody", "VendorTransport", "build_body", "new_session"]

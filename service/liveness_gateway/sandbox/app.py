@@ -302,11 +302,31 @@ def _bare(http: int, shape: str | None, headers: dict[str, str]) -> web.StreamRe
             return web.Response(status=http, text="not json {", content_type="text/plain")
         case "not_object":
             return web.json_response(["OK"], status=http)
+        case "huge":
+            return _Huge(status=http)
         case "nested":
             nested = "[" * 10_000 + "]" * 10_000
             return web.Response(status=http, text=nested, content_type="application/json")
         case _:  # truncated: promise more than is sent, then close
             return _Truncated(status=http)
+
+
+_HUGE_BYTES = 32 * 1024 * 1024
+
+
+class _Huge(web.StreamResponse):
+    """A 32 MiB JSON-looking body, streamed chunked (no Content-Length to trust)."""
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        self.content_type = "application/json"
+        self.enable_chunked_encoding()
+        writer = await super().prepare(request)
+        chunk = b" " * (1024 * 1024)
+        await self.write(b'{"status": "OK", "pad": "')
+        for _ in range(_HUGE_BYTES // len(chunk)):
+            await self.write(chunk)
+        await self.write(b'"}')
+        return writer
 
 
 class _Truncated(web.StreamResponse):
@@ -321,6 +341,8 @@ class _Truncated(web.StreamResponse):
 
 
 def _score_value(score: float, vector: Vector) -> str | float:
+    if vector.score_raw is not None:  # anything at all, for testing the gateway's checks
+        return vector.score_raw
     return score if vector.score_format == "number" else f"{score:.6f}"
 
 

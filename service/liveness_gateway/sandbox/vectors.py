@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 PREFIX = b"SANDBOX:"
 
-BODY_SHAPES = ("json", "empty", "html", "garbage", "truncated", "not_object", "nested")
+BODY_SHAPES = ("json", "empty", "html", "garbage", "truncated", "not_object", "nested", "huge")
 _MAX_DELAY_MS = 60_000
 
 
@@ -39,6 +39,7 @@ class Vector:
     score_format: str = "string"
     id_key: str | None = None
     image: str = "valid"
+    score_raw: str | None = None
 
 
 def parse(data: bytes) -> Vector | None:
@@ -95,6 +96,8 @@ def _convert(key: str, value: str) -> object:
         case "id_key":
             if value not in ("image_id", "liveness_data_id"):
                 raise VectorError("sandbox id_key must be image_id or liveness_data_id")
+            return value
+        case "score_raw":
             return value
         case "image":
             if value not in ("valid", "invalid"):

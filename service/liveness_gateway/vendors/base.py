@@ -67,17 +67,16 @@ _MAX_JSON_DEPTH = 32
 
 def read_document(reply: VendorReply, secrets: Sequence[str] = ()) -> Document:
     """Decode a reply; raise the mapped :class:`GatewayError` unless it says ``OK``."""
-    doc = _decode(reply.body)
-    status = doc.get("status") if doc is not None else None
+    doc = _decode(reply.body) or {}
+    status = doc.get("status")
     if not isinstance(status, str) or not status:
         # No usable vendor status: judge by HTTP alone.
         if 200 <= reply.http_status < 300:
-            what = "not a JSON object" if doc is None else "no status field"
+            what = "no status field" if doc else "not a JSON object"
             raise errors.bad_reply(reply.vendor, what, http_status=reply.http_status)
         raise errors.from_vendor_http(
             reply.vendor, reply.http_status, retry_after=reply.retry_after
         )
-    assert doc is not None
     if status == "OK" and 200 <= reply.http_status < 300:
         return Document(reply.vendor, doc, reply.http_status)
     if status == "OK":  # "OK" on an error page: trust the HTTP code

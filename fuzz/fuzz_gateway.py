@@ -1,0 +1,56 @@
+"""Coverage-guided fuzzing (atheris) of the request validator and the vendor reply parsers.
+
+Run by ``make fuzz`` with a bounded number of runs; any unhandled exception is a finding.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    from liveness.v1 import liveness_pb2 as pb
+    from liveness_gateway.errors import GatewayError
+    from liveness_gateway.validation import source_of
+    from liveness_gateway.vendors import accuauth, linkface
+    from liveness_gateway.vendors.base import VendorReply
+
+_PARSERS = (linkface.parse_detect, linkface.parse_upload, accuauth.parse_anti_hack)
+_HTTP = (200, 400, 401, 403, 404, 429, 500, 502)
+
+
+def test_one_input(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    choice = fdp.ConsumeIntInRange(0, 3)
+    if choice < 3:
+        http = _HTTP[fdp.ConsumeIntInRange(0, len(_HTTP) - 1)]
+        body = fdp.ConsumeBytes(fdp.remaining_bytes())
+        try:
+            result = _PARSERS[choice](VendorReply("v", http, body, None))
+        except GatewayError:
+            return
+        score = getattr(result, "score", 0.5)
+        if not 0.0 <= score <= 1.0:
+            raise AssertionError(f"score {score!r} passed through")
+        return
+    field = fdp.ConsumeIntInRange(0, 2)
+    text = fdp.ConsumeUnicodeNoSurrogates(4096)
+    request = (
+        pb.DetectRequest(liveness_data=text.encode()),
+        pb.DetectRequest(liveness_data_url=text),
+        pb.DetectRequest(liveness_data_id=text),
+    )[field]
+    try:
+        source_of(request, url_allow_hosts=("*.example.com",))
+    except GatewayError:
+        return
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""TLS, mTLS, certificate reload, caller authentication and per-caller limits, for real.
+
+Certificates are made in the test; every handshake is a real one over loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from liveness.v1 import liveness_pb2 as pb
+from liveness.v1 import liveness_pb2_grpc
+from liveness_gateway.auth import hash_token, load_callers
+from liveness_gateway.cli import _parser
+from liveness_gateway.config import ConfigError, TlsConfig
+from liveness_gateway.logs import ACCESS_LOGGER
+from liveness_gateway.sandbox import RunningSandbox
+from liveness_gateway.server import RunningGateway, start
+
+from tests.conftest import CHANNEL_OPTIONS, config_for
+from tests.metrics_text import sample, scrape
+from tests.pki import Authority, Pair
+from tests.status import failure_of
+
+C = grpc.StatusCode
+CHECKOUT_TOKEN = "checkout-token-" + "x" * 20
+OK_DATA = b"SANDBOX:score=0.2"
+
+
+@pytest.fixture(scope="module")
+def ca() -> Authority:
+    return Authority("test-ca")
+
+
+@pytest.fixture
+def pki(tmp_path: Path, ca: Authority) -> dict[str, Any]:
+    server_cert, server_key = ca.issue("gateway.test", server=True).write(tmp_path, "server")
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_bytes(ca.pem)
+    return {"dir": tmp_path, "cert": server_cert, "key": server_key, "ca": ca_file}
+
+
+def secure_channel(
+    gateway: RunningGateway, root: bytes, client: Pair | None = None
+) -> grpc.aio.Channel:
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=root,
+        private_key=client.key_pem if client else None,
+        certificate_chain=client.cert_pem if client else None,
+    )
+    return grpc.aio.secure_channel(
+        f"localhost:{gateway.port}",
+        creds,
+        options=[*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", "gateway.test")],
+    )
+
+
+@pytest.fixture
+async def gateways(sandbox: RunningSandbox) -> AsyncIterator[list[RunningGateway]]:
+    started: list[RunningGateway] = []
+    yield started
+    for gateway in started:
+        await gateway.stop(0)
+
+
+async def _start(
+    gateways: list[RunningGateway], sandbox: RunningSandbox, **kw: Any
+) -> RunningGateway:
+    gateway = await start(config_for(sandbox, **kw))
+    gateways.append(gateway)
+    return gateway
+
+
+async def detect(channel: grpc.aio.Channel, data: bytes = OK_DATA, **kw: Any) -> Any:
+    return await liveness_pb2_grpc.LivenessCheckStub(channel).Detect(
+        pb.DetectRequest(liveness_data=data), timeout=5, **kw
+    )
+
+
+# --- transport -------------------------------------------------------------------------------
+
+
+async def test_tls_handshake_and_plaintext_refused(gateways, sandbox, pki, ca) -> None:
+    gateway = await _start(gateways, sandbox, tls=TlsConfig(str(pki["cert"]), str(pki["key"])))
+    async with secure_channel(gateway, ca.pem) as channel:
+        assert (await detect(channel)).score == pytest.approx(0.2)
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await detect(channel)
+        assert caught.value.code() == C.UNAVAILABLE
+    async with secure_channel(gateway, Authority("other-ca").pem) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await detect(channel)  # the client does not trust the server
+        assert caught.value.code() == C.UNAVAILABLE
+    assert sandbox.state.total() == 1
+
+
+async def test_mtls_requires_a_client_certificate_from_the_ca(gateways, sandbox, pki, ca) -> None:
+    gateway = await _start(
+        gateways, sandbox, tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"]))
+    )
+    async with secure_channel(gateway, ca.pem, ca.issue("kyc.internal")) as channel:
+        assert (await detect(channel)).verdict == pb.VERDICT_LIVE
+    for client in (None, Authority("rogue-ca").issue("kyc.internal")):
+        async with secure_channel(gateway, ca.pem, client) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await detect(channel)
+            assert caught.value.code() == C.UNAVAILABLE
+    assert sandbox.state.total() == 1
+
+
+async def test_certificates_reload_from_disk_without_restart(gateways, sandbox, pki, ca) -> None:
+    gateway = await _start(gateways, sandbox, tls=TlsConfig(str(pki["cert"]), str(pki["key"])))
+    async with secure_channel(gateway, ca.pem) as channel:
+        await detect(channel)
+    rotated = Authority("rotated-ca")
+    pair = rotated.issue("gateway.test", server=True)
+    pki["key"].write_bytes(pair.key_pem)
+    pki["cert"].write_bytes(pair.cert_pem)
+    future = os.stat(pki["cert"]).st_mtime + 5
+    for path in (pki["cert"], pki["key"]):
+        os.utime(path, (future, future))
+    async with secure_channel(gateway, rotated.pem) as channel:
+        assert (await detect(channel)).score == pytest.approx(0.2)
+    async with secure_channel(gateway, ca.pem) as channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await detect(channel)  # the old certificate is no longer served
+
+
+# --- callers ---------------------------------------------------------------------------------
+
+
+def _callers_file(directory: Path) -> Path:
+    path = directory / "callers.toml"
+    path.write_text(
+        f"""
+[[caller]]
+name = "checkout"
+token_sha256 = "{hash_token(CHECKOUT_TOKEN)}"
+rpcs = ["Detect", "AntiHack"]
+rate_per_s = 2
+burst = 2
+
+[[caller]]
+name = "kyc"
+cert_names = ["kyc.internal"]
+rpcs = ["*"]
+daily_quota = 3
+"""
+    )
+    return path
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def test_two_callers_with_different_permissions_and_limits(
+    gateways, sandbox, pki, ca, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    gateway = await _start(
+        gateways,
+        sandbox,
+        tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"])),
+        callers_file=str(_callers_file(pki["dir"])),
+    )
+    unknown_client = ca.issue("stranger.internal")
+    checkout_client = ca.issue("checkout-box.internal")  # not a cert name of any caller
+    kyc_client = ca.issue("kyc.internal")
+
+    async with secure_channel(gateway, ca.pem, unknown_client) as channel:
+        for metadata in ((), bearer("wrong-token"), (("authorization", "Basic Zm9vOmJhcg=="),)):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await detect(channel, metadata=metadata)
+            failure = failure_of(caught.value)
+            assert (failure.code, failure.info.reason) == (C.UNAUTHENTICATED, "CALLER_UNKNOWN")
+
+    async with secure_channel(gateway, ca.pem, checkout_client) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Upload(pb.UploadRequest(liveness_data=b"x"), metadata=bearer(CHECKOUT_TOKEN))
+        failure = failure_of(caught.value)
+        assert (failure.code, failure.info.reason) == (C.PERMISSION_DENIED, "CALLER_NOT_ALLOWED")
+        for _ in range(2):
+            await detect(channel, metadata=bearer(CHECKOUT_TOKEN))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await detect(channel, metadata=bearer(CHECKOUT_TOKEN))
+        failure = failure_of(caught.value)
+        assert (failure.code, failure.info.reason) == (C.RESOURCE_EXHAUSTED, "CALLER_RATE_LIMITED")
+        quota = failure.detail(error_details_pb2.QuotaFailure)
+        assert isinstance(quota, error_details_pb2.QuotaFailure)
+        assert quota.violations[0].subject == "caller:checkout"
+        assert "2 calls/s" in quota.violations[0].description
+        assert failure.retry_delay_s == pytest.approx(0.5)
+
+    async with secure_channel(gateway, ca.pem, kyc_client) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        await stub.Upload(pb.UploadRequest(liveness_data=b"x"), timeout=5)  # kyc may upload
+        for _ in range(2):
+            await detect(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await detect(channel)
+        failure = failure_of(caught.value)
+        assert (failure.code, failure.info.reason) == (
+            C.RESOURCE_EXHAUSTED,
+            "CALLER_QUOTA_EXCEEDED",
+        )
+        quota = failure.detail(error_details_pb2.QuotaFailure)
+        assert isinstance(quota, error_details_pb2.QuotaFailure)
+        assert quota.violations[0].subject == "caller:kyc"
+        assert "3 calls per UTC day" in quota.violations[0].description
+
+    # Only admitted calls reached the vendor: 2 checkout Detects, kyc's Upload and 2 Detects.
+    assert sandbox.state.total() == 5
+    assert gateway.metrics_port
+    text = await scrape(gateway.metrics_port)
+    calls = "liveness_gateway_caller_calls_total"
+    assert sample(text, calls, caller="unknown", rpc="Detect", decision="unauthenticated") == 3
+    assert sample(text, calls, caller="checkout", rpc="Upload", decision="denied") == 1
+    assert sample(text, calls, caller="checkout", rpc="Detect", decision="admitted") == 2
+    assert sample(text, calls, caller="checkout", rpc="Detect", decision="rate_limited") == 1
+    assert sample(text, calls, caller="kyc", rpc="Detect", decision="quota_exceeded") == 1
+    assert CHECKOUT_TOKEN not in text
+    callers_logged = {getattr(r, "caller", None) for r in caplog.records if r.name == ACCESS_LOGGER}
+    assert {"checkout", "kyc"} <= callers_logged
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        ("", "no [[caller]]"),
+        ("[[caller]]\nname = 'a'\n", "needs token_sha256 or cert_names"),
+        ("[[caller]]\nname = 'a'\ntoken_sha256 = 'abc'\n", "64 hex digits"),
+        ("[[caller]]\nname = 'a'\ncert_names = ['x']\nrpcs = ['Delete']\n", "rpcs must list"),
+        ("[[caller]]\nname = 'a'\ncert_names = ['x']\nrate_per_s = -1\n", "rate_per_s"),
+        ("[[caller]]\nname = 'a'\ncert_names = ['x']\ncolour = 'red'\n", "unknown keys"),
+        ("[[caller]]\nname = 'A B'\ncert_names = ['x']\n", "name must be"),
+        ("[[caller]]\nname = 'a'\ncert_names = ['x']\n" * 2, "unique"),
+        ("not toml [", "not valid TOML"),
+    ],
+)
+def test_callers_file_mistakes_are_one_line_errors(
+    tmp_path: Path, body: str, complaint: str
+) -> None:
+    path = tmp_path / "callers.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as caught:
+        load_callers(path)
+    assert complaint in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# --- hostile input ---------------------------------------------------------------------------
+
+
+async def test_oversized_message_is_refused_and_the_gateway_carries_on(stub, sandbox) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Detect(pb.DetectRequest(liveness_data=b"x" * (7 * 1024 * 1024)))
+    assert caught.value.code() == C.RESOURCE_EXHAUSTED
+    assert (await stub.Detect(pb.DetectRequest(liveness_data=OK_DATA))).score == pytest.approx(0.2)
+    assert sandbox.state.total() == 1
+
+
+async def test_url_host_allow_list(make_stub, sandbox, file_server) -> None:
+    stub = await make_stub(url_allow_hosts=("127.0.0.1", "*.cdn.example"))
+    url = file_server.add("ok", OK_DATA)
+    assert (await stub.Detect(pb.DetectRequest(liveness_data_url=url))).score == pytest.approx(0.2)
+    for bad in ("http://evil.example/x", "http://cdn.example.evil/x", "http://metadata.internal/"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Detect(pb.DetectRequest(liveness_data_url=bad))
+        failure = failure_of(caught.value)
+        assert (failure.code, failure.info.reason) == (C.INVALID_ARGUMENT, "INVALID_REQUEST")
+        assert "allow-list" in failure.message
+    assert sandbox.state.total() == 1
+
+
+@pytest.mark.parametrize(
+    "vector",
+    ["SANDBOX:score_raw=NaN", "SANDBOX:score_raw=1.5", "SANDBOX:score_raw=-0.1",
+     "SANDBOX:score_raw=inf", "SANDBOX:score_raw=abc", "SANDBOX:body=huge"],
+)  # fmt: skip
+async def test_hostile_vendor_replies_never_pass_as_a_score(make_stub, vector: str) -> None:
+    stub = await make_stub(max_reply_bytes=1024 * 1024)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Detect(pb.DetectRequest(liveness_data=vector.encode()), timeout=10)
+    failure = failure_of(caught.value)
+    assert (failure.code, failure.info.reason) == (C.UNAVAILABLE, "VENDOR_BAD_REPLY")
+
+
+def test_no_command_line_flag_takes_a_secret() -> None:
+    parser = _parser({})
+    serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    flags = [opt for action in serve._actions for opt in action.option_strings]
+    assert flags
+    assert not [f for f in flags if "secret" in f or "token" in f or f == "--tls-key-data"]
