@@ -1,0 +1,628 @@
+"""The gateway against its limits: gateway vs no-op gRPC ceiling vs direct HTTP to the sandbox.
+
+Run by ``make bench`` (README.md beside this file says what is measured and how). Every
+process listens on a free loopback port chosen here; every load run is bounded in time.
+Writes results/latest.json, results/latest.md and results/latency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+SANDBOX_ID, SANDBOX_SECRET = "sandbox-id", "sandbox-secret"
+BOUNDARY = "lgbenchboundary7f3a9c"
+KB = 1024
+SIZES = {"1KB": KB, "64KB": 64 * KB, "1MB": 1024 * KB, "5MB": 5 * 1024 * KB}
+# Requests in flight in the closed-loop (max throughput) runs, the same for all three paths.
+CONCURRENCY = {"1KB": 16, "64KB": 16, "1MB": 8, "5MB": 4}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = 1
+
+
+@dataclass
+class Cfg:
+    ghz: str
+    h2load: str
+    duration_s: float
+    rate_duration_s: float
+    sweep: bool
+    sizes: list[str]
+    uvloop: bool
+    out: Path
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def process(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def base_env(uvloop: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVENESS_", "LINKFACE_"))}
+    env["PYTHONPATH"] = str(ROOT / "service")
+    env["BENCH_UVLOOP"] = "1" if uvloop else "0"
+    return env
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (the --workers children)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                pids += tree(int(child))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def status_kb(pid: int, key: str) -> list[int]:
+    values = []
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    values.append(int(line.split()[1]))
+    return values
+
+
+def reset_peak(pid: int) -> None:
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{p}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+
+def payload(size: int) -> bytes:
+    head = b"SANDBOX:score=0.5\n"  # a fixed score: the sandbox does not hash it for scoring
+    return head + os.urandom(size - len(head))
+
+
+def detect_request_bin(data: bytes) -> bytes:
+    from liveness.v1 import liveness_pb2
+
+    return liveness_pb2.DetectRequest(liveness_data=data).SerializeToString()
+
+
+def multipart_body(data: bytes) -> bytes:
+    """The same form the gateway sends to LinkFace's detect endpoint."""
+    parts = []
+    for name, value in (("api_id", SANDBOX_ID), ("api_secret", SANDBOX_SECRET)):
+        parts.append(
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    parts.append(
+        f"--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Disposition: "
+        f'form-data; name="liveness_data_file"; filename="liveness_data"\r\n\r\n'.encode()
+        + data
+        + b"\r\n"
+    )
+    parts.append(f"--{BOUNDARY}--\r\n".encode())
+    return b"".join(parts)
+
+
+# --- load generators -----------------------------------------------------------------------
+
+
+def ghz(
+    cfg: Cfg,
+    port: int,
+    body: Path,
+    *,
+    duration_s: float,
+    concurrency: int,
+    rps: float | None = None,
+) -> dict[str, Any]:
+    argv = [
+        cfg.ghz,
+        "--insecure",
+        "--proto",
+        str(ROOT / "protos/liveness/v1/liveness.proto"),
+        "--import-paths",
+        str(ROOT / "protos"),
+        "--call",
+        "liveness.v1.LivenessCheck/Detect",
+        "-B",
+        str(body),
+        "-c",
+        str(concurrency),
+        "--connections",
+        str(min(concurrency, 4)),
+        "-z",
+        f"{duration_s}s",
+        "-t",
+        "20s",
+        "--count-errors",
+        "-O",
+        "json",
+        f"127.0.0.1:{port}",
+    ]
+    if rps is not None:
+        argv[1:1] = ["--rps", str(max(1, int(rps)))]
+    done = subprocess.run(  # noqa: S603
+        argv, capture_output=True, timeout=duration_s + 60, check=False
+    )
+    report = json.loads(done.stdout)
+    lat = {d["percentage"]: d["latency"] / 1e6 for d in report.get("latencyDistribution") or []}
+    ok = report.get("statusCodeDistribution", {}).get("OK", 0)
+    errors = {k: v for k, v in report.get("statusCodeDistribution", {}).items() if k != "OK"}
+    return {
+        "rps": ok / (report["total"] / 1e9) if report.get("total") else 0.0,
+        "count": report.get("count", 0),
+        "ok": ok,
+        "errors": errors,
+        "p50_ms": lat.get(50),
+        "p99_ms": lat.get(99),
+    }
+
+
+def h2load(
+    cfg: Cfg,
+    port: int,
+    body: Path,
+    *,
+    duration_s: float,
+    concurrency: int,
+    rps: float | None = None,
+) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".log") as logf:
+        argv = [
+            cfg.h2load,
+            "--h1",
+            "-c",
+            str(concurrency),
+            "-m",
+            "1",
+            "-D",
+            str(int(max(1, duration_s))),
+            "-d",
+            str(body),
+            "-H",
+            f"content-type: multipart/form-data; boundary={BOUNDARY}",
+            "--log-file",
+            logf.name,
+            f"http://127.0.0.1:{port}/hackness/liveness_hack_detect",
+        ]
+        if rps is not None:
+            argv[1:1] = ["--rps", f"{rps / concurrency:.3f}"]
+        done = subprocess.run(  # noqa: S603
+            argv, capture_output=True, timeout=duration_s + 60, check=False, text=True
+        )
+        lines = [ln.split("\t") for ln in Path(logf.name).read_text().splitlines() if ln]
+    ok = [int(f[2]) / 1000 for f in lines if f[1] == "200"]
+    errors = len(lines) - len(ok)
+    ok.sort()
+    wall = duration_s
+    for line in done.stdout.splitlines():
+        if line.startswith("finished in"):
+            wall = _seconds(line.split()[2].rstrip(","))
+    return {
+        "rps": len(ok) / wall if wall else 0.0,
+        "count": len(lines),
+        "ok": len(ok),
+        "errors": {"http_non_200": errors} if errors else {},
+        "p50_ms": _pct(ok, 50),
+        "p99_ms": _pct(ok, 99),
+    }
+
+
+def _seconds(text: str) -> float:
+    for unit, scale in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float(text)
+
+
+def _pct(sorted_ms: list[float], p: float) -> float | None:
+    if not sorted_ms:
+        return None
+    return sorted_ms[min(len(sorted_ms) - 1, int(len(sorted_ms) * p / 100))]
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def measured(pid: int, run: Any) -> tuple[dict[str, Any], float, int]:
+    """Run a load, returning its result, the CPU cores the process tree used, peak RSS kB."""
+    reset_peak(pid)
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    result = run()
+    cores = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    return result, cores, max(status_kb(pid, "VmHWM") or [0])
+
+
+def start_gateway(
+    cfg: Cfg, tmp: Path, sandbox_port: int, workers: int, name: str
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    env = base_env(cfg.uvloop)
+    for vendor in ("LINKFACE", "ACCUAUTH"):
+        env[f"{vendor}_BASE_URL"] = f"http://127.0.0.1:{sandbox_port}"
+        env[f"{vendor}_API_ID"] = SANDBOX_ID
+        env[f"{vendor}_API_SECRET"] = SANDBOX_SECRET
+    port = free_port()
+    argv = [
+        PY,
+        str(HERE / "gateway_main.py"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metrics-host",
+        "127.0.0.1",
+        "--metrics-port",
+        str(free_port()),
+        "--workers",
+        str(workers),
+    ]
+    ctx = process(argv, env, tmp / f"{name}.log")
+    ctx.port = port  # type: ignore[attr-defined]
+    return ctx
+
+
+def run(cfg: Cfg) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="lg-bench-"))
+    results: dict[str, Any] = {"sizes": {}, "config": {}}
+    sandbox_port, ceiling_port = free_port(), free_port()
+    env = base_env(cfg.uvloop)
+    sandbox = process(
+        [PY, "-m", "liveness_gateway", "sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)],
+        env,
+        tmp / "sandbox.log",
+    )
+    ceiling = process([PY, str(HERE / "noop_server.py"), str(ceiling_port)], env, tmp / "noop.log")
+    gw_ctx = start_gateway(cfg, tmp, sandbox_port, 1, "gateway")
+    with sandbox, ceiling as ceiling_proc, gw_ctx as gw:
+        gw_port = gw_ctx.port  # type: ignore[attr-defined]
+        for port in (sandbox_port, ceiling_port, gw_port):
+            wait_port(port)
+        files = {}
+        for label in cfg.sizes:
+            data = payload(SIZES[label])
+            files[label] = (tmp / f"{label}.bin", tmp / f"{label}.multipart")
+            files[label][0].write_bytes(detect_request_bin(data))
+            files[label][1].write_bytes(multipart_body(data))
+        # warm up every path once, then take the idle RSS
+        warm = cfg.sizes[0]
+        for port in (gw_port, ceiling_port):
+            ghz(cfg, port, files[warm][0], duration_s=1, concurrency=2)
+        h2load(cfg, sandbox_port, files[warm][1], duration_s=1, concurrency=2)
+        time.sleep(0.5)
+        results["idle_rss_mb"] = {
+            "gateway": max(status_kb(gw.pid, "VmRSS")) / 1024,
+            "ceiling": max(status_kb(ceiling_proc.pid, "VmRSS")) / 1024,
+        }
+        for label in cfg.sizes:
+            results["sizes"][label] = one_size(
+                cfg, label, files[label], gw.pid, gw_port, ceiling_port, sandbox_port
+            )
+            print(json.dumps({label: results["sizes"][label]}), flush=True)
+        if cfg.sweep and "64KB" in cfg.sizes:
+            results["sweep_64KB"] = sweep(
+                cfg, files["64KB"], results["sizes"]["64KB"], gw_port, ceiling_port, sandbox_port
+            )
+    results["scaling"] = scaling(cfg, tmp, files, results)
+    return results
+
+
+def one_size(
+    cfg: Cfg,
+    label: str,
+    files: tuple[Path, Path],
+    gw_pid: int,
+    gw_port: int,
+    ceiling_port: int,
+    sandbox_port: int,
+) -> dict[str, Any]:
+    grpc_bin, multipart = files
+    conc = CONCURRENCY[label]
+    d = cfg.duration_s
+    rss0 = max(status_kb(gw_pid, "VmRSS"))
+    gw, cores, hwm = measured(
+        gw_pid, lambda: ghz(cfg, gw_port, grpc_bin, duration_s=d, concurrency=conc)
+    )
+    ceiling = ghz(cfg, ceiling_port, grpc_bin, duration_s=d, concurrency=conc)
+    direct = h2load(cfg, sandbox_port, multipart, duration_s=d, concurrency=conc)
+    in_flight = conc * SIZES[label]
+    rate = gw["rps"] / 2
+    rd = cfg.rate_duration_s
+    gw_half = ghz(cfg, gw_port, grpc_bin, duration_s=rd, concurrency=max(conc, 32), rps=rate)
+    direct_half = h2load(cfg, sandbox_port, multipart, duration_s=rd, concurrency=conc, rps=rate)
+    out = {
+        "concurrency": conc,
+        "gateway": gw,
+        "ceiling": ceiling,
+        "direct": direct,
+        "gateway_cores": cores,
+        "rps_per_gateway_core": gw["rps"] / cores if cores else None,
+        "gateway_over_ceiling": gw["rps"] / ceiling["rps"] if ceiling["rps"] else None,
+        "gateway_over_direct": gw["rps"] / direct["rps"] if direct["rps"] else None,
+        "half_load_rps": rate,
+        "gateway_at_half": gw_half,
+        "direct_at_half": direct_half,
+        "peak_rss_growth_mb": (hwm - rss0) / 1024,
+        "in_flight_payload_mb": in_flight / 2**20,
+        "rss_growth_per_in_flight_mb": (hwm - rss0) * 1024 / in_flight,
+    }
+    for p in ("p50", "p99"):
+        g, dd = gw_half[f"{p}_ms"], direct_half[f"{p}_ms"]
+        out[f"added_{p}_ms"] = g - dd if g is not None and dd is not None else None
+    return out
+
+
+def sweep(
+    cfg: Cfg,
+    files: tuple[Path, Path],
+    at64: dict[str, Any],
+    gw_port: int,
+    ceiling_port: int,
+    sandbox_port: int,
+) -> list[dict[str, Any]]:
+    points = []
+    peak = at64["gateway"]["rps"]
+    for frac in (0.1, 0.25, 0.5, 0.75, 0.9, 1.1):
+        rate = peak * frac
+        d = cfg.rate_duration_s
+        points.append(
+            {
+                "offered_rps": rate,
+                "gateway": ghz(cfg, gw_port, files[0], duration_s=d, concurrency=64, rps=rate),
+                "ceiling": ghz(cfg, ceiling_port, files[0], duration_s=d, concurrency=64, rps=rate),
+                "direct": h2load(cfg, sandbox_port, files[1], duration_s=d, concurrency=16, rps=rate),
+            }
+        )
+    return points
+
+
+def scaling(
+    cfg: Cfg, tmp: Path, files: dict[str, tuple[Path, Path]], results: dict[str, Any]
+) -> dict[str, Any]:
+    """64 KB max throughput with --workers 1 and 2 (fresh gateways, sandbox as before)."""
+    label = "64KB" if "64KB" in cfg.sizes else cfg.sizes[0]
+    sandbox_port = free_port()
+    out: dict[str, Any] = {"payload": label}
+    sandbox = process(
+        [PY, "-m", "liveness_gateway", "sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)],
+        base_env(cfg.uvloop),
+        tmp / "sandbox2.log",
+    )
+    with sandbox:
+        wait_port(sandbox_port)
+        for workers in (1, 2):
+            ctx = start_gateway(cfg, tmp, sandbox_port, workers, f"gateway-w{workers}")
+            with ctx as gw:
+                wait_port(ctx.port)  # type: ignore[attr-defined]
+                port = ctx.port  # type: ignore[attr-defined]
+                ghz(cfg, port, files[label][0], duration_s=1, concurrency=4)
+                res, cores, _ = measured(
+                    gw.pid,
+                    lambda port=port: ghz(
+                        cfg, port, files[label][0], duration_s=cfg.duration_s, concurrency=32
+                    ),
+                )
+                out[f"workers_{workers}"] = {**res, "gateway_cores": cores}
+    out["speedup"] = out["workers_2"]["rps"] / out["workers_1"]["rps"]
+    return out
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+
+def versions(cfg: Cfg) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pkgs = {}
+    for name in ("grpcio", "aiohttp", "protobuf", "prometheus-client", "uvloop", "orjson"):
+        try:
+            pkgs[name] = version(name)
+        except PackageNotFoundError:
+            pkgs[name] = None
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    ghz_v = subprocess.run([cfg.ghz, "--version"], capture_output=True, text=True).stdout.strip()  # noqa: S603
+    h2_v = subprocess.run([cfg.h2load, "--version"], capture_output=True, text=True).stdout  # noqa: S603
+    commit = subprocess.run(  # noqa: S603
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "machine": {
+            "cpu": cpu,
+            "cores": os.cpu_count(),
+            "kernel": platform.release(),
+            "memory_gb": round(
+                os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+            ),
+        },
+        "python": platform.python_version(),
+        "packages": pkgs,
+        "ghz": ghz_v,
+        "h2load": h2_v.splitlines()[0] if h2_v else None,
+        "commit": commit,
+        "event_loop": "uvloop" if cfg.uvloop else "asyncio",
+    }
+
+
+def _f(value: Any, fmt: str = "{:.0f}") -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def markdown(res: dict[str, Any]) -> str:
+    v = res["versions"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {v['machine']['cpu']}, {v['machine']['cores']} cores, "
+        f"{v['machine']['memory_gb']} GB, Linux {v['machine']['kernel']}. Python {v['python']}, "
+        + ", ".join(f"{k} {x}" for k, x in v["packages"].items())
+        + f"; {v['ghz']} (ghz), {v['h2load']}; event loop {v['event_loop']}; "
+        f"commit {v['commit']}; mode {res['mode']}; {res['date']}.",
+        "",
+        "Load generator, gateway, sandbox and no-op server share the machine's cores.",
+        "",
+        "| payload | conc. | gateway RPS | gateway cores | RPS / core | ceiling RPS | direct RPS "
+        "| gw/ceiling | gw/direct | half-load RPS | added p50 ms | added p99 ms "
+        "| RSS growth / in-flight |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, s in res["sizes"].items():
+        lines.append(
+            f"| {label} | {s['concurrency']} | {_f(s['gateway']['rps'])} "
+            f"| {_f(s['gateway_cores'], '{:.2f}')} | {_f(s['rps_per_gateway_core'])} "
+            f"| {_f(s['ceiling']['rps'])} | {_f(s['direct']['rps'])} "
+            f"| {_f(s['gateway_over_ceiling'], '{:.0%}')} | {_f(s['gateway_over_direct'], '{:.0%}')} "
+            f"| {_f(s['half_load_rps'])} | {_f(s['added_p50_ms'], '{:.2f}')} "
+            f"| {_f(s['added_p99_ms'], '{:.2f}')} | {_f(s['rss_growth_per_in_flight_mb'], '{:.2f}x')} |"
+        )
+    lines += [
+        "",
+        "Latency at half load (ms, p50 / p99):",
+        "",
+        "| payload | gateway | direct |",
+        "|---|---|---|",
+    ]
+    for label, s in res["sizes"].items():
+        g, d = s["gateway_at_half"], s["direct_at_half"]
+        lines.append(
+            f"| {label} | {_f(g['p50_ms'], '{:.2f}')} / {_f(g['p99_ms'], '{:.2f}')} "
+            f"| {_f(d['p50_ms'], '{:.2f}')} / {_f(d['p99_ms'], '{:.2f}')} |"
+        )
+    idle = res["idle_rss_mb"]
+    sc = res["scaling"]
+    lines += [
+        "",
+        f"Idle RSS: gateway {idle['gateway']:.1f} MB, no-op ceiling {idle['ceiling']:.1f} MB.",
+        "",
+        f"Workers ({sc['payload']}, 32 in flight): 1 process {sc['workers_1']['rps']:.0f} RPS "
+        f"({sc['workers_1']['gateway_cores']:.2f} cores), 2 processes "
+        f"{sc['workers_2']['rps']:.0f} RPS ({sc['workers_2']['gateway_cores']:.2f} cores): "
+        f"{sc['speedup']:.2f}x.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(res: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = res.get("sweep_64KB")
+    if not points:
+        return
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, color in (("gateway", "C0"), ("ceiling", "C2"), ("direct", "C1")):
+        xs = [p["offered_rps"] for p in points]
+        for pct, style in (("p50_ms", "-"), ("p99_ms", "--")):
+            ys = [p[key][pct] for p in points]
+            ax.plot(xs, ys, style, color=color, marker="o", label=f"{key} {pct[:3]}")
+    ax.set_xlabel("offered load (requests/s), 64 KB payloads")
+    ax.set_ylabel("latency (ms)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title("Detect latency against offered load")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ghz", required=True)
+    parser.add_argument("--h2load", default="h2load")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args()
+    cfg = Cfg(
+        ghz=args.ghz,
+        h2load=args.h2load,
+        duration_s=3.0 if args.quick else 8.0,
+        rate_duration_s=3.0 if args.quick else 6.0,
+        sweep=not args.quick,
+        sizes=args.sizes.split(","),
+        uvloop=not args.no_uvloop,
+        out=Path(args.out),
+    )
+    started = time.time()
+    res = run(cfg)
+    res["mode"] = "quick" if args.quick else "full"
+    res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    res["wall_s"] = round(time.time() - started, 1)
+    res["versions"] = versions(cfg)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
+    md = markdown(res)
+    (cfg.out / "latest.md").write_text(md)
+    plot(res, cfg.out / "latency.png")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
