@@ -20,3 +20,7 @@ test-tools: $(TOXIPROXY_BIN) $(GRPCURL_BIN)
 pytest: test-tools
 pytest: export TOXIPROXY_SERVER = $(TOXIPROXY_BIN)
 pytest: export GRPCURL = $(GRPCURL_BIN)
+
+# grpc-health-probe is built by mk/deploy.mk; the observability tests run it too.
+pytest: $(GRPC_HEALTH_PROBE)
+pytest: export GRPC_HEALTH_PROBE := $(GRPC_HEALTH_PROBE)

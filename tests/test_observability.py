@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+from pathlib import Path
 
 import grpc
 import pytest
@@ -178,3 +181,46 @@ async def test_request_id_echoed_or_generated_and_logged(
     assert failed["code"] == "INVALID_ARGUMENT"
     assert failed["reason"] == "NO_FACE_DETECTED"
     assert failed["vendor_request_id"].startswith("TID")
+
+
+def _go_tool(env_var: str, default: str) -> str:
+    path = os.environ.get(env_var) or str(Path(__file__).resolve().parent.parent / default)
+    assert Path(path).is_file(), f"{path} is not built: run the tests with `make test`"
+    return path
+
+
+async def test_grpcurl_lists_services_without_a_proto(gateway: RunningGateway) -> None:
+    grpcurl = _go_tool("GRPCURL", ".tools/grpcurl-v1.9.3/grpcurl")
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [grpcurl, "-plaintext", gateway.address, "list"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert SERVICE in result.stdout.split()
+    described = await asyncio.to_thread(
+        subprocess.run,
+        [grpcurl, "-plaintext", gateway.address, "describe", SERVICE],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert described.returncode == 0, described.stderr
+    assert "rpc Detect ( .liveness.v1.DetectRequest )" in described.stdout
+
+
+async def test_grpc_health_probe_reports_serving(gateway: RunningGateway) -> None:
+    probe = _go_tool("GRPC_HEALTH_PROBE", ".tools/grpc-health-probe-v0.4.61/grpc-health-probe")
+    for service in ("", SERVICE):
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [probe, f"-addr={gateway.address}", f"-service={service}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "SERVING" in result.stdout + result.stderr
+    await gateway.health.enter_graceful_shutdown()
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [probe, f"-addr={gateway.address}"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 4  # grpc-health-probe: "unhealthy"
