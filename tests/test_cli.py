@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -16,19 +15,13 @@ from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.cli import main
 from liveness_gateway.config import GatewayConfig, VendorConfig
 
+from tests.processes import clean_env
+
 _STARTUP_TIMEOUT_S = 20.0
 
 
-def _clean_env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LINKFACE_", "ACCUAUTH_", "LIVENESS_"))
-    }
-
-
 def test_refuses_to_start_without_credentials(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["serve", "--port", "0"], env=_clean_env())
+    code = main(["serve", "--port", "0"], env=clean_env())
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
@@ -38,7 +31,7 @@ def test_refuses_to_start_without_credentials(capsys: pytest.CaptureFixture[str]
 
 
 def test_secret_file_variant(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = _clean_env() | {"LINKFACE_API_SECRET_FILE": str(tmp_path / "missing")}
+    env = clean_env() | {"LINKFACE_API_SECRET_FILE": str(tmp_path / "missing")}
     assert main(["serve", "--port", "0"], env=env) == 2
     assert "LINKFACE_API_SECRET_FILE" in capsys.readouterr().err
 
@@ -69,7 +62,7 @@ def test_serve_sandbox_answers_and_drains_on_sigterm() -> None:
         ],
         stderr=subprocess.PIPE,
         text=True,
-        env=_clean_env(),
+        env=clean_env(),
     )
     try:
         assert proc.stderr is not None

@@ -10,7 +10,6 @@ An RPC counts as accepted when the caller received its initial metadata: the gat
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -20,6 +19,8 @@ import grpc
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 
+from tests.processes import clean_env
+
 _STARTUP_TIMEOUT_S = 20.0
 _LOAD_S = 1.0
 _WORKERS = 8
@@ -27,11 +28,7 @@ _WORKERS = 8
 
 async def _gateway(*flags: str) -> tuple[asyncio.subprocess.Process, int, asyncio.Task[None]]:
     """``liveness-gateway serve --sandbox`` on free ports: (process, port, log reader)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LINKFACE_", "ACCUAUTH_", "LIVENESS_"))
-    }
+    env = clean_env()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "liveness_gateway", "serve", "--sandbox", "--host", "127.0.0.1",
         "--port", "0", "--metrics-port", "0", *flags,

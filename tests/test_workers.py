@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,17 +16,10 @@ from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 
 from tests.metrics_text import sample
+from tests.processes import clean_env
 
 _STARTUP_TIMEOUT_S = 30.0
 _CALLS = 24
-
-
-def _env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LINKFACE_", "ACCUAUTH_", "LIVENESS_"))
-    }
 
 
 def test_two_workers_share_the_port_and_metrics_add_up() -> None:
@@ -35,7 +27,7 @@ def test_two_workers_share_the_port_and_metrics_add_up() -> None:
         [sys.executable, "-m", "liveness_gateway", "serve", "--sandbox", "--workers", "2",
          "--host", "127.0.0.1", "--port", "0", "--metrics-host", "127.0.0.1",
          "--metrics-port", "0", "--grace", "2"],
-        stderr=subprocess.PIPE, text=True, env=_env(),
+        stderr=subprocess.PIPE, text=True, env=clean_env(),
     )  # fmt: skip
     lines: list[dict] = []
     reader_done = threading.Event()
