@@ -29,7 +29,7 @@ from liveness_gateway.config import (
     vendor_from_env,
 )
 from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
-from liveness_gateway.server import serve_until_signalled, start
+from liveness_gateway.server import serve_until, start, stop_signal
 
 log = logging.getLogger("liveness_gateway")
 
@@ -333,6 +333,7 @@ def _resilience(args: argparse.Namespace) -> ResilienceConfig:
 
 
 async def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    stop = stop_signal()
     sandbox = None
     sandbox_info = None
     if args.sandbox:
@@ -347,7 +348,7 @@ async def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> None:
         log.info("liveness-gateway %s listening on %s:%d", __version__, config.host, gateway.port)
         if gateway.metrics_port is not None:
             log.info("metrics on http://%s:%d/metrics", config.metrics_host, gateway.metrics_port)
-        await serve_until_signalled(gateway)
+        await serve_until(gateway, stop)
     finally:
         if sandbox is not None:
             await sandbox.stop()

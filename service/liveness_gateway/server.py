@@ -179,12 +179,18 @@ async def start(
     )
 
 
-async def serve_until_signalled(gateway: RunningGateway) -> None:
-    """Run until SIGTERM or SIGINT, then drain within the configured grace period."""
+def stop_signal() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT. Install it first thing, so that a signal during
+    start-up is not lost (the process may be PID 1 in a container, with no default action)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve_until(gateway: RunningGateway, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set, then drain within the configured grace period."""
     try:
         await stop.wait()
         log.info("signal received: draining for up to %.1fs", gateway.config.grace_s)

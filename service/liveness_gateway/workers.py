@@ -28,7 +28,7 @@ from prometheus_client import multiprocess
 from liveness_gateway import __version__, metrics
 from liveness_gateway.config import GatewayConfig
 from liveness_gateway.sandbox import Credentials, SandboxConfig, create_app
-from liveness_gateway.server import serve_until_signalled, start, start_metrics_server
+from liveness_gateway.server import serve_until, start, start_metrics_server, stop_signal
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ def _fork_worker(
 
 
 async def _worker(index: int, config: GatewayConfig) -> None:
+    stop = stop_signal()
     gateway = await start(config, serve_metrics=False, reuse_port=True)
     log.info(
         "liveness-gateway %s worker %d listening on %s:%d",
@@ -108,7 +109,7 @@ async def _worker(index: int, config: GatewayConfig) -> None:
         config.host,
         gateway.port,
     )
-    await serve_until_signalled(gateway)
+    await serve_until(gateway, stop)
 
 
 async def _parent(
