@@ -5,6 +5,7 @@ Certificates are made in the test; every handshake is a real one over loopback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.auth import hash_token, load_callers
@@ -300,3 +302,30 @@ def test_no_command_line_flag_takes_a_secret() -> None:
     flags = [opt for action in serve._actions for opt in action.option_strings]
     assert flags
     assert not [f for f in flags if "secret" in f or "token" in f or f == "--tls-key-data"]
+
+
+async def test_plaintext_health_port_beside_a_tls_listener(gateways, sandbox, pki, ca) -> None:
+    gateway = await _start(
+        gateways,
+        sandbox,
+        tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"])),
+        health_port=0,
+    )
+    assert gateway.health_port
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.health_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(
+            health_pb2.HealthCheckRequest(service="liveness.v1.LivenessCheck")
+        )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        # Only health lives there: the liveness service is not reachable without TLS.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await detect(channel)
+        assert caught.value.code() == C.UNIMPLEMENTED
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+        stopping = asyncio.create_task(gateway.stop(0.5))
+        update = await asyncio.wait_for(watch.read(), timeout=5)
+        assert update.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        await stopping
+    assert sandbox.state.total() == 0

@@ -132,6 +132,15 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _env_option(
         serve,
         env,
+        "--health-port",
+        "LIVENESS_HEALTH_PORT",
+        None,
+        type=int,
+        help="also serve grpc.health.v1 alone, in plaintext, on this port (for probes with TLS)",
+    )
+    _env_option(
+        serve,
+        env,
         "--callers-file",
         "LIVENESS_CALLERS_FILE",
         None,
@@ -295,6 +304,7 @@ def _gateway_config(
         metrics_port=args.metrics_port,
         resilience=_resilience(args),
         tls=_tls(args),
+        health_port=args.health_port,
         callers_file=args.callers_file or None,
         url_allow_hosts=tuple(h.strip() for h in args.url_allow_hosts.split(",") if h.strip()),
     )

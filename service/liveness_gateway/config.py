@@ -105,6 +105,8 @@ class GatewayConfig:
     metrics_port: int | None = 9464
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     tls: TlsConfig | None = None
+    health_port: int | None = None
+    """An extra plaintext port serving only grpc.health.v1 (for TLS deployments' probes)."""
     callers_file: str | None = None
     """A TOML file of callers (see auth.py); None leaves authentication off."""
     url_allow_hosts: tuple[str, ...] = ()

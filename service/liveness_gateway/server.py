@@ -84,6 +84,8 @@ class RunningGateway:
     metrics: Metrics
     metrics_runner: web.AppRunner | None = None
     metrics_port: int | None = None
+    health_server: grpc.aio.Server | None = None
+    health_port: int | None = None
 
     @property
     def address(self) -> str:
@@ -93,6 +95,8 @@ class RunningGateway:
         """Drain: NOT_SERVING first, then let in-flight RPCs finish, then close the session."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
+        if self.health_server is not None:
+            await self.health_server.stop(None)
         await self.session.close()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
@@ -152,9 +156,14 @@ async def start(
     except RuntimeError:
         port = 0
     metrics_runner, metrics_port = None, None
+    health_server, health_port = None, None
     try:
         if port == 0:
             raise OSError(f"cannot listen on {config.host}:{config.port}")
+        if config.health_port is not None:
+            health_server, health_port = await start_health_server(
+                health_servicer, config.host, config.health_port, reuse_port=reuse_port
+            )
         if serve_metrics and config.metrics_port is not None:
             metrics_runner, metrics_port = await start_metrics_server(
                 registry, config.metrics_host, config.metrics_port
@@ -162,6 +171,8 @@ async def start(
     except BaseException:
         await session.close()
         await server.stop(None)
+        if health_server is not None:
+            await health_server.stop(None)
         raise
     await server.start()
     if config.tls is None:
@@ -175,8 +186,30 @@ async def start(
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningGateway(
-        server, port, session, health_servicer, config, metrics, metrics_runner, metrics_port
+        server,
+        port,
+        session,
+        health_servicer,
+        config,
+        metrics,
+        metrics_runner,
+        metrics_port,
+        health_server,
+        health_port,
     )
+
+
+async def start_health_server(
+    servicer: health.aio.HealthServicer, host: str, port: int, *, reuse_port: bool
+) -> tuple[grpc.aio.Server, int]:
+    """grpc.health.v1 alone, in plaintext, for probes that cannot speak TLS (kubelet's)."""
+    server = grpc.aio.server(options=server_options(reuse_port=reuse_port))
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port} for health checks")
+    await server.start()
+    return server, bound
 
 
 def stop_signal() -> asyncio.Event:
