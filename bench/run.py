@@ -536,7 +536,10 @@ def versions(cfg: Cfg) -> dict[str, Any]:
         ),
         platform.processor(),
     )
-    ghz_v = subprocess.run([cfg.ghz, "--version"], capture_output=True, text=True).stdout.strip()  # noqa: S603
+    ghz_done = subprocess.run([cfg.ghz, "--version"], capture_output=True, text=True)  # noqa: S603
+    ghz_v = (ghz_done.stdout or ghz_done.stderr).strip()
+    if ghz_v in ("", "dev"):  # `go install` builds carry no version; the folder names it
+        ghz_v = Path(cfg.ghz).parent.name
     h2_v = subprocess.run([cfg.h2load, "--version"], capture_output=True, text=True).stdout  # noqa: S603
     commit = subprocess.run(  # noqa: S603
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
@@ -571,7 +574,7 @@ def markdown(res: dict[str, Any]) -> str:
         f"Machine: {v['machine']['cpu']}, {v['machine']['cores']} cores, "
         f"{v['machine']['memory_gb']} GB, Linux {v['machine']['kernel']}. Python {v['python']}, "
         + ", ".join(f"{k} {x}" for k, x in v["packages"].items())
-        + f"; {v['ghz']} (ghz), {v['h2load']}; event loop {v['event_loop']}; "
+        + f"; {v['ghz']}, {v['h2load']}; event loop {v['event_loop']}; "
         f"commit {v['commit']}; mode {res['mode']}; {res['date']}.",
         "",
         "Load generator, gateway, sandbox and no-op server share the machine's cores.",
@@ -653,7 +656,9 @@ def main() -> int:
     parser.add_argument("--h2load", default="h2load")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", default=",".join(SIZES))
-    parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument(
+        "--uvloop", action="store_true", help="run gateway and no-op server on uvloop"
+    )
     parser.add_argument("--no-scaling", action="store_true", help="skip the 1 vs 2 workers run")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
@@ -664,7 +669,7 @@ def main() -> int:
         rate_duration_s=3.0 if args.quick else 6.0,
         sweep=not args.quick,
         sizes=args.sizes.split(","),
-        uvloop=not args.no_uvloop,
+        uvloop=args.uvloop,
         scaling=not args.no_scaling,
         out=Path(args.out),
     )
