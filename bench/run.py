@@ -147,7 +147,8 @@ def multipart_body(data: bytes) -> bytes:
     parts = []
     for name, value in (("api_id", SANDBOX_ID), ("api_secret", SANDBOX_SECRET)):
         parts.append(
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data; "
+            f'name="{name}"\r\n\r\n{value}\r\n'.encode()
         )
     parts.append(
         f"--{BOUNDARY}\r\nContent-Type: application/octet-stream\r\nContent-Disposition: "
@@ -575,7 +576,9 @@ def markdown(res: dict[str, Any]) -> str:
         f"{v['machine']['memory_gb']} GB, Linux {v['machine']['kernel']}. Python {v['python']}, "
         + ", ".join(f"{k} {x}" for k, x in v["packages"].items())
         + f"; {v['ghz']}, {v['h2load']}; event loop {v['event_loop']}; "
-        f"commit {v['commit']}; mode {res['mode']}; {res['date']}.",
+        f"commit {v['commit']}; mode {res['mode']}; {res['date']}; load average "
+        f"{res['loadavg_1m_before_after'][0]:.2f} before, {res['loadavg_1m_before_after'][1]:.2f} "
+        "after.",
         "",
         "Load generator, gateway, sandbox and no-op server share the machine's cores.",
         "",
@@ -589,9 +592,11 @@ def markdown(res: dict[str, Any]) -> str:
             f"| {label} | {s['concurrency']} | {_f(s['gateway']['rps'])} "
             f"| {_f(s['gateway_cores'], '{:.2f}')} | {_f(s['rps_per_gateway_core'])} "
             f"| {_f(s['ceiling']['rps'])} | {_f(s['direct']['rps'])} "
-            f"| {_f(s['gateway_over_ceiling'], '{:.0%}')} | {_f(s['gateway_over_direct'], '{:.0%}')} "
+            f"| {_f(s['gateway_over_ceiling'], '{:.0%}')} "
+            f"| {_f(s['gateway_over_direct'], '{:.0%}')} "
             f"| {_f(s['half_load_rps'])} | {_f(s['added_p50_ms'], '{:.2f}')} "
-            f"| {_f(s['added_p99_ms'], '{:.2f}')} | {_f(s['rss_growth_per_in_flight_mb'], '{:.2f}x')} |"
+            f"| {_f(s['added_p99_ms'], '{:.2f}')} "
+            f"| {_f(s['rss_growth_per_in_flight_mb'], '{:.2f}x')} |"
         )
     lines += [
         "",
@@ -674,7 +679,9 @@ def main() -> int:
         out=Path(args.out),
     )
     started = time.time()
+    load_before = os.getloadavg()
     res = run(cfg)
+    res["loadavg_1m_before_after"] = [load_before[0], os.getloadavg()[0]]
     res["mode"] = "quick" if args.quick else "full"
     res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
     res["wall_s"] = round(time.time() - started, 1)
