@@ -115,3 +115,70 @@ terminationGracePeriodSeconds runs out, counted from the start of the preStop pa
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed lifecycle.preStopSleepSeconds + gateway.drainSeconds (%d): in-flight calls would be killed" (int .Values.terminationGracePeriodSeconds) (int $need)) }}
 {{- end }}
 {{- end }}
+
+{{/*
+Where the TLS files and the callers file are mounted: whole Secret volumes, never subPath,
+so that kubelet's atomic updates reach the gateway (it re-reads the TLS files on change).
+*/}}
+{{- define "liveness-gateway.tlsMountPath" -}}
+/var/run/secrets/liveness-gateway-tls
+{{- end }}
+
+{{- define "liveness-gateway.callersMountPath" -}}
+/var/run/secrets/liveness-gateway-callers
+{{- end }}
+
+{{/*
+The Secret that holds the callers file: auth.existingSecret, else the one the chart creates.
+*/}}
+{{- define "liveness-gateway.callersSecretName" -}}
+{{- default (printf "%s-callers" (include "liveness-gateway.fullname" .)) .Values.auth.existingSecret }}
+{{- end }}
+
+{{/*
+Whether the pods get the plaintext health-only port (and the probes go there): always with TLS,
+since kubelet's gRPC probes speak plaintext only.
+*/}}
+{{- define "liveness-gateway.healthPortOn" -}}
+{{- if or .Values.tls.enabled .Values.gateway.healthPortWithoutTls }}true{{- end }}
+{{- end }}
+
+{{/*
+The port kubelet's gRPC probes use: a number, as Kubernetes' gRPC probes take no named port.
+*/}}
+{{- define "liveness-gateway.probePort" -}}
+{{- if include "liveness-gateway.healthPortOn" . }}{{ int .Values.gateway.healthPort }}{{ else }}{{ int .Values.gateway.grpcPort }}{{ end }}
+{{- end }}
+
+{{/*
+appProtocol of the gRPC Service port: service.grpcAppProtocol, else h2c for plaintext and none
+for TLS.
+*/}}
+{{- define "liveness-gateway.grpcAppProtocol" -}}
+{{- if .Values.service.grpcAppProtocol }}{{ .Values.service.grpcAppProtocol }}{{ else if not .Values.tls.enabled }}kubernetes.io/h2c{{ end }}
+{{- end }}
+
+{{/*
+Refuse TLS and auth settings that cannot work, with a message naming the value to set.
+*/}}
+{{- define "liveness-gateway.validateSecurity" -}}
+{{- if and .Values.tls.enabled (not .Values.tls.existingSecret) }}
+{{- fail "tls.enabled needs tls.existingSecret: a kubernetes.io/tls Secret with tls.crt and tls.key (e.g. the one cert-manager keeps for a Certificate)" }}
+{{- end }}
+{{- if and .Values.tls.clientAuth (not .Values.tls.enabled) }}
+{{- fail "tls.clientAuth (mTLS) needs tls.enabled" }}
+{{- end }}
+{{- if and .Values.auth.enabled (not .Values.auth.existingSecret) (not .Values.auth.callers) }}
+{{- fail "auth.enabled needs auth.existingSecret (a Secret with the callers file) or auth.callers (the callers file, TOML)" }}
+{{- end }}
+{{- if and .Values.auth.existingSecret .Values.auth.callers }}
+{{- fail "set auth.existingSecret or auth.callers, not both" }}
+{{- end }}
+{{- $ports := list (int .Values.gateway.grpcPort) (int .Values.gateway.metricsPort) }}
+{{- if include "liveness-gateway.healthPortOn" . }}
+{{- $ports = append $ports (int .Values.gateway.healthPort) }}
+{{- end }}
+{{- if ne (len $ports) (len (uniq $ports)) }}
+{{- fail (printf "gateway.grpcPort, gateway.metricsPort and gateway.healthPort must differ (got %v)" $ports) }}
+{{- end }}
+{{- end }}
