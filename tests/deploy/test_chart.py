@@ -27,7 +27,7 @@ from tests.deploy.conftest import (
     template_args,
 )
 
-ALL_VALUES = ["", "all-features", "existing-secret", "sandbox"]
+ALL_VALUES = ["", "all-features", "existing-secret", "sandbox", "tls-auth"]
 CI_SECRETS = ("ci-linkface-secret-value", "ci-accuauth-secret-value")
 
 
@@ -70,16 +70,30 @@ def test_every_optional_object_renders_when_switched_on(render: Render) -> None:
     assert "replicas" not in only(docs, "Deployment")["spec"]
 
 
+def _ports(container: dict[str, object]) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container["ports"]}  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("values", ALL_VALUES)
 def test_probes_are_native_grpc_on_the_health_port(render: Render, values: str) -> None:
-    container = gateway_container(render(*_values(values)))
-    (grpc_port,) = [p["containerPort"] for p in container["ports"] if p["name"] == "grpc"]
+    docs = render(*_values(values))
+    container = gateway_container(docs)
+    ports = _ports(container)
     env = env_of(container)
-    assert env["LIVENESS_PORT"]["value"] == str(grpc_port)
+    assert env["LIVENESS_PORT"]["value"] == str(ports["grpc"])
+    if "LIVENESS_TLS_CERT" in env:
+        # kubelet's gRPC probes speak plaintext only: with TLS they go to the health-only port.
+        assert env["LIVENESS_HEALTH_PORT"]["value"] == str(ports["health"])
+        probe_port = ports["health"]
+        assert probe_port != ports["grpc"]
+    else:
+        assert "health" not in ports
+        assert "LIVENESS_HEALTH_PORT" not in env
+        probe_port = ports["grpc"]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         spec = container[probe]
         assert set(spec) & {"httpGet", "tcpSocket", "exec"} == set(), probe
-        assert spec["grpc"]["port"] == grpc_port, probe
+        assert spec["grpc"]["port"] == probe_port, probe
         # A number: Kubernetes' gRPC probes take no named port.
         assert isinstance(spec["grpc"]["port"], int), probe
         # The overall health ("" service), which the gateway flips to NOT_SERVING on drain.
@@ -241,17 +255,11 @@ def _serve_settings() -> set[str]:
 NOT_FROM_VALUES = {
     "LIVENESS_HOST": "a pod listens on all its interfaces",
     "LIVENESS_METRICS_HOST": "a pod listens on all its interfaces",
-    # Not in this chart version: they need files from a Secret volume, and TLS on the gRPC
-    # port needs other probes (kubelet's native gRPC probes speak plaintext only).
-    "LIVENESS_TLS_CERT": "TLS: not in the chart yet",
-    "LIVENESS_TLS_KEY": "TLS: not in the chart yet",
-    "LIVENESS_TLS_CLIENT_CA": "mTLS: not in the chart yet",
-    "LIVENESS_CALLERS_FILE": "caller authentication: not in the chart yet",
 }
 
 
 def test_every_gateway_setting_is_reachable_from_values(render: Render) -> None:
-    docs = render(ci_values("all-features"), sets=["gateway.sandbox=true"])
+    docs = render(ci_values("all-features"), ci_values("tls-auth"), sets=["gateway.sandbox=true"])
     env = set(env_of(gateway_container(docs)))
     missing = _serve_settings() - env - set(NOT_FROM_VALUES)
     assert not missing, (
@@ -284,6 +292,15 @@ def test_every_value_is_documented_in_place() -> None:
         (["gateway.limits.vendorRate=fast"], "vendorRate"),
         (["gateway.urlAllowHosts={a b}"], "urlAllowHosts"),
         (["credentials.mountAs=configmap"], "mountAs"),
+        (["tls.enabled=yes"], "enabled"),
+        (["tls.clientAuth=1"], "clientAuth"),
+        (["tls.existingSecret=Not_A_Name"], "existingSecret"),
+        (["tls.certFile=/etc/tls.crt"], "certFile"),
+        (["auth.enabled=on"], "enabled"),
+        (["auth.existingSecretKey=a/b"], "existingSecretKey"),
+        (["auth.tokens={abc}"], "tokens"),
+        (["gateway.healthPort=0"], "healthPort"),
+        (["gateway.healthPortWithoutTls=sometimes"], "healthPortWithoutTls"),
         (["vendors.linkface.baseUrl=ftp://example.test"], "baseUrl"),
         (["replicas=3"], "replicas"),
         (["gateway.drainSecond=3"], "drainSecond"),
@@ -329,12 +346,15 @@ def test_service_ports_and_service_monitor(render: Render) -> None:
     assert headless["spec"]["clusterIP"] == "None"
 
 
-def test_network_policy_opens_only_the_gateway_ports(render: Render) -> None:
-    docs = render(ci_values("all-features"))
+@pytest.mark.parametrize("values", ["all-features", "tls-auth"])
+def test_network_policy_opens_only_the_gateway_ports(render: Render, values: str) -> None:
+    docs = render(ci_values(values))
     policy = only(docs, "NetworkPolicy")
     ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
-    container = gateway_container(docs)
-    assert ports == {p["containerPort"] for p in container["ports"]}
+    container_ports = _ports(gateway_container(docs))
+    # The health-only port stays closed to other pods: kubelet's probes come from the node,
+    # which a NetworkPolicy never blocks.
+    assert ports == {container_ports["grpc"], container_ports["metrics"]}
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
 
@@ -413,3 +433,182 @@ def test_image_requirements_pin_the_gateways_dependencies() -> None:
     for requirement in re.findall(r'"([^"]+)"', deps.group(1)):
         name, version = requirement.split("==")
         assert pinned.get(normalise(name)) == version, requirement
+
+
+# TLS, mTLS and caller authentication: files from Secret volumes, probes on the health port.
+
+TLS_DIR = "/var/run/secrets/liveness-gateway-tls"
+CALLERS_DIR = "/var/run/secrets/liveness-gateway-callers"
+# A token hash from ci/tls-auth-values.yaml: not a secret, but kept out of ConfigMaps and env.
+CI_TOKEN_HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def _pod(docs: list[dict[str, object]]) -> dict[str, object]:
+    return only(docs, "Deployment")["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def _mounted_file(docs: list[dict[str, object]], path: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    """The read-only mount and the volume that a file path of the container lies in."""
+    container = gateway_container(docs)
+    (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    (volume,) = [v for v in _pod(docs)["volumes"] if v["name"] == mount["name"]]  # type: ignore[attr-defined]
+    return mount, volume
+
+
+def test_tls_and_callers_files_are_mounted_read_only_from_secrets(render: Render) -> None:
+    docs = render(ci_values("tls-auth"))
+    env = env_of(gateway_container(docs))
+    expected = {
+        "LIVENESS_TLS_CERT": ("liveness-gateway-tls", "tls.crt"),
+        "LIVENESS_TLS_KEY": ("liveness-gateway-tls", "tls.key"),
+        "LIVENESS_TLS_CLIENT_CA": ("liveness-client-ca", "ca.crt"),
+        "LIVENESS_CALLERS_FILE": ("release-liveness-gateway-callers", "callers.toml"),
+    }
+    for name, (secret_name, key) in expected.items():
+        path = env[name]["value"]
+        assert "valueFrom" not in env[name]
+        mount, volume = _mounted_file(docs, path)
+        assert mount["readOnly"] is True, name
+        # Whole volumes: a subPath mount would never see a renewed certificate.
+        assert "subPath" not in mount, name
+        if "projected" in volume:
+            sources = volume["projected"]["sources"]
+            mode = volume["projected"]["defaultMode"]
+            assert all(set(s) == {"secret"} for s in sources), name
+            secrets = [s["secret"] for s in sources]
+        else:
+            assert set(volume) == {"name", "secret"}, name
+            secrets = [{**volume["secret"], "name": volume["secret"]["secretName"]}]
+            mode = volume["secret"]["defaultMode"]
+        assert mode & 0o007 == 0, f"{name}: readable by others ({oct(mode)})"
+        file_name = path.rsplit("/", 1)[1]
+        (item,) = [
+            (s["name"], i["key"]) for s in secrets for i in s["items"] if i["path"] == file_name
+        ]
+        assert item == (secret_name, key), name
+    assert env["LIVENESS_TLS_CERT"]["value"].startswith(TLS_DIR + "/")
+    assert env["LIVENESS_CALLERS_FILE"]["value"].startswith(CALLERS_DIR + "/")
+
+
+def test_client_ca_defaults_to_the_ca_of_the_tls_secret(render: Render) -> None:
+    docs = render(sets=["tls.enabled=true", "tls.existingSecret=gw-tls", "tls.clientAuth=true"])
+    env = env_of(gateway_container(docs))
+    _, volume = _mounted_file(docs, env["LIVENESS_TLS_CLIENT_CA"]["value"])
+    items = {
+        (s["secret"]["name"], i["key"], i["path"])
+        for s in volume["projected"]["sources"]
+        for i in s["secret"]["items"]
+    }
+    assert items == {
+        ("gw-tls", "tls.crt", "tls.crt"),
+        ("gw-tls", "tls.key", "tls.key"),
+        ("gw-tls", "ca.crt", "client-ca.crt"),
+    }
+    # TLS without client certificates: no client CA, so the gateway does not ask for them.
+    docs = render(sets=["tls.enabled=true", "tls.existingSecret=gw-tls"])
+    env = env_of(gateway_container(docs))
+    assert {"LIVENESS_TLS_CERT", "LIVENESS_TLS_KEY"} <= set(env)
+    assert "LIVENESS_TLS_CLIENT_CA" not in env
+
+
+def test_tls_and_auth_are_off_by_default(render: Render) -> None:
+    docs = render()
+    env = env_of(gateway_container(docs))
+    assert not {n for n in env if n.startswith("LIVENESS_TLS_")}
+    assert "LIVENESS_CALLERS_FILE" not in env
+    assert "LIVENESS_HEALTH_PORT" not in env
+    assert {v["name"] for v in _pod(docs)["volumes"]} == {"tmp", "credentials"}  # type: ignore[attr-defined]
+    defaults = _defaults()
+    assert defaults["tls"]["enabled"] is False  # type: ignore[index]
+    assert defaults["auth"]["enabled"] is False  # type: ignore[index]
+
+
+def test_no_secret_material_in_a_configmap_or_an_env_literal(render: Render) -> None:
+    docs = render(ci_values("all-features"), ci_values("tls-auth"))
+    callers = yaml.safe_load((ci_values("tls-auth")).read_text())["auth"]["callers"]
+    # The callers file lives only in the Secret the chart creates for it.
+    secret = only(docs, "Secret", name_suffix="-callers")
+    assert secret["type"] == "Opaque"
+    assert base64.b64decode(secret["data"]["callers.toml"]).decode() == callers
+    _secret_appears_only_in_secrets(docs, (*CI_SECRETS, CI_TOKEN_HASH, "kyc.internal"))
+    for doc in docs:
+        if doc["kind"] == "ConfigMap":
+            data = json.dumps(doc["data"])
+            assert "[[caller]]" not in data
+            assert "token_sha256" not in data
+    # TLS, mTLS and callers settings are file paths into Secret volumes, never contents.
+    env = env_of(gateway_container(docs))
+    for name in ("LIVENESS_TLS_CERT", "LIVENESS_TLS_KEY", "LIVENESS_TLS_CLIENT_CA"):
+        assert re.fullmatch(rf"{TLS_DIR}/[a-z.-]+", env[name]["value"]), name
+    assert re.fullmatch(rf"{CALLERS_DIR}/[a-z.-]+", env["LIVENESS_CALLERS_FILE"]["value"])
+    for entry in env.values():
+        assert "BEGIN" not in entry.get("value", ""), entry["name"]
+        assert "[[caller]]" not in entry.get("value", ""), entry["name"]
+
+
+def test_a_new_callers_file_rolls_the_pods_and_an_existing_secret_is_used(render: Render) -> None:
+    docs = render(ci_values("tls-auth"))
+    annotations = only(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/callers" in annotations
+    changed = render(ci_values("tls-auth"), sets=["auth.callers=x"])
+    changed_annotations = only(changed, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert changed_annotations["checksum/callers"] != annotations["checksum/callers"]
+    docs = render(
+        sets=[
+            "credentials.existingSecret=vendor",
+            "auth.enabled=true",
+            "auth.existingSecret=gw-callers",
+            "auth.existingSecretKey=callers",
+        ]
+    )
+    assert "Secret" not in kinds(docs)
+    env = env_of(gateway_container(docs))
+    assert env["LIVENESS_CALLERS_FILE"]["value"] == f"{CALLERS_DIR}/callers"
+    _, volume = _mounted_file(docs, env["LIVENESS_CALLERS_FILE"]["value"])
+    assert volume["secret"]["secretName"] == "gw-callers"
+    assert volume["secret"]["items"] == [{"key": "callers", "path": "callers"}]
+
+
+def test_the_service_never_exposes_the_health_port(render: Render) -> None:
+    docs = render(ci_values("tls-auth"), sets=["service.headless=true"])
+    health = _ports(gateway_container(docs))["health"]
+    for service in (d for d in docs if d["kind"] == "Service"):
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in ("grpc", "metrics")
+            assert health not in (port["port"], port["targetPort"])
+            # h2c would tell a proxy to speak plaintext to the TLS port.
+            assert port.get("appProtocol") != "kubernetes.io/h2c"
+    plain = only(render(), "Service")
+    (grpc,) = [p for p in plain["spec"]["ports"] if p["name"] == "grpc"]
+    assert grpc["appProtocol"] == "kubernetes.io/h2c"
+
+
+def test_health_port_can_be_used_without_tls(render: Render) -> None:
+    container = gateway_container(
+        render(sets=["gateway.healthPortWithoutTls=true", "gateway.healthPort=8086"])
+    )
+    assert env_of(container)["LIVENESS_HEALTH_PORT"]["value"] == "8086"
+    assert "LIVENESS_TLS_CERT" not in env_of(container)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["grpc"]["port"] == 8086
+
+
+@pytest.mark.parametrize(
+    ("sets", "complaint"),
+    [
+        (["tls.enabled=true"], "tls.enabled needs tls.existingSecret"),
+        (["tls.clientAuth=true"], "tls.clientAuth (mTLS) needs tls.enabled"),
+        (["auth.enabled=true"], "auth.enabled needs auth.existingSecret"),
+        (["auth.enabled=true", "auth.existingSecret=a", "auth.callers=x"], "not both"),
+        (
+            ["tls.enabled=true", "tls.existingSecret=t", "gateway.healthPort=9464"],
+            "must differ",
+        ),
+    ],
+)
+def test_chart_refuses_tls_and_auth_settings_that_cannot_work(
+    helm: Path, sets: list[str], complaint: str
+) -> None:
+    result = run_helm(helm, *template_args(sets=sets))
+    assert result.returncode != 0, sets
+    assert complaint in result.stderr
