@@ -15,7 +15,7 @@ if os.environ.get("BENCH_UVLOOP") == "1":
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
-from liveness_gateway.cli import main  # noqa: E402  (after the policy is set)
+from liveness_gateway.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

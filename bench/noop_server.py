@@ -9,7 +9,6 @@ import sys
 
 import grpc
 from liveness.v1 import liveness_pb2, liveness_pb2_grpc
-
 from liveness_gateway.server import server_options
 
 _REPLY = liveness_pb2.DetectResponse(
