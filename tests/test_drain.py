@@ -2,9 +2,10 @@
 
 SIGTERM under steady load: every RPC the gateway accepted before the signal succeeds.
 
-An RPC counts as accepted when the caller received its initial metadata: the gateway sends
-``x-request-id`` as the very first thing its handler does. Calls refused during the drain
-(UNAVAILABLE, no initial metadata) were never accepted and are the caller's to retry.
+An RPC counts as accepted when its response carries ``x-request-id``: the gateway's handler
+sets it as the very first thing it does. Calls refused during the drain (UNAVAILABLE, no
+request id) were never accepted and are the caller's to retry; they must also be refused at
+once, faster than the vendor's 300 ms, or they were accepted and then cut off.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
     outcomes: list[tuple[bool, grpc.StatusCode]] = []  # (accepted, code)
     signalled = asyncio.Event()
     drained: list[grpc.StatusCode] = []  # accepted calls that finished after the signal
+    refused_after_s: list[float] = []
 
     async def worker(channel: grpc.aio.Channel) -> None:
         stub = liveness_pb2_grpc.LivenessCheckStub(channel)
@@ -101,14 +103,17 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
             call = stub.Detect(
                 pb.DetectRequest(liveness_data=b"SANDBOX:score=0.4;delay_ms=300"), timeout=10
             )
+            started = time.monotonic()
             try:
                 await call
                 code = grpc.StatusCode.OK
             except grpc.aio.AioRpcError as err:
                 code = err.code()
-            metadata = await call.initial_metadata()
+            metadata = await call.trailing_metadata()
             accepted = metadata is not None and any(k == "x-request-id" for k, _ in metadata)
             outcomes.append((accepted, code))
+            if not accepted:
+                refused_after_s.append(time.monotonic() - started)
             if accepted and signalled.is_set():
                 drained.append(code)
             if signalled.is_set() and code != grpc.StatusCode.OK:
@@ -133,4 +138,5 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
     assert drained, "no call was in flight at the signal: the drain was not exercised"
     refused = [code for ok, code in outcomes if not ok]
     assert all(code == grpc.StatusCode.UNAVAILABLE for code in refused), refused
+    assert all(t < 0.25 for t in refused_after_s), refused_after_s
     assert exit_code == 0

@@ -159,12 +159,12 @@ async def test_request_id_echoed_or_generated_and_logged(
         metadata=(("x-request-id", "req-abc-123"),),
     )
     await call
-    assert ("x-request-id", "req-abc-123") in tuple(await call.initial_metadata())
+    assert ("x-request-id", "req-abc-123") in tuple(await call.trailing_metadata())
 
     call = stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:status=NO_FACE_DETECTED"))
     with pytest.raises(grpc.aio.AioRpcError):
         await call
-    generated = dict(await call.initial_metadata())["x-request-id"]
+    generated = dict(await call.trailing_metadata())["x-request-id"]
     assert len(generated) == 32
 
     lines = [

@@ -90,7 +90,7 @@ async def test_canary_secret_never_leaks(caplog: pytest.LogCaptureFixture, file_
                     except grpc.aio.AioRpcError as err:
                         seen.append(err.details() or "")
                         seen.extend(repr(v) for _, v in err.trailing_metadata() or ())
-                    seen.extend(repr(v) for _, v in await call.initial_metadata() or ())
+                    seen.extend(repr(v) for _, v in await call.trailing_metadata() or ())
             assert gateway.metrics_port
             seen.append(await scrape(gateway.metrics_port))
     finally:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 ACCESS_LOGGER = "liveness_gateway.access"
+REQUEST_ID_KEY = "x-request-id"
 
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -33,6 +34,10 @@ class CallRecord:
     vendor_request_id: str = ""
     payload_bytes: int = 0
     caller: str = ""
+
+    def response_metadata(self) -> tuple[tuple[str, str], ...]:
+        """What every response carries back to the caller: its request id."""
+        return ((REQUEST_ID_KEY, self.request_id),)
 
     def fields(self, duration_s: float) -> dict[str, Any]:
         return {

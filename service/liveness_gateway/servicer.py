@@ -193,5 +193,8 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
             failure = errors.internal()
         if record is not None:
             record.reason = failure.reason
-        await context.abort_with_status(rpc_status.to_status(failure.to_status()))
-        raise AssertionError("abort_with_status returned")  # pragma: no cover
+        status = rpc_status.to_status(failure.to_status())
+        # abort() replaces the trailers set so far: keep the request id beside the details.
+        extra = record.response_metadata() if record is not None else ()
+        await context.abort(status.code, status.details, (*status.trailing_metadata, *extra))
+        raise AssertionError("abort returned")  # pragma: no cover
