@@ -34,11 +34,12 @@ from typing import Any
 
 import grpc
 from aiolimiter import AsyncLimiter
+from liveness.v1 import liveness_pb2
 
 from liveness_gateway import errors
 from liveness_gateway.config import ConfigError
 
-RPC_NAMES = ("Upload", "Detect", "AntiHack")
+RPC_NAMES = tuple(m.name for m in liveness_pb2.DESCRIPTOR.services_by_name["LivenessCheck"].methods)
 UNKNOWN_CALLER = "unknown"
 ANONYMOUS = "anonymous"
 """The caller label when authentication is off."""
