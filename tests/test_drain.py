@@ -4,8 +4,8 @@ SIGTERM under steady load: every RPC the gateway accepted before the signal succ
 
 An RPC counts as accepted when its response carries ``x-request-id``: the gateway's handler
 sets it as the very first thing it does. Calls refused during the drain (UNAVAILABLE, no
-request id) were never accepted and are the caller's to retry; they must also be refused at
-once, faster than the vendor's 300 ms, or they were accepted and then cut off.
+request id) were never accepted and are the caller's to retry; they must also be refused
+well before the vendor's 800 ms, or they were accepted and then cut off.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from liveness.v1 import liveness_pb2_grpc
 from tests.processes import clean_env
 
 _STARTUP_TIMEOUT_S = 20.0
-_LOAD_S = 1.0
+_LOAD_S = 2.0
 _WORKERS = 8
 
 
@@ -101,7 +101,7 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
         stop_at = time.monotonic() + _LOAD_S + 2
         while time.monotonic() < stop_at:
             call = stub.Detect(
-                pb.DetectRequest(liveness_data=b"SANDBOX:score=0.4;delay_ms=300"), timeout=10
+                pb.DetectRequest(liveness_data=b"SANDBOX:score=0.4;delay_ms=800"), timeout=10
             )
             started = time.monotonic()
             try:
@@ -138,5 +138,5 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
     assert drained, "no call was in flight at the signal: the drain was not exercised"
     refused = [code for ok, code in outcomes if not ok]
     assert all(code == grpc.StatusCode.UNAVAILABLE for code in refused), refused
-    assert all(t < 0.25 for t in refused_after_s), refused_after_s
+    assert all(t < 0.6 for t in refused_after_s), refused_after_s
     assert exit_code == 0

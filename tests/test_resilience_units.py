@@ -53,24 +53,24 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     changes: list[BreakerState] = []
     breaker = CircuitBreaker(failure_threshold=3, open_s=2.0, clock=clock, on_change=changes.append)
     for _ in range(2):
-        assert breaker.try_acquire()
+        assert breaker.try_acquire() is not None
         breaker.failure()
     breaker.success()  # resets the consecutive count
     for _ in range(3):
-        assert breaker.try_acquire()
+        assert breaker.try_acquire() is not None
         breaker.failure()
     assert breaker.state is BreakerState.OPEN
-    assert not breaker.try_acquire()
+    assert breaker.try_acquire() is None
     clock.now += 1.5
     assert breaker.retry_after_s() == 0.5
     clock.now += 0.6
     assert breaker.state is BreakerState.HALF_OPEN
-    assert breaker.try_acquire()  # the one probe
-    assert not breaker.try_acquire()  # nobody else while it runs
+    assert breaker.try_acquire() is not None  # the one probe
+    assert breaker.try_acquire() is None  # nobody else while it runs
     breaker.failure()  # probe failed: open again
     assert breaker.state is BreakerState.OPEN
     clock.now += 2.0
-    assert breaker.try_acquire()
+    assert breaker.try_acquire() is not None
     breaker.success()
     assert breaker.state is BreakerState.CLOSED
     assert changes == [
@@ -82,11 +82,20 @@ def test_breaker_opens_half_opens_and_closes() -> None:
 def test_breaker_probe_released_without_verdict() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=1, open_s=1.0, clock=clock)
+    before = breaker.try_acquire()  # a call that started while closed
+    assert before is not None
+    assert not before.probe
     breaker.failure()
     clock.now += 1.0
-    assert breaker.try_acquire()
-    breaker.release()  # e.g. the caller cancelled: the next call may probe
-    assert breaker.try_acquire()
+    probe = breaker.try_acquire()
+    assert probe is not None
+    assert probe.probe
+    # The older call ends with nothing to say about the vendor (its caller's deadline, say):
+    # that must not let a second probe in while the first is still out.
+    breaker.release(before)
+    assert breaker.try_acquire() is None
+    breaker.release(probe)  # the probe itself was cancelled: the next call may probe
+    assert breaker.try_acquire() is not None
 
 
 def test_shedder_never_queues() -> None:

@@ -125,6 +125,12 @@ def test_malformed_vectors_are_refused(bad: bytes) -> None:
         v.parse(bad)
 
 
+def test_default_score_formula_is_stable() -> None:
+    # The README documents the formula: first 8 bytes of SHA-256 / 2**64, 6 places.
+    assert v.default_score(b"x") == 0.177507  # sha256("x") starts 2d711642b726b044
+    assert v.default_score(b"") == 0.889416  # sha256("") starts e3b0c44298fc1c14
+
+
 def test_default_score_is_deterministic_and_in_range() -> None:
     scores = [v.default_score(bytes([i])) for i in range(200)]
     assert all(0.0 <= s < 1.0 for s in scores)

@@ -146,7 +146,7 @@ def _callers_file(directory: Path) -> Path:
 name = "checkout"
 token_sha256 = "{hash_token(CHECKOUT_TOKEN)}"
 rpcs = ["Detect", "AntiHack"]
-rate_per_s = 2
+rate_per_s = 0.1
 burst = 2
 
 [[caller]]
@@ -199,8 +199,8 @@ async def test_two_callers_with_different_permissions_and_limits(
         quota = failure.detail(error_details_pb2.QuotaFailure)
         assert isinstance(quota, error_details_pb2.QuotaFailure)
         assert quota.violations[0].subject == "caller:checkout"
-        assert "2 calls/s" in quota.violations[0].description
-        assert failure.retry_delay_s == pytest.approx(0.5)
+        assert "0.1 calls/s" in quota.violations[0].description
+        assert failure.retry_delay_s == pytest.approx(10.0)
 
     async with secure_channel(gateway, ca.pem, kyc_client) as channel:
         stub = liveness_pb2_grpc.LivenessCheckStub(channel)

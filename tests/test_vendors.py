@@ -76,7 +76,11 @@ def test_score_string_or_number(score: Any) -> None:
     assert result.request_id == "TID1"
 
 
-@pytest.mark.parametrize("score", ["NaN", "inf", -0.1, 1.01, "abc", None, True, [0.5], {}])
+@pytest.mark.parametrize(
+    "score",
+    ["NaN", "inf", -0.1, 1.01, "abc", None, True, [0.5], {}, 10**400, "1" + "0" * 400,
+     "0_1", " 0.5", "\u0660.\u0665", "0x1", ""],
+)  # fmt: skip
 def test_bad_scores_are_refused(score: Any) -> None:
     with pytest.raises(GatewayError) as caught:
         linkface.parse_detect(reply({"status": "OK", "score": score}))
@@ -99,7 +103,8 @@ def test_extra_tolerates_floats_where_the_page_says_bool() -> None:
         "score": "0.1",
         "extra": {
             "face_quality_score": 0.99,
-            "live_proba": True,
+            "live_proba": True,  # a bool where a float belongs: left out, not guessed
+            "quality_score": 10**400,  # too big for a float: left out
             "is_live": 1,
             "masked": "no",  # wrong type: left out, not guessed
             "eye_score": float("nan"),
@@ -107,8 +112,29 @@ def test_extra_tolerates_floats_where_the_page_says_bool() -> None:
         },
     }
     result = accuauth.parse_anti_hack(reply(body, vendor="accuauth"))
-    assert result.extra == {"face_quality_score": 0.99, "live_proba": 1.0, "is_live": True}
+    assert result.extra == {"face_quality_score": 0.99, "is_live": True}
     assert result.image is None
+
+
+@pytest.mark.parametrize("bad_id", ["T" * 129, "TID\nforged log line", 12345, ""])
+def test_unusable_vendor_ids_are_dropped(bad_id: object) -> None:
+    ok = linkface.parse_detect(reply({"status": "OK", "score": "0.1", "request_id": bad_id}))
+    assert ok.request_id == ""
+    with pytest.raises(GatewayError) as caught:
+        linkface.parse_detect(reply({"status": "NO_FACE_DETECTED", "request_id": bad_id}, 400))
+    assert "vendorRequestId" not in caught.value.metadata
+    up = linkface.parse_upload(
+        reply({"status": "OK", "image_id": "I" * 20, "liveness_data_id": bad_id})
+    )
+    assert up.liveness_data_id == "I" * 20
+
+
+def test_undocumented_429_status_honours_retry_after() -> None:
+    with pytest.raises(GatewayError) as caught:
+        linkface.parse_detect(reply({"status": "SLOW_DOWN"}, 429, retry_after="4"))
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.retry_delay_s == 4.0
+    assert caught.value.quota_subject == "vendor:linkface"
 
 
 def test_error_reply_maps_through_the_table_and_scrubs_secrets() -> None:

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from aiolimiter import AsyncLimiter
 from liveness.v1 import liveness_pb2
 
 from liveness_gateway import errors
 from liveness_gateway.config import ConfigError
+from liveness_gateway.resilience import TokenBucket
 
 RPC_NAMES = tuple(m.name for m in liveness_pb2.DESCRIPTOR.services_by_name["LivenessCheck"].methods)
 UNKNOWN_CALLER = "unknown"
@@ -144,8 +144,8 @@ class CallerAuth:
         self._callers = tuple(callers)
         self._on_decision = on_decision or (lambda caller, rpc, decision: None)
         self._clock = clock
-        self._limiters: dict[str, tuple[AsyncLimiter, float]] = {
-            c.name: (AsyncLimiter(c.burst, c.burst / c.rate_per_s), c.rate_per_s)
+        self._buckets: dict[str, TokenBucket] = {
+            c.name: TokenBucket(c.rate_per_s, c.burst)
             for c in self._callers
             if c.rate_per_s is not None
         }
@@ -182,13 +182,10 @@ class CallerAuth:
         if not caller.may_call(rpc):
             self._on_decision(caller.name, rpc, "denied")
             raise errors.permission_denied(caller.name, rpc)
-        limit = self._limiters.get(caller.name)
-        if limit is not None:
-            limiter, rate = limit
-            if not limiter.has_capacity():
-                self._on_decision(caller.name, rpc, "rate_limited")
-                raise errors.caller_rate_limited(caller.name, rate, caller.burst)
-            await limiter.acquire()  # has capacity: returns without suspending
+        bucket = self._buckets.get(caller.name)
+        if bucket is not None and not await bucket.try_take():
+            self._on_decision(caller.name, rpc, "rate_limited")
+            raise errors.caller_rate_limited(caller.name, bucket.rate_per_s, bucket.burst)
         if caller.daily_quota is not None:
             self._roll_day()
             used = self._used.get(caller.name, 0)

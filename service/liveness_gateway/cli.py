@@ -69,10 +69,10 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     for vendor in (LINKFACE, ACCUAUTH):
         up = vendor.upper()
-        _env_option(
-            serve, env, f"--{vendor}-base-url", f"{up}_BASE_URL", None, help=f"{vendor} base URL"
-        )
-        _env_option(serve, env, f"--{vendor}-api-id", f"{up}_API_ID", None, help=f"{vendor} API id")
+        # Vendor URL and id fall back to the environment in config.vendor_from_env, the one
+        # place that reads vendor settings (secrets included, which have no flag).
+        serve.add_argument(f"--{vendor}-base-url", help=f"{vendor} base URL [env {up}_BASE_URL]")
+        serve.add_argument(f"--{vendor}-api-id", help=f"{vendor} API id [env {up}_API_ID]")
         _env_option(
             serve,
             env,
@@ -265,6 +265,18 @@ def _log_options(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     )
 
 
+def _positive(value: float, flag: str) -> float:
+    if not value > 0:  # also refuses NaN
+        raise ConfigError(f"{flag} must be greater than 0")
+    return value
+
+
+def _grace(value: float) -> float:
+    if not value >= 0:  # 0 is allowed: stop without waiting
+        raise ConfigError("--grace must be 0 or more seconds")
+    return value
+
+
 def _threshold(value: float, flag: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{flag} must be within [0, 1]")
@@ -276,7 +288,7 @@ def _gateway_config(
 ) -> GatewayConfig:
     vendors: dict[str, VendorConfig] = {}
     for name in (LINKFACE, ACCUAUTH):
-        timeout_s = getattr(args, f"{name}_timeout")
+        timeout_s = _positive(getattr(args, f"{name}_timeout"), f"--{name}-timeout")
         if sandbox is not None:
             url, sandbox_config = sandbox
             creds: Credentials = getattr(sandbox_config, name)
@@ -298,7 +310,7 @@ def _gateway_config(
         port=args.port,
         detect_threshold=_threshold(args.detect_threshold, "--detect-threshold"),
         antihack_threshold=_threshold(args.antihack_threshold, "--antihack-threshold"),
-        grace_s=args.grace,
+        grace_s=_grace(args.grace),
         reflection=not args.no_reflection,
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,

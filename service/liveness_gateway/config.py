@@ -6,7 +6,6 @@ from the environment or from a file (``*_FILE``): never from a flag, which ``ps`
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,17 +176,3 @@ def require_credentials(*vendors: VendorConfig) -> None:
             + ", ".join(missing)
             + " (secrets may also come from *_API_SECRET_FILE), or pass --sandbox"
         )
-
-
-def env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-
-
-def environ() -> Mapping[str, str]:
-    return os.environ

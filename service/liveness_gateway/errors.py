@@ -56,6 +56,8 @@ class VendorStatusRule:
     """The HTTP status the vendor documents for it (the sandbox replies with it)."""
     retry_info: bool = False
     quota_failure: bool = False
+    callers_fault: bool = False
+    """UNAVAILABLE, but because of what the caller sent: never held against the vendor."""
 
 
 VENDOR_STATUS_TABLE: Mapping[str, VendorStatusRule] = {
@@ -67,7 +69,7 @@ VENDOR_STATUS_TABLE: Mapping[str, VendorStatusRule] = {
     "DETETION_FAILED": VendorStatusRule(Code.INVALID_ARGUMENT, 400),  # sic, vendor spelling
     "DOWNLOAD_ERROR": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
     # The caller's url was slow: may work on a retry.
-    "DOWNLOAD_TIMEOUT": VendorStatusRule(Code.UNAVAILABLE, 400),
+    "DOWNLOAD_TIMEOUT": VendorStatusRule(Code.UNAVAILABLE, 400, callers_fault=True),
     # The gateway's own vendor account or configuration is at fault, never the caller.
     "UNAUTHORIZED": VendorStatusRule(Code.INTERNAL, 401),
     "KEY_EXPIRED": VendorStatusRule(Code.INTERNAL, 401),
@@ -203,7 +205,7 @@ def from_vendor_status(
     """A vendor error reply (``{"status": ..., "reason": ...}``), mapped by the table."""
     rule = VENDOR_STATUS_TABLE.get(status)
     if rule is None:
-        return _unknown_vendor_status(vendor, status, http_status, vendor_request_id)
+        return _unknown_vendor_status(vendor, status, http_status, vendor_request_id, retry_after)
     text = f"{vendor} replied {status}"
     if vendor_reason:
         text += f": {_clean_vendor_text(vendor_reason, redact)}"
@@ -242,7 +244,11 @@ def from_vendor_http(vendor: str, http_status: int, *, retry_after: str | None) 
 
 
 def _unknown_vendor_status(
-    vendor: str, status: str, http_status: int, vendor_request_id: str | None
+    vendor: str,
+    status: str,
+    http_status: int,
+    vendor_request_id: str | None,
+    retry_after: str | None,
 ) -> GatewayError:
     # Undocumented status strings: the code follows the HTTP class; the reason is the
     # vendor's own when it is a well-formed UPPER_SNAKE word, else a fixed one.
@@ -260,7 +266,8 @@ def _unknown_vendor_status(
         vendor=vendor,
         http_status=http_status,
         vendor_request_id=vendor_request_id,
-        retry_delay_s=parse_retry_after(None) if http_status == 429 else None,
+        retry_delay_s=parse_retry_after(retry_after) if http_status == 429 else None,
+        quota_subject=f"vendor:{vendor}" if http_status == 429 else None,
     )
 
 

@@ -54,7 +54,10 @@ VENDOR_ERROR_STATUSES = (
 )
 """The closed set of ``status`` label values; anything else folds into OTHER."""
 
-OUTCOMES = ("ok", "vendor_error", "http_error", "bad_reply", "unreachable", "timeout", "deadline")
+OUTCOMES = (
+    "ok", "vendor_error", "http_error", "bad_reply", "unreachable", "timeout", "deadline",
+    "cancelled", "error",
+)  # fmt: skip
 _OUTCOME_BY_REASON = {
     errors.VENDOR_UNREACHABLE: "unreachable",
     errors.VENDOR_TIMEOUT: "timeout",
@@ -251,9 +254,18 @@ class Metrics:
             self._seconds[method].observe(seconds)
 
     def vendor_call(
-        self, vendor: str, endpoint: str, seconds: float, failure: errors.GatewayError | None
+        self,
+        vendor: str,
+        endpoint: str,
+        seconds: float,
+        failure: errors.GatewayError | None,
+        ended: str | None = None,
     ) -> None:
-        if failure is None:
+        """One vendor exchange; ``ended`` names an end that was not a GatewayError
+        (``cancelled`` by the caller, or an ``error`` in the gateway itself)."""
+        if ended is not None:
+            outcome = ended
+        elif failure is None:
             outcome = "ok"
         else:
             outcome = _OUTCOME_BY_REASON.get(failure.reason, "vendor_error")

@@ -10,7 +10,8 @@ Small pieces, each tested on its own (tests/test_resilience_units.py):
   failures, fails fast while open, lets one probe through when half-open, closes on success.
 - :class:`Shedder`: a non-blocking concurrency cap (never queues).
 
-The token-bucket rate limit is aiolimiter's ``AsyncLimiter``, used without waiting.
+- :class:`TokenBucket`: aiolimiter's ``AsyncLimiter``, used without waiting (vendor contract
+  rates and per-caller rates).
 No library fitted the rest without bending it: tenacity and stamina retry but have no shared
 budget, purgatory's breaker has no half-open probe limit or state callback to export.
 """
@@ -22,6 +23,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
 
 Clock = Callable[[], float]
 
@@ -72,6 +75,13 @@ class BreakerState(enum.IntEnum):
     OPEN = 2
 
 
+@dataclass(frozen=True)
+class Permit:
+    """A breaker's leave to send one request; ``probe`` marks the half-open probe."""
+
+    probe: bool
+
+
 class CircuitBreaker:
     """Consecutive-failure breaker with a single half-open probe."""
 
@@ -104,15 +114,19 @@ class CircuitBreaker:
             return max(0.0, self._open_s - (self._clock() - self._opened_at))
         return 0.0 if not self._probing else self._open_s
 
-    def try_acquire(self) -> bool:
-        """May a request go to the vendor now? Half-open lets exactly one probe through."""
+    def try_acquire(self) -> Permit | None:
+        """May a request go to the vendor now? Half-open lets exactly one probe through.
+
+        The permit says whether this request is the probe: only the probe's own release may
+        let the next probe in.
+        """
         state = self.state
         if state is BreakerState.CLOSED:
-            return True
+            return Permit(probe=False)
         if state is BreakerState.HALF_OPEN and not self._probing:
             self._probing = True
-            return True
-        return False
+            return Permit(probe=True)
+        return None
 
     def success(self) -> None:
         self._failures = 0
@@ -125,9 +139,10 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN or self._failures >= self._threshold:
             self._open()
 
-    def release(self) -> None:
+    def release(self, permit: Permit) -> None:
         """The request ended without telling anything about the vendor's health."""
-        self._probing = False
+        if permit.probe:
+            self._probing = False
 
     def _open(self) -> None:
         self._opened_at = self._clock()
@@ -139,6 +154,21 @@ class CircuitBreaker:
             self._state = state
             if self._on_change is not None:
                 self._on_change(state)
+
+
+class TokenBucket:
+    """aiolimiter's bucket, used without waiting: a token now, or a refusal now."""
+
+    def __init__(self, rate_per_s: float, burst: int) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._limiter = AsyncLimiter(burst, burst / rate_per_s)
+
+    async def try_take(self) -> bool:
+        if not self._limiter.has_capacity():
+            return False
+        await self._limiter.acquire()  # has capacity: returns without suspending
+        return True
 
 
 class Shedder:

@@ -24,9 +24,11 @@ _USER_AGENT = "liveness-gateway"
 _WRITE_SLICE_BYTES = 256 * 1024
 
 
-def new_session(*, pool_size: int = 100) -> aiohttp.ClientSession:
+def new_session() -> aiohttp.ClientSession:
     """The process' one vendor session: pooled keep-alive connections, no cookies."""
-    connector = aiohttp.TCPConnector(limit=pool_size, enable_cleanup_closed=True)
+    # No pool-wide limit: a shared cap would queue one vendor's calls behind the other's
+    # hung ones. Each vendor's concurrency is capped (and shed, never queued) upstream.
+    connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -120,8 +122,10 @@ class VendorTransport:
         self, request: VendorRequest, *, timeout_s: float, caller_bound: bool
     ) -> VendorReply:
         """POST the request; ``caller_bound`` says the timeout is the caller's deadline."""
+        # Connecting gets at most half the budget: a connection that never completes is then
+        # told apart (nothing sent, safe to retry) from a vendor that is slow to answer.
         timeout = aiohttp.ClientTimeout(
-            total=timeout_s, sock_connect=min(_CONNECT_TIMEOUT_S, timeout_s)
+            total=timeout_s, sock_connect=min(_CONNECT_TIMEOUT_S, timeout_s / 2)
         )
         try:
             async with self._session.post(
@@ -138,6 +142,10 @@ class VendorTransport:
                     body=body,
                     retry_after=resp.headers.get("Retry-After"),
                 )
+        except aiohttp.ConnectionTimeoutError:
+            # The connection never completed (a subclass of TimeoutError): nothing was sent.
+            log.info("vendor %s connect timed out", request.vendor)
+            raise errors.unreachable(request.vendor, never_sent=True) from None
         except TimeoutError:
             if caller_bound:
                 raise errors.deadline_exceeded(request.vendor) from None

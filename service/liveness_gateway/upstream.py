@@ -12,11 +12,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
-from aiolimiter import AsyncLimiter
 
 from liveness_gateway import errors
 from liveness_gateway.config import GatewayConfig, VendorConfig
-from liveness_gateway.errors import GatewayError
+from liveness_gateway.errors import VENDOR_STATUS_TABLE, GatewayError
 from liveness_gateway.logs import note_vendor
 from liveness_gateway.metrics import Metrics
 from liveness_gateway.resilience import (
@@ -25,6 +24,7 @@ from liveness_gateway.resilience import (
     CircuitBreaker,
     RetryThrottle,
     Shedder,
+    TokenBucket,
 )
 from liveness_gateway.transport import VendorTransport
 from liveness_gateway.vendors.base import VendorReply, VendorRequest
@@ -34,7 +34,11 @@ Result = TypeVar("Result")
 _MIN_ATTEMPT_S = 0.05
 """A retry is not worth starting with less time than this left."""
 
-_NOT_VENDOR_HEALTH = frozenset({errors.DEADLINE_EXCEEDED, "DOWNLOAD_TIMEOUT"})
+# The caller's own deadline, or the caller's slow download url: nothing about the vendor.
+_NOT_VENDOR_HEALTH = frozenset(
+    {errors.DEADLINE_EXCEEDED}
+    | {status for status, rule in VENDOR_STATUS_TABLE.items() if rule.callers_fault}
+)
 
 
 def vendor_is_failing(err: GatewayError) -> bool:
@@ -65,7 +69,7 @@ class Upstream:
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._throttles: dict[str, RetryThrottle] = {}
         self._concurrency: dict[str, Shedder] = {}
-        self._limiters: dict[str, AsyncLimiter] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     def breaker(self, vendor: str, endpoint: str) -> CircuitBreaker:
         key = (vendor, endpoint)
@@ -94,20 +98,15 @@ class Upstream:
             self._concurrency[vendor] = shedder
         return shedder
 
-    async def _take_rate_token(self, vendor: str) -> None:
+    def _bucket(self, vendor: str) -> TokenBucket | None:
         rate = self._res.vendor_rate_per_s
         if rate is None:
-            return
-        limiter = self._limiters.get(vendor)
-        if limiter is None:
-            burst = self._res.vendor_rate_burst
-            limiter = AsyncLimiter(burst, burst / rate)
-            self._limiters[vendor] = limiter
-        if not limiter.has_capacity():
-            self._metrics.shed_call("vendor_rate")
-            raise errors.gateway_rate_limited(vendor, 1.0 / rate, f"{rate:g}/s")
-        # has_capacity() was true, so acquire() takes the token without suspending.
-        await limiter.acquire()
+            return None
+        bucket = self._buckets.get(vendor)
+        if bucket is None:
+            bucket = TokenBucket(rate, self._res.vendor_rate_burst)
+            self._buckets[vendor] = bucket
+        return bucket
 
     async def call(
         self,
@@ -121,21 +120,27 @@ class Upstream:
         note_vendor(cfg.name)
         deadline = self._deadline(context)
         breaker = self.breaker(cfg.name, request.endpoint)
-        if not breaker.try_acquire():
+        permit = breaker.try_acquire()
+        if permit is None:
             self._metrics.shed_call("circuit_open")
             raise errors.circuit_open(cfg.name, breaker.retry_after_s() or self._res.breaker_open_s)
         shedder = self._shedder(cfg.name)
         if not shedder.try_acquire():
-            breaker.release()
+            breaker.release(permit)
             self._metrics.shed_call("vendor_concurrency")
             raise errors.overloaded(
                 f"{cfg.name} concurrency limit", self._res.shed_retry_after_s, cfg.name
             )
         try:
-            await self._take_rate_token(cfg.name)
-            return await self._attempts(request, cfg, parse, breaker, deadline, idempotent)
+            bucket = self._bucket(cfg.name)
+            if bucket is not None and not await bucket.try_take():
+                self._metrics.shed_call("vendor_rate")
+                raise errors.gateway_rate_limited(
+                    cfg.name, 1.0 / bucket.rate_per_s, f"{bucket.rate_per_s:g}/s"
+                )
+            return await self._attempts(request, cfg, parse, breaker, bucket, deadline, idempotent)
         except BaseException:
-            breaker.release()
+            breaker.release(permit)
             raise
         finally:
             shedder.release()
@@ -156,6 +161,7 @@ class Upstream:
         cfg: VendorConfig,
         parse: Callable[[VendorReply, tuple[str, ...]], Result],
         breaker: CircuitBreaker,
+        bucket: TokenBucket | None,
         deadline: float | None,
         idempotent: bool,
     ) -> Result:
@@ -180,6 +186,8 @@ class Upstream:
                     and throttle.allows_retry()
                     and breaker.state is BreakerState.CLOSED
                     and (deadline is None or deadline - time.monotonic() > delay + _MIN_ATTEMPT_S)
+                    # a retry is a request too: it spends the vendor contract's rate
+                    and (bucket is None or await bucket.try_take())
                 ):
                     raise
                 self._metrics.retried(cfg.name, request.endpoint)
@@ -206,6 +214,7 @@ class Upstream:
                 timeout_s, caller_bound = left, True
         in_flight = self._metrics.in_flight(cfg.name, request.endpoint)
         failure: GatewayError | None = None
+        outcome: str | None = None  # set when the exchange ended without a GatewayError
         started = time.perf_counter()
         in_flight.inc()
         try:
@@ -216,8 +225,11 @@ class Upstream:
         except GatewayError as err:
             failure = err
             raise
+        except BaseException as exc:
+            outcome = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
+            raise
         finally:
             in_flight.dec()
             self._metrics.vendor_call(
-                cfg.name, request.endpoint, time.perf_counter() - started, failure
+                cfg.name, request.endpoint, time.perf_counter() - started, failure, outcome
             )

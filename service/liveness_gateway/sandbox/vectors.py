@@ -108,9 +108,12 @@ def _convert(key: str, value: str) -> object:
 
 def _number(key: str, value: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise VectorError(f"sandbox {key} must be a number") from None
+    if not math.isfinite(number):
+        raise VectorError(f"sandbox {key} must be a finite number")
+    return number
 
 
 def _flag(key: str, value: str) -> bool:

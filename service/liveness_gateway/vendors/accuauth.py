@@ -102,8 +102,14 @@ def _extra(doc: Document) -> dict[str, float | bool] | None:
     # guessed at.
     for name in EXTRA_FLOATS:
         value = raw.get(name)
-        if isinstance(value, int | float) and math.isfinite(value):
-            extra[name] = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        try:
+            number = float(value)
+        except OverflowError:  # a huge JSON integer
+            continue
+        if math.isfinite(number):
+            extra[name] = number
     for name in EXTRA_BOOLS:
         value = raw.get(name)
         if isinstance(value, bool):

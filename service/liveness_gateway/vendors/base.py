@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,7 @@ class Document:
 
     @property
     def request_id(self) -> str:
-        return _str_or_empty(self.fields.get("request_id"))
+        return vendor_id(self.fields.get("request_id"))
 
     def bad(self, what: str) -> errors.GatewayError:
         return errors.bad_reply(
@@ -90,7 +91,7 @@ def read_document(reply: VendorReply, secrets: Sequence[str] = ()) -> Document:
         reply.vendor,
         status,
         http_status=reply.http_status,
-        vendor_request_id=_str_or_empty(doc.get("request_id")) or None,
+        vendor_request_id=vendor_id(doc.get("request_id")) or None,
         vendor_reason=reason if isinstance(reason, str) else None,
         retry_after=reply.retry_after,
         redact=secrets,
@@ -129,23 +130,34 @@ def score_of(doc: Document) -> float:
     raw = doc.fields.get("score")
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise doc.bad("score is missing or not a number")
+    if isinstance(raw, str) and not _NUMBER_RE.fullmatch(raw):
+        raise doc.bad(
+            "score is not a number"
+        )  # float() also takes "0_1", " 1 " and non-ASCII digits
     try:
         score = float(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise doc.bad("score is not a number") from None
     if not math.isfinite(score) or not 0.0 <= score <= 1.0:
         raise doc.bad("score is outside [0, 1]")
     return score
 
 
-def _str_or_empty(value: object) -> str:
-    return value if isinstance(value, str) else ""
+_MAX_ID_CHARS = 128
+_NUMBER_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", re.ASCII)
+
+
+def vendor_id(value: object) -> str:
+    """An id the vendor sent, if it is short and printable; it goes into metadata and logs."""
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable():
+        return value
+    return ""
 
 
 def text_field(doc: Document, *names: str) -> str:
-    """The first of ``names`` that holds a non-empty string, else ``""``."""
+    """The first of ``names`` that holds a usable id (short, printable), else ``""``."""
     for name in names:
-        value = doc.fields.get(name)
-        if isinstance(value, str) and value:
+        value = vendor_id(doc.fields.get(name))
+        if value:
             return value
     return ""
