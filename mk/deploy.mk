@@ -73,6 +73,6 @@ test-helm: $(HELM) $(DEPLOY_TEST_STAMP)
 image:
 	IMAGE=$(IMAGE) IMAGE_VERSION=$(IMAGE_VERSION) PYTHON=$(PYTHON) scripts/build-image.sh
 
-test-image: image $(GRPC_HEALTH_PROBE) $(STAMP)
+test-image: image $(GRPC_HEALTH_PROBE) $(STAMP) $(CLIENT_PY_STAMP)
 	IMAGE=$(IMAGE) GRPC_HEALTH_PROBE=$(GRPC_HEALTH_PROBE) VENV_PYTHON=$(BIN)/python \
 	  scripts/test-image.sh

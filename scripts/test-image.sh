@@ -141,22 +141,20 @@ root_is_read_only() {
 }
 check "the root filesystem is read-only" root_is_read_only
 
-client() { # client MODE: detect through the gateway's generated Python stubs
+client() { # client DATA: one Detect through the Python client package (clients/python)
   "$PY" - "$addr" "$@" <<'PY'
 import sys
 
-import grpc
-from liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from liveness_client import LivenessClient
 
 addr, data = sys.argv[1], sys.argv[2].encode()
-with grpc.insecure_channel(addr) as channel:
-    stub = liveness_pb2_grpc.LivenessCheckStub(channel)
-    reply = stub.Detect(liveness_pb2.DetectRequest(liveness_data=data), timeout=20)
-    print(f"{reply.score} {liveness_pb2.Verdict.Name(reply.verdict)}")
+with LivenessClient(addr, timeout=20) as client:
+    result = client.detect(data=data)
+    print(f"{result.score} {result.verdict.name}")
 PY
 }
 detect_returns_score() {
-  client "SANDBOX:score=0.5" >"$tmp/detect" 2>&1 && [ "$(cat "$tmp/detect")" = "0.5 VERDICT_LIVE" ]
+  client "SANDBOX:score=0.5" >"$tmp/detect" 2>&1 && [ "$(cat "$tmp/detect")" = "0.5 LIVE" ]
 }
 check "Detect through the Python client returns score 0.5" detect_returns_score
 
@@ -183,7 +181,7 @@ stop_ms=$(( ($(date +%s%N) - stop_start) / 1000000 ))
 inflight_rc=0
 wait "$inflight_pid" || inflight_rc=$?
 check "in-flight Detect finished during docker stop ($(cat "$tmp/inflight"))" \
-  [ "$inflight_rc" -eq 0 -a "$(cat "$tmp/inflight")" = "0.25 VERDICT_LIVE" ]
+  [ "$inflight_rc" -eq 0 -a "$(cat "$tmp/inflight")" = "0.25 LIVE" ]
 exit_code=$(docker inspect -f '{{.State.ExitCode}}' "$container")
 check "container exited 0 ($exit_code) after ${stop_ms} ms, within its ${DRAIN_S} s drain" \
   [ "$exit_code" -eq 0 -a "$stop_ms" -lt $((DRAIN_S * 1000)) ]
