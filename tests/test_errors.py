@@ -194,3 +194,16 @@ async def test_no_secret_or_exception_text_reaches_the_caller(
     assert b"canary-secret-value" not in rendered
     assert b"Traceback" not in rendered
     assert sandbox.config.linkface.api_secret.encode() not in rendered
+
+
+async def test_per_endpoint_default_timeout(make_stub: GatewayFactory) -> None:
+    stub = await make_stub(
+        linkface={"timeout_s": 5.0, "endpoint_timeouts_s": {"upload_liveness_data": 0.3}}
+    )
+    slow = b"SANDBOX:score=0.4;delay_ms=800"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Upload(pb.UploadRequest(liveness_data=slow))
+    failure = failure_of(caught.value)
+    assert (failure.code, failure.info.reason) == (C.UNAVAILABLE, "VENDOR_TIMEOUT")
+    reply = await stub.Detect(pb.DetectRequest(liveness_data=slow))  # detect keeps its 5 s
+    assert reply.score == pytest.approx(0.4)

@@ -30,6 +30,7 @@ from liveness_gateway.config import (
 )
 from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
 from liveness_gateway.server import serve_until, start, stop_signal
+from liveness_gateway.vendors.linkface import UPLOAD
 
 log = logging.getLogger("liveness_gateway")
 
@@ -82,6 +83,16 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
             type=float,
             help=f"{vendor} request timeout in seconds when the caller sets no deadline",
         )
+    _env_option(
+        serve,
+        env,
+        "--linkface-upload-timeout",
+        "LINKFACE_UPLOAD_TIMEOUT_S",
+        None,
+        type=float,
+        help="LinkFace upload timeout in seconds when the caller sets no deadline "
+        "(default: --linkface-timeout)",
+    )
     _env_option(
         serve,
         env,
@@ -289,10 +300,17 @@ def _gateway_config(
     vendors: dict[str, VendorConfig] = {}
     for name in (LINKFACE, ACCUAUTH):
         timeout_s = _positive(getattr(args, f"{name}_timeout"), f"--{name}-timeout")
+        endpoint_timeouts: dict[str, float] = {}
+        if name == LINKFACE and args.linkface_upload_timeout is not None:
+            endpoint_timeouts[UPLOAD] = _positive(
+                args.linkface_upload_timeout, "--linkface-upload-timeout"
+            )
         if sandbox is not None:
             url, sandbox_config = sandbox
             creds: Credentials = getattr(sandbox_config, name)
-            vendors[name] = VendorConfig(name, url, creds.api_id, creds.api_secret, timeout_s)
+            vendors[name] = VendorConfig(
+                name, url, creds.api_id, creds.api_secret, timeout_s, endpoint_timeouts
+            )
         else:
             vendors[name] = vendor_from_env(
                 name,
@@ -300,6 +318,7 @@ def _gateway_config(
                 base_url=getattr(args, f"{name}_base_url"),
                 api_id=getattr(args, f"{name}_api_id"),
                 timeout_s=timeout_s,
+                endpoint_timeouts_s=endpoint_timeouts,
             )
     if sandbox is None:
         require_credentials(*vendors.values())

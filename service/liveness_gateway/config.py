@@ -42,11 +42,17 @@ class VendorConfig:
     api_secret: str = field(repr=False)
     timeout_s: float = 10.0
     """Per-request timeout when the caller sets no deadline."""
+    endpoint_timeouts_s: Mapping[str, float] = field(default_factory=dict)
+    """Per-endpoint overrides of ``timeout_s`` (an upload may need longer than a detect)."""
+
+    def timeout_for(self, endpoint: str) -> float:
+        return self.endpoint_timeouts_s.get(endpoint, self.timeout_s)
 
     def __repr__(self) -> str:  # the secret never appears in a repr or a log line
         return (
             f"VendorConfig(name={self.name!r}, base_url={self.base_url!r}, "
-            f"api_id={self.api_id!r}, api_secret='***', timeout_s={self.timeout_s!r})"
+            f"api_id={self.api_id!r}, api_secret='***', timeout_s={self.timeout_s!r}, "
+            f"endpoint_timeouts_s={dict(self.endpoint_timeouts_s)!r})"
         )
 
 
@@ -147,6 +153,7 @@ def vendor_from_env(
     base_url: str | None = None,
     api_id: str | None = None,
     timeout_s: float = 10.0,
+    endpoint_timeouts_s: Mapping[str, float] | None = None,
 ) -> VendorConfig:
     """One vendor's settings: explicit values (from flags) win over the environment."""
     prefix = name.upper()
@@ -159,6 +166,7 @@ def vendor_from_env(
         api_id=api_id or env.get(f"{prefix}_API_ID", ""),
         api_secret=read_secret(prefix, env),
         timeout_s=timeout_s,
+        endpoint_timeouts_s=dict(endpoint_timeouts_s or {}),
     )
 
 

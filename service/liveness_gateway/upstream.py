@@ -205,7 +205,7 @@ class Upstream:
         parse: Callable[[VendorReply, tuple[str, ...]], Result],
         deadline: float | None,
     ) -> Result:
-        timeout_s, caller_bound = cfg.timeout_s, False
+        timeout_s, caller_bound = cfg.timeout_for(request.endpoint), False
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
