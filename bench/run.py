@@ -339,25 +339,20 @@ def start_gateway(
     return ctx
 
 
+def sandbox_process(
+    port: int, env: dict[str, str], log: Path
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """The vendor sandbox as its own process, so the gateway's CPU is measured alone."""
+    argv = [PY, "-m", "liveness_gateway", "sandbox", "--host", "127.0.0.1", "--port", str(port)]
+    return process(argv, env, log)
+
+
 def run(cfg: Cfg) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="lg-bench-"))
     results: dict[str, Any] = {"sizes": {}, "config": {}}
     sandbox_port, ceiling_port = free_port(), free_port()
     env = base_env(cfg.uvloop)
-    sandbox = process(
-        [
-            PY,
-            "-m",
-            "liveness_gateway",
-            "sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sandbox_port),
-        ],
-        env,
-        tmp / "sandbox.log",
-    )
+    sandbox = sandbox_process(sandbox_port, env, tmp / "sandbox.log")
     ceiling = process([PY, str(HERE / "noop_server.py"), str(ceiling_port)], env, tmp / "noop.log")
     gw_ctx = start_gateway(cfg, tmp, sandbox_port, 1, "gateway")
     with sandbox, ceiling as ceiling_proc, gw_ctx as gw:
@@ -484,20 +479,7 @@ def scaling(
     label = "64KB" if "64KB" in cfg.sizes else cfg.sizes[0]
     sandbox_port = free_port()
     out: dict[str, Any] = {"payload": label}
-    sandbox = process(
-        [
-            PY,
-            "-m",
-            "liveness_gateway",
-            "sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sandbox_port),
-        ],
-        base_env(cfg.uvloop),
-        tmp / "sandbox2.log",
-    )
+    sandbox = sandbox_process(sandbox_port, base_env(cfg.uvloop), tmp / "sandbox2.log")
     with sandbox:
         wait_port(sandbox_port)
         for workers in (1, 2):
