@@ -37,8 +37,8 @@ proto-check: $(STAMP)
 	  diff -r -x __pycache__ $$tmp/liveness service/liveness && echo "proto-check: generated code is up to date"
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests
-	$(BIN)/ruff format --check service tests
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
 	$(BIN)/mypy
 	$(BIN)/bandit -q -c pyproject.toml -r service
 	$(BIN)/buf lint

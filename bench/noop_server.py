@@ -1,5 +1,13 @@
-"""The ceiling: a grpc.aio server with the gateway's message types and server options whose
-Detect does nothing but answer. What the gateway adds is measured against this."""
+"""The two limits the gateway is measured against, with its message types and server options.
+
+``noop_server.py PORT``: the **ceiling**, a grpc.aio server whose Detect does nothing but
+answer. ``noop_server.py PORT VENDOR_URL``: the **floor**, whose Detect makes the one vendor
+call the gateway makes (the same multipart request built by the same vendor module, sent by
+the same transport, the reply parsed by the same parser) and nothing else: no validation,
+authentication, limits, breaker, retries, metrics or logging. No gateway built on grpc.aio
+and aiohttp can cost less per call than the floor; the gateway minus the floor is what its
+own policy costs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,11 @@ import sys
 
 import grpc
 from liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from liveness_gateway.config import VendorConfig
 from liveness_gateway.server import server_options
+from liveness_gateway.transport import VendorTransport, new_session
+from liveness_gateway.validation import Source
+from liveness_gateway.vendors import linkface
 
 _REPLY = liveness_pb2.DetectResponse(
     score=0.5,
@@ -18,6 +30,7 @@ _REPLY = liveness_pb2.DetectResponse(
     liveness_data_id="LD0123456789abcdef0123456789ab",
     vendor_request_id="TID0123456789abcdef0123456789abcdef",
 )
+_MAX_REPLY_BYTES = 1 << 20
 
 
 class NoopServicer(liveness_pb2_grpc.LivenessCheckServicer):
@@ -27,11 +40,50 @@ class NoopServicer(liveness_pb2_grpc.LivenessCheckServicer):
         return _REPLY
 
 
-async def serve(port: int) -> None:
+class FloorServicer(liveness_pb2_grpc.LivenessCheckServicer):
+    def __init__(self, vendor: VendorConfig, transport: VendorTransport) -> None:
+        self._vendor = vendor
+        self._transport = transport
+
+    async def Detect(  # noqa: N802
+        self, request: liveness_pb2.DetectRequest, context: grpc.aio.ServicerContext
+    ) -> liveness_pb2.DetectResponse:
+        vendor_request = linkface.build_detect(
+            self._vendor, Source("data", data=request.liveness_data)
+        )
+        reply = await self._transport.send(
+            vendor_request, timeout_s=self._vendor.timeout_s, caller_bound=False
+        )
+        result = linkface.parse_detect(reply)
+        return liveness_pb2.DetectResponse(
+            score=result.score,
+            liveness_data_id=result.liveness_data_id,
+            vendor_request_id=result.request_id,
+        )
+
+
+async def start(port: int, vendor: VendorConfig | None = None) -> tuple[grpc.aio.Server, int]:
+    """The ceiling (no ``vendor``) or the floor, started on ``port`` (0: any free one)."""
     server = grpc.aio.server(options=server_options())
-    liveness_pb2_grpc.add_LivenessCheckServicer_to_server(NoopServicer(), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
+    # Both answer Detect only (the benchmark's one RPC); the others stay the generated stubs.
+    servicer: liveness_pb2_grpc.LivenessCheckServicer = NoopServicer()  # type: ignore[abstract]
+    if vendor is not None:
+        transport = VendorTransport(new_session(), max_reply_bytes=_MAX_REPLY_BYTES)
+        servicer = FloorServicer(vendor, transport)  # type: ignore[abstract]
+    liveness_pb2_grpc.add_LivenessCheckServicer_to_server(servicer, server)
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
+    return server, bound
+
+
+async def serve(port: int, vendor_url: str | None) -> None:
+    vendor = None
+    if vendor_url is not None:
+        env = os.environ
+        vendor = VendorConfig(
+            "linkface", vendor_url, env["LINKFACE_API_ID"], env["LINKFACE_API_SECRET"]
+        )
+    server, _ = await start(port, vendor)
     await server.wait_for_termination()
 
 
@@ -40,4 +92,4 @@ if __name__ == "__main__":
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(serve(int(sys.argv[1])))
+    asyncio.run(serve(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None))

@@ -350,15 +350,27 @@ def sandbox_process(
 def run(cfg: Cfg) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="lg-bench-"))
     results: dict[str, Any] = {"sizes": {}, "config": {}}
-    sandbox_port, ceiling_port = free_port(), free_port()
+    sandbox_port, ceiling_port, floor_port = free_port(), free_port(), free_port()
     env = base_env(cfg.uvloop)
+    floor_env = {**env, "LINKFACE_API_ID": SANDBOX_ID, "LINKFACE_API_SECRET": SANDBOX_SECRET}
     sandbox = sandbox_process(sandbox_port, env, tmp / "sandbox.log")
-    ceiling = process([PY, str(HERE / "noop_server.py"), str(ceiling_port)], env, tmp / "noop.log")
+    noop = HERE / "noop_server.py"
+    ceiling = process([PY, str(noop), str(ceiling_port)], env, tmp / "noop.log")
+    floor = process(
+        [PY, str(noop), str(floor_port), f"http://127.0.0.1:{sandbox_port}"],
+        floor_env,
+        tmp / "floor.log",
+    )
     gw_ctx = start_gateway(cfg, tmp, sandbox_port, 1, "gateway")
-    with sandbox, ceiling as ceiling_proc, gw_ctx as gw:
+    with sandbox, ceiling as ceiling_proc, floor as floor_proc, gw_ctx as gw:
         gw_port = gw_ctx.port  # type: ignore[attr-defined]
-        for port in (sandbox_port, ceiling_port, gw_port):
+        for port in (sandbox_port, ceiling_port, floor_port, gw_port):
             wait_port(port)
+        targets = {
+            "gateway": (gw.pid, gw_port),
+            "ceiling": (ceiling_proc.pid, ceiling_port),
+            "floor": (floor_proc.pid, floor_port),
+        }
         files = {}
         for label in cfg.sizes:
             data = payload(SIZES[label])
@@ -367,7 +379,7 @@ def run(cfg: Cfg) -> dict[str, Any]:
             files[label][1].write_bytes(multipart_body(data))
         # warm up every path once, then take the idle RSS
         warm = cfg.sizes[0]
-        for port in (gw_port, ceiling_port):
+        for _, port in targets.values():
             ghz(cfg, port, files[warm][0], duration_s=1, concurrency=2)
         h2load(cfg, sandbox_port, files[warm][1], duration_s=1, concurrency=2)
         time.sleep(0.5)
@@ -376,20 +388,11 @@ def run(cfg: Cfg) -> dict[str, Any]:
             "ceiling": max(status_kb(ceiling_proc.pid, "VmRSS")) / 1024,
         }
         for label in cfg.sizes:
-            results["sizes"][label] = one_size(
-                cfg,
-                label,
-                files[label],
-                gw.pid,
-                gw_port,
-                ceiling_proc.pid,
-                ceiling_port,
-                sandbox_port,
-            )
+            results["sizes"][label] = one_size(cfg, label, files[label], targets, sandbox_port)
             print(json.dumps({label: results["sizes"][label]}), flush=True)
         if cfg.sweep and "64KB" in cfg.sizes:
             results["sweep_64KB"] = sweep(
-                cfg, files["64KB"], results["sizes"]["64KB"], gw_port, ceiling_port, sandbox_port
+                cfg, files["64KB"], results["sizes"]["64KB"], targets, sandbox_port
             )
     if cfg.scaling:
         results["scaling"] = scaling(cfg, tmp, files, results)
@@ -400,58 +403,70 @@ def one_size(
     cfg: Cfg,
     label: str,
     files: tuple[Path, Path],
-    gw_pid: int,
-    gw_port: int,
-    ceiling_pid: int,
-    ceiling_port: int,
+    targets: dict[str, tuple[int, int]],
     sandbox_port: int,
 ) -> dict[str, Any]:
+    """Max RPS of the three gRPC servers and the direct path, then the paced runs."""
     grpc_bin, multipart = files
     conc = CONCURRENCY[label]
     d = cfg.duration_s
+    gw_pid, gw_port = targets["gateway"]
     rss0 = max(status_kb(gw_pid, "VmRSS"))
-    gw, cores, hwm = measured(
-        gw_pid, lambda: ghz(cfg, gw_port, grpc_bin, duration_s=d, concurrency=conc)
-    )
-    ceiling, ceiling_cores, _ = measured(
-        ceiling_pid, lambda: ghz(cfg, ceiling_port, grpc_bin, duration_s=d, concurrency=conc)
-    )
+    out: dict[str, Any] = {"concurrency": conc}
+    hwm = rss0
+    for name, (pid, port) in targets.items():
+        res, cores, peak = measured(
+            pid, lambda port=port: ghz(cfg, port, grpc_bin, duration_s=d, concurrency=conc)
+        )
+        out[name], out[f"{name}_cores"] = res, cores
+        out[f"rps_per_{name}_core"] = res["rps"] / cores if cores else None
+        if name == "gateway":
+            hwm = peak
     direct = h2load(cfg, sandbox_port, multipart, duration_s=d, concurrency=conc)
+    out["direct"] = direct
     in_flight = conc * SIZES[label]
+    gw = out["gateway"]
     rate = gw["rps"] / 2
     rd = cfg.rate_duration_s
-    gw_half = ghz(cfg, gw_port, grpc_bin, duration_s=rd, concurrency=max(conc, 32), rps=rate)
-    direct_half = h2load(cfg, sandbox_port, multipart, duration_s=rd, concurrency=conc, rps=rate)
-    out = {
-        "concurrency": conc,
-        "gateway": gw,
-        "ceiling": ceiling,
-        "direct": direct,
-        "gateway_cores": cores,
-        "rps_per_gateway_core": gw["rps"] / cores if cores else None,
-        "ceiling_cores": ceiling_cores,
-        "rps_per_ceiling_core": ceiling["rps"] / ceiling_cores if ceiling_cores else None,
-        "gateway_over_ceiling": gw["rps"] / ceiling["rps"] if ceiling["rps"] else None,
-        "gateway_over_direct": gw["rps"] / direct["rps"] if direct["rps"] else None,
-        "half_load_rps": rate,
-        "gateway_at_half": gw_half,
-        "direct_at_half": direct_half,
-        "peak_rss_growth_mb": (hwm - rss0) / 1024,
-        "in_flight_payload_mb": in_flight / 2**20,
-        "rss_growth_per_in_flight_mb": (hwm - rss0) * 1024 / in_flight,
-    }
+    paced = max(conc, 32)
+    out.update(
+        {
+            "gateway_over_ceiling": _ratio(gw["rps"], out["ceiling"]["rps"]),
+            "gateway_over_floor": _ratio(gw["rps"], out["floor"]["rps"]),
+            "gateway_over_direct": _ratio(gw["rps"], direct["rps"]),
+            "half_load_rps": rate,
+            "gateway_at_half": ghz(
+                cfg, gw_port, grpc_bin, duration_s=rd, concurrency=paced, rps=rate
+            ),
+            "floor_at_half": ghz(
+                cfg, targets["floor"][1], grpc_bin, duration_s=rd, concurrency=paced, rps=rate
+            ),
+            "direct_at_half": h2load(
+                cfg, sandbox_port, multipart, duration_s=rd, concurrency=conc, rps=rate
+            ),
+            "peak_rss_growth_mb": (hwm - rss0) / 1024,
+            "in_flight_payload_mb": in_flight / 2**20,
+            "rss_growth_per_in_flight_mb": (hwm - rss0) * 1024 / in_flight,
+        }
+    )
     for p in ("p50", "p99"):
-        g, dd = gw_half[f"{p}_ms"], direct_half[f"{p}_ms"]
-        out[f"added_{p}_ms"] = g - dd if g is not None and dd is not None else None
+        dd = out["direct_at_half"][f"{p}_ms"]
+        for name in ("gateway", "floor"):
+            g = out[f"{name}_at_half"][f"{p}_ms"]
+            key = f"added_{p}_ms" if name == "gateway" else f"floor_added_{p}_ms"
+            out[key] = g - dd if g is not None and dd is not None else None
     return out
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
 
 
 def sweep(
     cfg: Cfg,
     files: tuple[Path, Path],
     at64: dict[str, Any],
-    gw_port: int,
-    ceiling_port: int,
+    targets: dict[str, tuple[int, int]],
     sandbox_port: int,
 ) -> list[dict[str, Any]]:
     points = []
@@ -459,16 +474,13 @@ def sweep(
     for frac in (0.1, 0.25, 0.5, 0.75, 0.9, 1.1):
         rate = peak * frac
         d = cfg.rate_duration_s
-        points.append(
-            {
-                "offered_rps": rate,
-                "gateway": ghz(cfg, gw_port, files[0], duration_s=d, concurrency=64, rps=rate),
-                "ceiling": ghz(cfg, ceiling_port, files[0], duration_s=d, concurrency=64, rps=rate),
-                "direct": h2load(
-                    cfg, sandbox_port, files[1], duration_s=d, concurrency=16, rps=rate
-                ),
-            }
+        point: dict[str, Any] = {"offered_rps": rate}
+        for name, (_, port) in targets.items():
+            point[name] = ghz(cfg, port, files[0], duration_s=d, concurrency=64, rps=rate)
+        point["direct"] = h2load(
+            cfg, sandbox_port, files[1], duration_s=d, concurrency=16, rps=rate
         )
+        points.append(point)
     return points
 
 
@@ -505,7 +517,7 @@ def scaling(
 def versions(cfg: Cfg) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
-    pkgs = {}
+    pkgs: dict[str, str | None] = {}
     for name in ("grpcio", "aiohttp", "protobuf", "prometheus-client", "uvloop", "orjson"):
         try:
             pkgs[name] = version(name)
@@ -562,19 +574,25 @@ def markdown(res: dict[str, Any]) -> str:
         f"{res['loadavg_1m_before_after'][0]:.2f} before, {res['loadavg_1m_before_after'][1]:.2f} "
         "after.",
         "",
-        "Load generator, gateway, sandbox and no-op server share the machine's cores.",
+        "Load generator, gateway, sandbox, ceiling and floor servers share the machine's cores. "
+        "Ceiling: a grpc.aio server that answers at once. Floor: the same server making only "
+        "the gateway's vendor call (same request builder, transport and reply parser).",
         "",
-        "| payload | conc. | gateway RPS | gateway cores | RPS / core | ceiling RPS | direct RPS "
-        "| gw/ceiling | gw/direct | half-load RPS | added p50 ms | added p99 ms "
+        "| payload | conc. | gateway RPS | gateway cores | RPS / core | ceiling RPS "
+        "| ceiling RPS / core | floor RPS | floor RPS / core | direct RPS "
+        "| gw/ceiling | gw/floor | gw/direct | half-load RPS | added p50 ms | added p99 ms "
         "| RSS growth / in-flight |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, s in res["sizes"].items():
         lines.append(
             f"| {label} | {s['concurrency']} | {_f(s['gateway']['rps'])} "
             f"| {_f(s['gateway_cores'], '{:.2f}')} | {_f(s['rps_per_gateway_core'])} "
-            f"| {_f(s['ceiling']['rps'])} | {_f(s['direct']['rps'])} "
+            f"| {_f(s['ceiling']['rps'])} | {_f(s['rps_per_ceiling_core'])} "
+            f"| {_f(s['floor']['rps'])} | {_f(s['rps_per_floor_core'])} "
+            f"| {_f(s['direct']['rps'])} "
             f"| {_f(s['gateway_over_ceiling'], '{:.0%}')} "
+            f"| {_f(s['gateway_over_floor'], '{:.0%}')} "
             f"| {_f(s['gateway_over_direct'], '{:.0%}')} "
             f"| {_f(s['half_load_rps'])} | {_f(s['added_p50_ms'], '{:.2f}')} "
             f"| {_f(s['added_p99_ms'], '{:.2f}')} "
@@ -584,14 +602,17 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         "Latency at half load (ms, p50 / p99):",
         "",
-        "| payload | gateway | direct |",
-        "|---|---|---|",
+        "| payload | gateway | floor | direct | floor added over direct |",
+        "|---|---|---|---|---|",
     ]
     for label, s in res["sizes"].items():
-        g, d = s["gateway_at_half"], s["direct_at_half"]
+        g, fl, d = s["gateway_at_half"], s["floor_at_half"], s["direct_at_half"]
         lines.append(
             f"| {label} | {_f(g['p50_ms'], '{:.2f}')} / {_f(g['p99_ms'], '{:.2f}')} "
-            f"| {_f(d['p50_ms'], '{:.2f}')} / {_f(d['p99_ms'], '{:.2f}')} |"
+            f"| {_f(fl['p50_ms'], '{:.2f}')} / {_f(fl['p99_ms'], '{:.2f}')} "
+            f"| {_f(d['p50_ms'], '{:.2f}')} / {_f(d['p99_ms'], '{:.2f}')} "
+            f"| {_f(s['floor_added_p50_ms'], '{:.2f}')} / "
+            f"{_f(s['floor_added_p99_ms'], '{:.2f}')} |"
         )
     idle = res["idle_rss_mb"]
     sc = res.get("scaling")
@@ -622,7 +643,7 @@ def plot(res: dict[str, Any], path: Path) -> None:
     if not points:
         return
     fig, ax = plt.subplots(figsize=(8, 5))
-    for key, color in (("gateway", "C0"), ("ceiling", "C2"), ("direct", "C1")):
+    for key, color in (("gateway", "C0"), ("floor", "C3"), ("ceiling", "C2"), ("direct", "C1")):
         xs = [p["offered_rps"] for p in points]
         for pct, style in (("p50_ms", "-"), ("p99_ms", "--")):
             ys = [p[key][pct] for p in points]
