@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 import grpc
-from liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from liveness.v1 import liveness_pb2
+from liveness_gateway import wire
 from liveness_gateway.config import VendorConfig
 from liveness_gateway.server import server_options
 from liveness_gateway.transport import VendorTransport, new_session
 from liveness_gateway.validation import Source
 from liveness_gateway.vendors import linkface
+from liveness_gateway.wire import Received
 
 _REPLY = liveness_pb2.DetectResponse(
     score=0.5,
@@ -33,21 +36,33 @@ _REPLY = liveness_pb2.DetectResponse(
 _MAX_REPLY_BYTES = 1 << 20
 
 
-class NoopServicer(liveness_pb2_grpc.LivenessCheckServicer):
+class _DetectOnly:
+    """Detect is the benchmark's one RPC; registered like the gateway's servicer (its
+    deserializers, so the same copies of the payload are made or avoided)."""
+
+    async def Upload(self, request: Received[Any], context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not benchmarked")
+
+    async def AntiHack(self, request: Received[Any], context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not benchmarked")
+
+
+class NoopServicer(_DetectOnly):
     async def Detect(  # noqa: N802
-        self, request: liveness_pb2.DetectRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
         return _REPLY
 
 
-class FloorServicer(liveness_pb2_grpc.LivenessCheckServicer):
+class FloorServicer(_DetectOnly):
     def __init__(self, vendor: VendorConfig, transport: VendorTransport) -> None:
         self._vendor = vendor
         self._transport = transport
 
     async def Detect(  # noqa: N802
-        self, request: liveness_pb2.DetectRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
+        assert request.liveness_data is not None
         vendor_request = linkface.build_detect(
             self._vendor, Source("data", data=request.liveness_data)
         )
@@ -65,12 +80,11 @@ class FloorServicer(liveness_pb2_grpc.LivenessCheckServicer):
 async def start(port: int, vendor: VendorConfig | None = None) -> tuple[grpc.aio.Server, int]:
     """The ceiling (no ``vendor``) or the floor, started on ``port`` (0: any free one)."""
     server = grpc.aio.server(options=server_options())
-    # Both answer Detect only (the benchmark's one RPC); the others stay the generated stubs.
-    servicer: liveness_pb2_grpc.LivenessCheckServicer = NoopServicer()  # type: ignore[abstract]
+    servicer: _DetectOnly = NoopServicer()
     if vendor is not None:
         transport = VendorTransport(new_session(), max_reply_bytes=_MAX_REPLY_BYTES)
-        servicer = FloorServicer(vendor, transport)  # type: ignore[abstract]
-    liveness_pb2_grpc.add_LivenessCheckServicer_to_server(servicer, server)
+        servicer = FloorServicer(vendor, transport)
+    wire.add_to_server(servicer, server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     return server, bound

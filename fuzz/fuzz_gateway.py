@@ -1,4 +1,5 @@
-"""Coverage-guided fuzzing (atheris) of the request validator and the vendor reply parsers.
+"""Coverage-guided fuzzing (atheris) of the request deserializers, the request validator and
+the vendor reply parsers.
 
 Run by ``make fuzz`` with a bounded number of runs; any unhandled exception is a finding.
 """
@@ -10,19 +11,47 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
+    from google.protobuf.message import DecodeError
     from liveness.v1 import liveness_pb2 as pb
     from liveness_gateway.errors import GatewayError
     from liveness_gateway.validation import source_of
     from liveness_gateway.vendors import accuauth, linkface
     from liveness_gateway.vendors.base import VendorReply
+    from liveness_gateway.wire import deserializer
 
 _PARSERS = (linkface.parse_detect, linkface.parse_upload, accuauth.parse_anti_hack)
 _HTTP = (200, 400, 401, 403, 404, 429, 500, 502)
+_REQUESTS = (pb.UploadRequest, pb.DetectRequest, pb.AntiHackRequest)
+_DESERIALIZERS = tuple(deserializer(t) for t in _REQUESTS)
+
+
+def _deserializers_agree(kind: int, raw: bytes) -> None:
+    """The copy-free deserializer accepts and refuses what protobuf does, with equal results."""
+    try:
+        whole = _REQUESTS[kind].FromString(raw)
+    except DecodeError:
+        try:
+            _DESERIALIZERS[kind](raw)
+        except DecodeError:
+            return
+        raise AssertionError("accepted what protobuf refuses") from None
+    got = _DESERIALIZERS[kind](raw)
+    data = None
+    if whole.WhichOneof("source") == "liveness_data":
+        data = whole.liveness_data
+        whole.ClearField("liveness_data")
+    got_data = None if got.liveness_data is None else bytes(got.liveness_data)
+    if (got.message, got_data) != (whole, data):
+        raise AssertionError("the deserializers disagree")
 
 
 def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    choice = fdp.ConsumeIntInRange(0, 3)
+    choice = fdp.ConsumeIntInRange(0, 4)
+    if choice == 4:
+        kind = fdp.ConsumeIntInRange(0, 2)
+        _deserializers_agree(kind, fdp.ConsumeBytes(fdp.remaining_bytes()))
+        return
     if choice < 3:
         http = _HTTP[fdp.ConsumeIntInRange(0, len(_HTTP) - 1)]
         body = fdp.ConsumeBytes(fdp.remaining_bytes())

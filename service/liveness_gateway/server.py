@@ -14,9 +14,9 @@ from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
-from liveness.v1 import liveness_pb2, liveness_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from liveness_gateway import wire
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
@@ -28,7 +28,7 @@ from liveness_gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
-LIVENESS_SERVICE = liveness_pb2.DESCRIPTOR.services_by_name["LivenessCheck"]
+LIVENESS_SERVICE = wire.SERVICE
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
 REFLECTION_SERVICE = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 SERVICE_NAME = LIVENESS_SERVICE.full_name
@@ -138,9 +138,7 @@ async def start(
         interceptors=[ObservabilityInterceptor(metrics)],
     )
     upstream = Upstream(config, transport, metrics)
-    liveness_pb2_grpc.add_LivenessCheckServicer_to_server(
-        LivenessServicer(config, upstream, metrics, auth), server
-    )
+    wire.add_to_server(LivenessServicer(config, upstream, metrics, auth), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from grpc_status import rpc_status
-from liveness.v1 import liveness_pb2, liveness_pb2_grpc
+from liveness.v1 import liveness_pb2
 
 from liveness_gateway import errors
 from liveness_gateway.auth import ANONYMOUS, CallerAuth
@@ -20,6 +20,7 @@ from liveness_gateway.resilience import Shedder
 from liveness_gateway.upstream import Upstream
 from liveness_gateway.validation import Source, source_of
 from liveness_gateway.vendors import accuauth, linkface
+from liveness_gateway.wire import Received
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,12 @@ def verdict(score: float, threshold: float) -> liveness_pb2.Verdict.ValueType:
     return liveness_pb2.VERDICT_HACK if score > threshold else liveness_pb2.VERDICT_LIVE
 
 
-class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
-    """Maps each RPC onto its vendor endpoint."""
+class LivenessServicer:
+    """Maps each RPC onto its vendor endpoint.
+
+    Registered by :func:`liveness_gateway.wire.add_to_server`, so each request arrives as a
+    :class:`~liveness_gateway.wire.Received` (the liveness data as a view, not a copy).
+    """
 
     def __init__(
         self,
@@ -55,24 +60,24 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
         self._rpcs = Shedder(config.resilience.max_in_flight_rpcs)
 
     async def Upload(  # noqa: N802  (gRPC method names)
-        self, request: liveness_pb2.UploadRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.UploadRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.UploadResponse:
         return await self._boundary(context, "Upload", self._upload, request)
 
     async def Detect(  # noqa: N802
-        self, request: liveness_pb2.DetectRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
         return await self._boundary(context, "Detect", self._detect, request)
 
     async def AntiHack(  # noqa: N802
-        self, request: liveness_pb2.AntiHackRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.AntiHackRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.AntiHackResponse:
         return await self._boundary(context, "AntiHack", self._anti_hack, request)
 
     # --- the three flows ---------------------------------------------------------------
 
     async def _upload(
-        self, request: liveness_pb2.UploadRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.UploadRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.UploadResponse:
         source = self._source("Upload", request)
         cfg = self._config.linkface
@@ -89,7 +94,7 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
         )
 
     async def _detect(
-        self, request: liveness_pb2.DetectRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
         source = self._source("Detect", request)
         cfg = self._config.linkface
@@ -111,12 +116,13 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
         )
 
     async def _anti_hack(
-        self, request: liveness_pb2.AntiHackRequest, context: grpc.aio.ServicerContext
+        self, request: Received[liveness_pb2.AntiHackRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.AntiHackResponse:
         source = self._source("AntiHack", request)
         cfg = self._config.accuauth
+        options = request.message
         vendor_request = accuauth.build_anti_hack(
-            cfg, source, return_image=request.return_image, return_extra=request.return_extra
+            cfg, source, return_image=options.return_image, return_extra=options.return_extra
         )
         result = await self._upstream.call(
             vendor_request, cfg, context, accuauth.parse_anti_hack, idempotent=True
@@ -128,9 +134,9 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
             threshold=threshold,
             vendor_request_id=result.request_id,
         )
-        if request.return_image and result.image is not None:
+        if options.return_image and result.image is not None:
             response.image = result.image
-        if request.return_extra and result.extra is not None:
+        if options.return_extra and result.extra is not None:
             for name, value in result.extra.items():
                 setattr(response.extra, name, value)
         return response
@@ -142,8 +148,12 @@ class LivenessServicer(liveness_pb2_grpc.LivenessCheckServicer):
             return ANONYMOUS
         return await self._auth.admit(context, rpc)
 
-    def _source(self, rpc: str, request: object) -> Source:
-        source = source_of(request, url_allow_hosts=self._config.url_allow_hosts)  # type: ignore[arg-type]
+    def _source(self, rpc: str, request: Received[Any]) -> Source:
+        source = source_of(
+            request.message,
+            data=request.liveness_data,
+            url_allow_hosts=self._config.url_allow_hosts,
+        )
         if source.kind == "data":
             self._metrics.payload(rpc, source.size)
             record = current_call.get()

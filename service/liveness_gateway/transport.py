@@ -46,7 +46,7 @@ class MultipartBody(Payload):
     the part headers are rendered once into a few byte strings around the caller's data.
     """
 
-    def __init__(self, chunks: Sequence[bytes], boundary: str) -> None:
+    def __init__(self, chunks: Sequence[bytes | memoryview], boundary: str) -> None:
         super().__init__(chunks, content_type=f"multipart/form-data; boundary={boundary}")
         self._chunks = chunks
         self._total = sum(len(c) for c in chunks)
@@ -86,7 +86,7 @@ def build_body(request: VendorRequest, boundary: str | None = None) -> Multipart
     """The request's parts as one multipart/form-data body (a fresh random boundary)."""
     boundary = boundary or secrets.token_hex(16)
     dash = f"--{boundary}\r\n"
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []
     text: list[str] = []
     for part in request.parts:
         disposition = f'Content-Disposition: form-data; name="{_quote(part.name)}"'
@@ -167,7 +167,7 @@ class VendorTransport:
             raise errors.bad_reply(
                 request.vendor, f"the reply is larger than {cap} bytes", http_status=resp.status
             )
-        chunks: list[bytes] = []
+        chunks: list[bytes | memoryview] = []
         total = 0
         async for chunk in resp.content.iter_any():
             total += len(chunk)

@@ -27,7 +27,7 @@ class Source:
     """Where the liveness data comes from; exactly one of the three kinds."""
 
     kind: SourceKind
-    data: bytes = b""
+    data: bytes | memoryview = b""
     text: str = ""
     """The url or the id, for those kinds."""
 
@@ -42,8 +42,22 @@ _URL_FIELDS = {"liveness_data_url": "url"}
 _ID_FIELDS = {"liveness_data_id": "id", "image_id": "id"}
 
 
-def source_of(request: Message, *, url_allow_hosts: tuple[str, ...] = ()) -> Source:
-    """Validate the ``source`` oneof of any of the three requests."""
+def source_of(
+    request: Message,
+    *,
+    data: bytes | memoryview | None = None,
+    url_allow_hosts: tuple[str, ...] = (),
+) -> Source:
+    """Validate the ``source`` oneof of any of the three requests.
+
+    ``data``: the ``liveness_data`` the deserializer kept aside (:mod:`liveness_gateway.wire`),
+    when it is the source; otherwise the oneof is read from ``request`` itself.
+    """
+    if data is not None:
+        violation = _check("liveness_data", data, url_allow_hosts)
+        if violation is not None:
+            raise errors.invalid_request([violation])
+        return Source("data", data=data)
     which = request.WhichOneof("source")
     if which is None:
         raise errors.invalid_request(
@@ -60,8 +74,10 @@ def source_of(request: Message, *, url_allow_hosts: tuple[str, ...] = ()) -> Sou
     return Source("id", text=value)
 
 
-def _check(field: str, value: bytes | str, allow_hosts: tuple[str, ...]) -> FieldViolation | None:
-    if isinstance(value, bytes):
+def _check(
+    field: str, value: bytes | memoryview | str, allow_hosts: tuple[str, ...]
+) -> FieldViolation | None:
+    if not isinstance(value, str):
         if not value:
             return FieldViolation(field, "must not be empty")
         if len(value) > MAX_LIVENESS_BYTES:

@@ -19,7 +19,7 @@ class FormPart:
     """One multipart/form-data part. ``filename`` set means a file part."""
 
     name: str
-    value: str | bytes
+    value: str | bytes | memoryview
     filename: str | None = None
 
 
