@@ -1,4 +1,4 @@
-"""The gateway against its limits: gateway vs no-op gRPC ceiling vs direct HTTP to the sandbox.
+"""The gateway against its limits: the no-op gRPC ceiling, the floor, direct HTTP to the sandbox.
 
 Run by ``make bench`` (README.md beside this file says what is measured and how). Every
 process listens on a free loopback port chosen here; every load run is bounded in time.

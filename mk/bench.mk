@@ -1,5 +1,6 @@
-# Performance: `make bench` runs bench/run.py (gateway vs a no-op gRPC server vs direct HTTP to
-# the sandbox) and rewrites bench/results/. BENCH_QUICK=1 gives a short run for iteration.
+# Performance: `make bench` runs bench/run.py (gateway vs a no-op gRPC server vs the floor
+# server vs direct HTTP to the sandbox) and rewrites bench/results/. BENCH_QUICK=1 gives a
+# short run for iteration.
 # Deliberately not in TEST_TARGETS: numbers are reported, never a pass/fail of `make test`.
 GHZ_VERSION := v0.120.0
 GHZ_DIR := $(CURDIR)/.tools/ghz-$(GHZ_VERSION)
