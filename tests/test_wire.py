@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError, Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from liveness.v1 import liveness_pb2 as pb
+from liveness_gateway import wire
 from liveness_gateway.wire import deserializer, split_field
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,3 +129,93 @@ def test_fields_with_another_wire_type_are_unknown_fields_not_sources(tail: byte
     _agree(pb.DetectRequest, raw)
     got = deserializer(pb.DetectRequest)(raw)
     assert got.liveness_data == b"data"
+
+
+@pytest.mark.parametrize(
+    "hex_input",
+    [
+        "8a80808080000141",  # the liveness_data tag padded to 6 bytes: upb refuses it
+        "0a81808080800041",  # its length padded to 6 bytes: upb refuses it
+        "0a808080808000",
+        "8501c86d782d230a0024",  # a group among the fields
+        "0b0a0141" + "0c",  # a group holding a field 1, then its end tag
+        "0aff" + "ff" * 8 + "7f",  # a length far past the end
+    ],
+)
+def test_inputs_found_in_review_agree_with_protobuf(hex_input: str) -> None:
+    for message_type in TYPES:
+        _agree(message_type, bytes.fromhex(hex_input))
+
+
+def _padded_varint(value: int, extra: int) -> bytes:
+    """``value`` as a varint with ``extra`` redundant continuation bytes."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value or extra:
+            out.append(byte | 0x80)
+            if not value:
+                extra -= 1
+                while extra:
+                    out.append(0x80)
+                    extra -= 1
+                out.append(0)
+                return bytes(out)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+@SETTINGS
+@given(
+    fields=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=6),
+            st.sampled_from([0, 1, 2, 3, 4, 5]),
+            st.integers(min_value=0, max_value=6),
+            st.integers(min_value=0, max_value=6),
+            st.binary(max_size=12),
+        ),
+        max_size=5,
+    )
+)
+def test_padded_tags_and_lengths_and_groups_agree_with_protobuf(
+    fields: list[tuple[int, int, int, int, bytes]],
+) -> None:
+    """Non-minimal varints (which upb accepts up to a point) and every wire type."""
+    raw = bytearray()
+    for number, kind, tag_pad, len_pad, body in fields:
+        raw += _padded_varint(number << 3 | kind, tag_pad)
+        if kind == 0:
+            raw += _padded_varint(len(body), len_pad)
+        elif kind == 1:
+            raw += body.ljust(8, b"\0")[:8]
+        elif kind == 5:
+            raw += body.ljust(4, b"\0")[:4]
+        elif kind == 2:
+            raw += _padded_varint(len(body), len_pad) + body
+        elif kind == 3:
+            raw += body + _padded_varint(number << 3 | 4, 0)
+    for message_type in TYPES:
+        _agree(message_type, bytes(raw))
+
+
+def test_the_scan_gives_up_after_a_bounded_number_of_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request of a million tiny fields is left to protobuf's native parser: the Python scan
+    reads at most MAX_SCANNED_FIELDS of them (a DoS bound, checked without timing)."""
+    calls = 0
+    real = wire._varint
+
+    def counting(buf: memoryview, pos: int, limit: int = 10) -> tuple[int, int]:
+        nonlocal calls
+        calls += 1
+        return real(buf, pos, limit)
+
+    monkeypatch.setattr(wire, "_varint", counting)
+    raw = b"\x0a\x00" * 1_000_000
+    got = deserializer(pb.DetectRequest)(raw)
+    assert got.liveness_data == b""
+    assert calls <= 2 * (wire.MAX_SCANNED_FIELDS + 1)

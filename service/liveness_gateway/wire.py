@@ -7,7 +7,8 @@ call in flight, on top of the buffer gRPC hands over. The deserializers here fin
 tags and lengths, nothing else is decoded by hand), keep it as a ``memoryview`` into that
 buffer, and let protobuf parse the remaining fields, which are small.
 
-Anything the scan does not expect (a truncated or malformed buffer, a group, field number 0)
+Anything the scan does not expect (a truncated or malformed buffer, a group, field number 0,
+a tag or length longer than upb allows, more than ``MAX_SCANNED_FIELDS`` top-level fields)
 is handed to protobuf's own parser unchanged, so what is accepted and what is refused stays
 exactly protobuf's decision; the property tests check that both paths agree.
 """
@@ -29,6 +30,10 @@ DATA_FIELD = "liveness_data"
 SOURCE_ONEOF = "source"
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+# A real request has at most 4 top-level fields. The scan is Python on the event loop: past
+# this many fields, protobuf's native parser takes over, so a request of millions of tiny
+# fields costs what protobuf costs (milliseconds), not seconds of a blocked loop.
+MAX_SCANNED_FIELDS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +48,9 @@ class _MalformedError(Exception):
     """The scan met something it does not handle; protobuf's parser decides instead."""
 
 
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+def _varint(buf: memoryview, pos: int, limit: int = 10) -> tuple[int, int]:
     result = shift = 0
-    end = min(len(buf), pos + 10)
+    end = min(len(buf), pos + limit)
     while pos < end:
         byte = buf[pos]
         pos += 1
@@ -68,9 +73,15 @@ def split_field(
     found: memoryview | None = None
     kept: list[memoryview] = []
     pos, start, size = 0, 0, len(buf)
+    fields = 0
     while pos < size:
+        fields += 1
+        if fields > MAX_SCANNED_FIELDS:
+            raise _MalformedError
         tag_at = pos
-        tag, pos = _varint(buf, pos)
+        tag, pos = _varint(buf, pos, 5)  # upb: a tag is at most 5 bytes and 32 bits
+        if tag > 0xFFFFFFFF:
+            raise _MalformedError
         field, kind = tag >> 3, tag & 7
         if field == 0:
             raise _MalformedError
@@ -81,7 +92,9 @@ def split_field(
         elif kind == _I32:
             pos += 4
         elif kind == _LEN:
-            length, pos = _varint(buf, pos)
+            length, pos = _varint(buf, pos, 5)  # upb: a length is at most 5 bytes, < 2**31-1
+            if length >= 0x7FFFFFFF:
+                raise _MalformedError
             if field == number:
                 if pos + length > size:
                     raise _MalformedError
