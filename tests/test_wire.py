@@ -148,23 +148,14 @@ def test_inputs_found_in_review_agree_with_protobuf(hex_input: str) -> None:
 
 
 def _padded_varint(value: int, extra: int) -> bytes:
-    """``value`` as a varint with ``extra`` redundant continuation bytes."""
+    """``value`` as a varint with ``extra`` redundant bytes (continuation bits, then 0x00)."""
     out = bytearray()
-    while True:
-        byte = value & 0x7F
+    while value >> 7:
+        out.append(value & 0x7F | 0x80)
         value >>= 7
-        if value or extra:
-            out.append(byte | 0x80)
-            if not value:
-                extra -= 1
-                while extra:
-                    out.append(0x80)
-                    extra -= 1
-                out.append(0)
-                return bytes(out)
-        else:
-            out.append(byte)
-            return bytes(out)
+    if not extra:
+        return bytes(out + bytes([value]))
+    return bytes(out + bytes([value | 0x80]) + b"\x80" * (extra - 1) + b"\x00")
 
 
 @SETTINGS

@@ -149,11 +149,7 @@ class LivenessServicer:
         return await self._auth.admit(context, rpc)
 
     def _source(self, rpc: str, request: Received[Any]) -> Source:
-        source = source_of(
-            request.message,
-            data=request.liveness_data,
-            url_allow_hosts=self._config.url_allow_hosts,
-        )
+        source = source_of(request, url_allow_hosts=self._config.url_allow_hosts)
         if source.kind == "data":
             self._metrics.payload(rpc, source.size)
             record = current_call.get()

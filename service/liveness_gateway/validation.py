@@ -8,14 +8,13 @@ the protobuf request again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
-
-from google.protobuf.message import Message
 
 from liveness_gateway import errors
 from liveness_gateway.config import MAX_LIVENESS_BYTES, MAX_URL_CHARS
 from liveness_gateway.errors import FieldViolation
+from liveness_gateway.wire import DATA_FIELD, SOURCE_ONEOF, Received
 
 SourceKind = Literal["data", "url", "id"]
 
@@ -37,38 +36,27 @@ class Source:
 
 
 # field name in the proto -> the source kind it carries
-_DATA_FIELDS = {"liveness_data": "data"}
 _URL_FIELDS = {"liveness_data_url": "url"}
 _ID_FIELDS = {"liveness_data_id": "id", "image_id": "id"}
 
 
-def source_of(
-    request: Message,
-    *,
-    data: bytes | memoryview | None = None,
-    url_allow_hosts: tuple[str, ...] = (),
-) -> Source:
-    """Validate the ``source`` oneof of any of the three requests.
-
-    ``data``: the ``liveness_data`` the deserializer kept aside (:mod:`liveness_gateway.wire`),
-    when it is the source; otherwise the oneof is read from ``request`` itself.
-    """
-    if data is not None:
-        violation = _check("liveness_data", data, url_allow_hosts)
+def source_of(request: Received[Any], *, url_allow_hosts: tuple[str, ...] = ()) -> Source:
+    """Validate the ``source`` oneof of any of the three requests, as the deserializers of
+    :mod:`liveness_gateway.wire` deliver them (the liveness data set aside, as a view)."""
+    if request.liveness_data is not None:
+        violation = _check(DATA_FIELD, request.liveness_data, url_allow_hosts)
         if violation is not None:
             raise errors.invalid_request([violation])
-        return Source("data", data=data)
-    which = request.WhichOneof("source")
+        return Source("data", data=request.liveness_data)
+    which = request.message.WhichOneof(SOURCE_ONEOF)
     if which is None:
         raise errors.invalid_request(
-            [FieldViolation("source", "exactly one liveness data source must be set")]
+            [FieldViolation(SOURCE_ONEOF, "exactly one liveness data source must be set")]
         )
-    value = getattr(request, which)
+    value = getattr(request.message, which)
     violation = _check(which, value, url_allow_hosts)
     if violation is not None:
         raise errors.invalid_request([violation])
-    if which in _DATA_FIELDS:
-        return Source("data", data=value)
     if which in _URL_FIELDS:
         return Source("url", text=value)
     return Source("id", text=value)
