@@ -33,7 +33,6 @@ _REPLY = liveness_pb2.DetectResponse(
     liveness_data_id="LD0123456789abcdef0123456789ab",
     vendor_request_id="TID0123456789abcdef0123456789abcdef",
 )
-_MAX_REPLY_BYTES = 1 << 20
 
 
 class _DetectOnly:
@@ -63,13 +62,13 @@ class FloorServicer(_DetectOnly):
         self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
         assert request.liveness_data is not None
-        vendor_request = linkface.build_detect(
+        vendor_request = linkface.DETECT.build(
             self._vendor, Source("data", data=request.liveness_data)
         )
         reply = await self._transport.send(
             vendor_request, timeout_s=self._vendor.timeout_s, caller_bound=False
         )
-        result = linkface.parse_detect(reply)
+        result = linkface.DETECT.parse(reply)
         return liveness_pb2.DetectResponse(
             score=result.score,
             liveness_data_id=result.liveness_data_id,
@@ -82,7 +81,7 @@ async def start(port: int, vendor: VendorConfig | None = None) -> tuple[grpc.aio
     server = grpc.aio.server(options=server_options())
     servicer: _DetectOnly = NoopServicer()
     if vendor is not None:
-        transport = VendorTransport(new_session(), max_reply_bytes=_MAX_REPLY_BYTES)
+        transport = VendorTransport(new_session())
         servicer = FloorServicer(vendor, transport)
     wire.add_to_server(servicer, server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")

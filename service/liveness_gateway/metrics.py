@@ -9,8 +9,9 @@ mode aggregates the workers' files (see :func:`enable_multiprocess`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -27,6 +28,8 @@ from prometheus_client import (
 
 from liveness_gateway import __version__, errors
 from liveness_gateway.errors import VENDOR_STATUS_TABLE
+from liveness_gateway.vendors import ENDPOINTS, Endpoint
+from liveness_gateway.vendors.accuauth import IMAGE_INVALID
 
 # grpc-ecosystem/go-grpc-prometheus default histogram buckets
 _GRPC_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -49,6 +52,7 @@ VENDOR_ERROR_STATUSES = (
     errors.VENDOR_TIMEOUT,
     errors.VENDOR_HTTP_ERROR,
     errors.VENDOR_BAD_REPLY,
+    errors.VENDOR_REQUEST_REJECTED,
     errors.DEADLINE_EXCEEDED,
     OTHER_STATUS,
 )
@@ -69,6 +73,7 @@ _OUTCOME_BY_REASON = {
 VERDICT_NAMES = ("live", "hack")
 CALLER_DECISIONS = ("admitted", "unauthenticated", "denied", "rate_limited", "quota_exceeded")
 SHED_CAUSES = ("max_in_flight", "vendor_concurrency", "vendor_rate", "circuit_open")
+IMAGE_DROP_REASONS = (IMAGE_INVALID,)
 
 
 @dataclass(frozen=True)
@@ -88,12 +93,12 @@ class Metrics:
         registry: CollectorRegistry,
         *,
         methods: Iterable[Method] = (),
-        vendor_endpoints: Mapping[str, Iterable[str]] = {},
-        rpcs: Iterable[tuple[str, str]] = (),
+        endpoints: Iterable[Endpoint[Any]] = ENDPOINTS,
         callers: Iterable[str] = (),
     ) -> None:
         self.registry = registry
-        rpcs = tuple(rpcs)
+        endpoints = tuple(endpoints)
+        rpcs = [(e.rpc, e.vendor) for e in endpoints]
         grpc_labels = ("grpc_type", "grpc_service", "grpc_method")
         self.grpc_started = Counter(
             "grpc_server_started_total",
@@ -187,6 +192,12 @@ class Metrics:
             buckets=_PAYLOAD_BUCKETS,
             registry=registry,
         )
+        self.images_dropped = Counter(
+            "liveness_gateway_vendor_images_dropped_total",
+            "Face images a vendor sent that could not be used; the score was still returned.",
+            ("vendor", "reason"),
+            registry=registry,
+        )
         self.build_info = Gauge(
             "liveness_gateway_build_info",
             "Always 1; the labels say which build is running.",
@@ -210,19 +221,23 @@ class Metrics:
                 self._handled[(key, code)] = self.grpc_handled.labels(*labels, code.name)
         self._vendor_seconds: dict[tuple[str, str, str], Histogram] = {}
         self._vendor_errors: dict[tuple[str, str, str], Counter] = {}
-        for vendor, endpoints in vendor_endpoints.items():
-            for endpoint in endpoints:
-                self.vendor_in_flight.labels(vendor, endpoint)
-                self.vendor_retries.labels(vendor, endpoint)
-                self.circuit_state.labels(vendor, endpoint).set(0)
-                for outcome in OUTCOMES:
-                    self._vendor_seconds[(vendor, endpoint, outcome)] = self.vendor_seconds.labels(
-                        vendor, endpoint, outcome
-                    )
-                for status in VENDOR_ERROR_STATUSES:
-                    self._vendor_errors[(vendor, endpoint, status)] = self.vendor_errors.labels(
-                        vendor, endpoint, status
-                    )
+        for vendor, endpoint in ((e.vendor, e.name) for e in endpoints):
+            self.vendor_in_flight.labels(vendor, endpoint)
+            self.vendor_retries.labels(vendor, endpoint)
+            self.circuit_state.labels(vendor, endpoint).set(0)
+            for outcome in OUTCOMES:
+                self._vendor_seconds[(vendor, endpoint, outcome)] = self.vendor_seconds.labels(
+                    vendor, endpoint, outcome
+                )
+            for status in VENDOR_ERROR_STATUSES:
+                self._vendor_errors[(vendor, endpoint, status)] = self.vendor_errors.labels(
+                    vendor, endpoint, status
+                )
+        self._images_dropped = {
+            (vendor, reason): self.images_dropped.labels(vendor, reason)
+            for vendor in dict.fromkeys(e.vendor for e in endpoints)
+            for reason in IMAGE_DROP_REASONS
+        }
         self._shed = {cause: self.shed.labels(cause) for cause in SHED_CAUSES}
         rpc_names = [rpc for rpc, _ in rpcs]
         self._caller_calls = {
@@ -290,6 +305,9 @@ class Metrics:
     def decision(self, rpc: str, vendor: str, score: float, hack: bool) -> None:
         self._score[(rpc, vendor)].observe(score)
         self._verdicts[(rpc, "hack" if hack else "live")].inc()
+
+    def image_dropped(self, vendor: str, reason: str) -> None:
+        self._images_dropped[(vendor, reason)].inc()
 
     def payload(self, rpc: str, size: int) -> None:
         self._payload[rpc].observe(size)

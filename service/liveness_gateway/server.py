@@ -21,9 +21,9 @@ from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_ca
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
-from liveness_gateway.servicer import RPC_VENDORS, VENDOR_ENDPOINTS, LivenessServicer
+from liveness_gateway.servicer import LivenessServicer
 from liveness_gateway.tls import server_credentials
-from liveness_gateway.transport import VendorTransport, new_session
+from liveness_gateway.transport import Transport, VendorTransport, new_session
 from liveness_gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,6 @@ def new_metrics(
     return Metrics(
         registry,
         methods=methods_of(services),
-        vendor_endpoints=VENDOR_ENDPOINTS,
-        rpcs=RPC_VENDORS,
         callers=(*callers, UNKNOWN_CALLER) if callers else (ANONYMOUS,),
     )
 
@@ -78,7 +76,8 @@ class RunningGateway:
 
     server: grpc.aio.Server
     port: int
-    session: aiohttp.ClientSession
+    session: aiohttp.ClientSession | None
+    """The vendor session, when the gateway made its own transport."""
     health: health.aio.HealthServicer
     config: GatewayConfig
     metrics: Metrics
@@ -97,7 +96,8 @@ class RunningGateway:
         await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
         if self.health_server is not None:
             await self.health_server.stop(None)
-        await self.session.close()
+        if self.session is not None:
+            await self.session.close()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
 
@@ -117,10 +117,12 @@ async def start(
     registry: CollectorRegistry | None = None,
     serve_metrics: bool = True,
     reuse_port: bool = False,
+    transport: Transport | None = None,
 ) -> RunningGateway:
     """Build and start the server on ``config.host:config.port`` (0 picks a free port).
 
     ``serve_metrics=False`` leaves /metrics to someone else (the multi-worker parent).
+    ``transport`` replaces the HTTP transport to the vendors (tests: an in-memory one).
     """
     callers = load_callers(config.callers_file) if config.callers_file else None
     registry = CollectorRegistry() if registry is None else registry
@@ -131,8 +133,10 @@ async def start(
     )
     auth = CallerAuth(callers, on_decision=metrics.caller_decision) if callers else None
     credentials = server_credentials(config.tls) if config.tls is not None else None
-    session = new_session()
-    transport = VendorTransport(session, max_reply_bytes=config.max_reply_bytes)
+    session = None
+    if transport is None:
+        session = new_session()
+        transport = VendorTransport(session)
     server = grpc.aio.server(
         options=server_options(reuse_port=reuse_port),
         interceptors=[ObservabilityInterceptor(metrics)],
@@ -167,7 +171,8 @@ async def start(
                 registry, config.metrics_host, config.metrics_port
             )
     except BaseException:
-        await session.close()
+        if session is not None:
+            await session.close()
         await server.stop(None)
         if health_server is not None:
             await health_server.stop(None)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
 
 from liveness_gateway import errors
-from liveness_gateway.config import GatewayConfig, VendorConfig
+from liveness_gateway.config import VENDOR_DOWNLOAD_LIMIT_S, GatewayConfig
 from liveness_gateway.errors import VENDOR_STATUS_TABLE, GatewayError
 from liveness_gateway.logs import note_vendor
 from liveness_gateway.metrics import Metrics
@@ -26,8 +25,9 @@ from liveness_gateway.resilience import (
     Shedder,
     TokenBucket,
 )
-from liveness_gateway.transport import VendorTransport
-from liveness_gateway.vendors.base import VendorReply, VendorRequest
+from liveness_gateway.scrub import Scrubber
+from liveness_gateway.transport import Transport
+from liveness_gateway.vendors.base import Endpoint, ParseContext, VendorRequest
 
 Result = TypeVar("Result")
 
@@ -41,9 +41,18 @@ _NOT_VENDOR_HEALTH = frozenset(
 )
 
 
-def vendor_is_failing(err: GatewayError) -> bool:
-    """UNAVAILABLE-class failures that say the vendor is unhealthy (breaker, throttle)."""
-    return err.code == grpc.StatusCode.UNAVAILABLE and err.reason not in _NOT_VENDOR_HEALTH
+def vendor_health(err: GatewayError, *, caller_url: bool = False) -> bool | None:
+    """What a failure says of the vendor's health (breaker, retry budget): False for a
+    failing vendor, True for one that answered, None where it says nothing.
+
+    A call whose source is the caller's url can time out because that url is slow: such a
+    timeout says nothing of the vendor, or one caller could open the breaker for everyone.
+    """
+    if err.vendor_fault:
+        return False
+    if err.reason in _NOT_VENDOR_HEALTH or (caller_url and err.reason == errors.VENDOR_TIMEOUT):
+        return None
+    return bool(err.code != grpc.StatusCode.UNAVAILABLE)
 
 
 def retryable(err: GatewayError, *, idempotent: bool) -> bool:
@@ -60,11 +69,12 @@ def retryable(err: GatewayError, *, idempotent: bool) -> bool:
 class Upstream:
     """Per-process state for calling vendors: breakers, throttles, limiters, shedders."""
 
-    def __init__(self, config: GatewayConfig, transport: VendorTransport, metrics: Metrics) -> None:
+    def __init__(self, config: GatewayConfig, transport: Transport, metrics: Metrics) -> None:
         self._config = config
         self._res = config.resilience
         self._transport = transport
         self._metrics = metrics
+        self._scrubber = Scrubber(config.secrets)
         self._backoff = Backoff(self._res.backoff_base_s, self._res.backoff_cap_s)
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._throttles: dict[str, RetryThrottle] = {}
@@ -108,81 +118,77 @@ class Upstream:
             self._buckets[vendor] = bucket
         return bucket
 
+    def deadline(self, time_remaining: float | None) -> float | None:
+        """The monotonic time by which the vendor must have answered, given the caller's
+        time left (None: no deadline). Raises DEADLINE_EXCEEDED when nothing is left."""
+        if time_remaining is None:
+            return None
+        budget = time_remaining - self._config.deadline_margin_s
+        if budget <= 0:
+            raise errors.deadline_exceeded()
+        return time.monotonic() + budget
+
     async def call(
-        self,
-        request: VendorRequest,
-        cfg: VendorConfig,
-        context: grpc.aio.ServicerContext,
-        parse: Callable[[VendorReply, tuple[str, ...]], Result],
-        *,
-        idempotent: bool,
+        self, endpoint: Endpoint[Result], request: VendorRequest, deadline: float | None
     ) -> Result:
-        note_vendor(cfg.name)
-        deadline = self._deadline(context)
-        breaker = self.breaker(cfg.name, request.endpoint)
+        """Send ``request`` to ``endpoint`` under every limit, retrying where safe, before
+        ``deadline`` (monotonic; None: the endpoint's own timeout alone)."""
+        vendor = endpoint.vendor
+        note_vendor(vendor)
+        breaker = self.breaker(vendor, endpoint.name)
         permit = breaker.try_acquire()
         if permit is None:
             self._metrics.shed_call("circuit_open")
-            raise errors.circuit_open(cfg.name, breaker.retry_after_s() or self._res.breaker_open_s)
-        shedder = self._shedder(cfg.name)
+            raise errors.circuit_open(vendor, breaker.retry_after_s() or self._res.breaker_open_s)
+        shedder = self._shedder(vendor)
         if not shedder.try_acquire():
             breaker.release(permit)
             self._metrics.shed_call("vendor_concurrency")
             raise errors.overloaded(
-                f"{cfg.name} concurrency limit", self._res.shed_retry_after_s, cfg.name
+                f"{vendor} concurrency limit", self._res.shed_retry_after_s, vendor
             )
         try:
-            bucket = self._bucket(cfg.name)
+            bucket = self._bucket(vendor)
             if bucket is not None and not await bucket.try_take():
                 self._metrics.shed_call("vendor_rate")
                 raise errors.gateway_rate_limited(
-                    cfg.name, 1.0 / bucket.rate_per_s, f"{bucket.rate_per_s:g}/s"
+                    vendor, 1.0 / bucket.rate_per_s, f"{bucket.rate_per_s:g}/s"
                 )
-            return await self._attempts(request, cfg, parse, breaker, bucket, deadline, idempotent)
+            return await self._attempts(endpoint, request, breaker, bucket, deadline)
         except BaseException:
             breaker.release(permit)
             raise
         finally:
             shedder.release()
 
-    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
-        """The monotonic time by which the vendor must have answered, or None."""
-        remaining = context.time_remaining()
-        if remaining is None:
-            return None
-        budget = float(remaining) - self._config.deadline_margin_s
-        if budget <= 0:
-            raise errors.deadline_exceeded()
-        return time.monotonic() + budget
-
     async def _attempts(
         self,
+        endpoint: Endpoint[Result],
         request: VendorRequest,
-        cfg: VendorConfig,
-        parse: Callable[[VendorReply, tuple[str, ...]], Result],
         breaker: CircuitBreaker,
         bucket: TokenBucket | None,
         deadline: float | None,
-        idempotent: bool,
     ) -> Result:
-        throttle = self._throttle(cfg.name)
+        vendor = endpoint.vendor
+        throttle = self._throttle(vendor)
         attempt = 0
         while True:
             attempt += 1
             try:
-                result = await self._once(request, cfg, parse, deadline)
+                result = await self._once(endpoint, request, deadline)
             except GatewayError as err:
-                note_vendor(cfg.name, err.vendor_request_id or "")
-                if vendor_is_failing(err):
+                note_vendor(vendor, err.vendor_request_id or "")
+                healthy = vendor_health(err, caller_url=request.caller_url)
+                if healthy is False:
                     breaker.failure()
                     throttle.failure()
-                elif err.reason not in _NOT_VENDOR_HEALTH:
+                elif healthy:
                     breaker.success()  # the vendor answered: it is up
                     throttle.success()
                 delay = self._backoff.delay(attempt)
                 if not (
                     attempt < self._res.max_attempts
-                    and retryable(err, idempotent=idempotent)
+                    and retryable(err, idempotent=endpoint.idempotent)
                     and throttle.allows_retry()
                     and breaker.state is BreakerState.CLOSED
                     and (deadline is None or deadline - time.monotonic() > delay + _MIN_ATTEMPT_S)
@@ -190,29 +196,31 @@ class Upstream:
                     and (bucket is None or await bucket.try_take())
                 ):
                     raise
-                self._metrics.retried(cfg.name, request.endpoint)
+                self._metrics.retried(vendor, endpoint.name)
                 await asyncio.sleep(delay)
                 continue
             breaker.success()
             throttle.success()
-            note_vendor(cfg.name, getattr(result, "request_id", ""))
+            note_vendor(vendor, getattr(result, "request_id", ""))
             return result
 
+    def timeout_for(self, endpoint: Endpoint[Result], request: VendorRequest) -> float:
+        """The endpoint's timeout; with the caller's url, plus the vendor's download limit
+        (the vendor downloads first, then works as usual)."""
+        timeout_s = self._config.vendor(endpoint.vendor).timeout_for(endpoint.name)
+        return timeout_s + VENDOR_DOWNLOAD_LIMIT_S if request.caller_url else timeout_s
+
     async def _once(
-        self,
-        request: VendorRequest,
-        cfg: VendorConfig,
-        parse: Callable[[VendorReply, tuple[str, ...]], Result],
-        deadline: float | None,
+        self, endpoint: Endpoint[Result], request: VendorRequest, deadline: float | None
     ) -> Result:
-        timeout_s, caller_bound = cfg.timeout_for(request.endpoint), False
+        timeout_s, caller_bound = self.timeout_for(endpoint, request), False
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise errors.deadline_exceeded(cfg.name)
+                raise errors.deadline_exceeded(endpoint.vendor)
             if left < timeout_s:
                 timeout_s, caller_bound = left, True
-        in_flight = self._metrics.in_flight(cfg.name, request.endpoint)
+        in_flight = self._metrics.in_flight(endpoint.vendor, endpoint.name)
         failure: GatewayError | None = None
         outcome: str | None = None  # set when the exchange ended without a GatewayError
         started = time.perf_counter()
@@ -221,7 +229,7 @@ class Upstream:
             reply = await self._transport.send(
                 request, timeout_s=timeout_s, caller_bound=caller_bound
             )
-            return parse(reply, self._config.secrets)
+            return endpoint.parse(reply, ParseContext(endpoint, self._scrubber, request.options))
         except GatewayError as err:
             failure = err
             raise
@@ -231,5 +239,5 @@ class Upstream:
         finally:
             in_flight.dec()
             self._metrics.vendor_call(
-                cfg.name, request.endpoint, time.perf_counter() - started, failure, outcome
+                endpoint.vendor, endpoint.name, time.perf_counter() - started, failure, outcome
             )

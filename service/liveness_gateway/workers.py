@@ -27,7 +27,7 @@ from prometheus_client import multiprocess
 
 from liveness_gateway import __version__, metrics
 from liveness_gateway.config import GatewayConfig
-from liveness_gateway.sandbox import Credentials, SandboxConfig, create_app
+from liveness_gateway.sandbox import SandboxConfig, create_app
 from liveness_gateway.server import serve_until, start, start_metrics_server, stop_signal
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def supervise(
     sandbox_info: SandboxInfo | None = None
     if sandbox:
         sandbox_sock = socket.create_server(("127.0.0.1", 0))
-        sandbox_config = SandboxConfig(Credentials.generate(), Credentials.generate())
+        sandbox_config = SandboxConfig.generate()
         sandbox_info = (f"http://127.0.0.1:{sandbox_sock.getsockname()[1]}", sandbox_config)
         log.warning(
             "SANDBOX MODE: vendors are emulated at %s; scores are not real", sandbox_info[0]
