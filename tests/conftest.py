@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig, VendorConfig
-from liveness_gateway.sandbox import Credentials, RunningSandbox, SandboxConfig, start_sandbox
+from liveness_gateway.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from liveness_gateway.server import RunningGateway, start
 
 CHANNEL_OPTIONS = [
@@ -21,14 +21,11 @@ CHANNEL_OPTIONS = [
 
 
 @pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(
-        SandboxConfig(
-            linkface=Credentials.generate(),
-            accuauth=Credentials.generate(),
-            download_timeout_s=1.0,
-        )
-    )
+async def sandbox(request: pytest.FixtureRequest) -> AsyncIterator[RunningSandbox]:
+    """The sandbox; ``@pytest.mark.parametrize("sandbox", [{...}], indirect=True)`` sets its
+    readings of the pages (``detect_file_part``, ``extra_bools``, ``image_encoding``)."""
+    readings = getattr(request, "param", {})
+    running = await start_sandbox(SandboxConfig.generate(download_timeout_s=1.0, **readings))
     yield running
     await running.stop()
 

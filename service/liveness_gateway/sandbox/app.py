@@ -191,9 +191,10 @@ def _request_id() -> str:
 
 
 def _error(http: int, status: str, reason: str) -> web.Response:
-    return web.json_response(
-        {"status": status, "reason": reason, "request_id": _request_id()}, status=http
-    )
+    body = {"status": status, "reason": reason, "request_id": _request_id()}
+    if status == "NO_FACE_DETECTED":  # "details in the field image", says the page
+        body["image"] = "no face in any frame of the liveness data"
+    return web.json_response(body, status=http)
 
 
 def _fail(http: int, status: str, reason: str) -> _ReplyError:

@@ -40,6 +40,7 @@ class Vector:
     id_key: str | None = None
     image: str = "valid"
     score_raw: str | None = None
+    pad: str = ""
 
 
 def parse(data: bytes) -> Vector | None:
@@ -98,6 +99,8 @@ def _convert(key: str, value: str) -> object:
                 raise VectorError("sandbox id_key must be image_id or liveness_data_id")
             return value
         case "score_raw":
+            return value
+        case "pad":  # ignored: makes a vector (used as an id) as long as a test needs
             return value
         case "image":
             if value not in ("valid", "invalid"):
