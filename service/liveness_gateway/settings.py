@@ -94,8 +94,11 @@ class Setting:
         return f"{self.default}"
 
 
+_DISPLAY = {"linkface": "LinkFace", "accuauth": "AccuAuth"}
+
+
 def _vendor_settings(vendor: str) -> list[Setting]:
-    up, label = vendor.upper(), vendor
+    up, label = vendor.upper(), _DISPLAY.get(vendor, vendor)
     rows = [
         Setting(f"{vendor}.base_url", f"{up}_BASE_URL", f"--{vendor}-base-url", str,
                 VENDOR_DEFAULT_URLS[vendor], f"{label} API root"),
@@ -189,18 +192,13 @@ SETTINGS: tuple[Setting, ...] = (
             "address of the /metrics HTTP endpoint"),
     Setting("metrics_port", "LIVENESS_METRICS_PORT", "--metrics-port", int, 9464,
             "port of the /metrics HTTP endpoint (0 picks a free one)"),
-    Setting("cli.log_format", "LIVENESS_LOG_FORMAT", "--log-format", str, "json",
-            "json: one JSON object per line; text: human-readable", choices=("json", "text"),
-            command="*"),
-    Setting("cli.log_level", "LIVENESS_LOG_LEVEL", "--log-level", str, "INFO", "log level",
-            command="*"),
     # liveness-gateway sandbox
     Setting("sandbox.host", "SANDBOX_HOST", "--host", str, "127.0.0.1", "address to listen on",
             command=SANDBOX),
     Setting("sandbox.port", "SANDBOX_PORT", "--port", int, 8080, "HTTP port", command=SANDBOX),
     *(
         Setting(f"sandbox.{vendor}.{what}", f"SANDBOX_{vendor.upper()}_API_{what.upper()}",
-                None, str, f"sandbox-{what}", f"the {vendor} {what} the sandbox accepts",
+                None, str, f"sandbox-{what}", f"the {_DISPLAY[vendor]} {what} the sandbox accepts",
                 command=SANDBOX)
         for vendor in VENDORS
         for what in ("id", "secret")
@@ -212,8 +210,14 @@ SETTINGS: tuple[Setting, ...] = (
             "send face_quality_score and live_proba as bools, as the AntiHack table types them",
             switch=True, command=SANDBOX),
     Setting("sandbox.image_encoding", "SANDBOX_IMAGE_ENCODING", "--image-encoding", str,
-            "standard", "how image_base64 is encoded",
+            "standard", "how image_base64 is written: standard, urlsafe, unpadded, wrapped "
+            "(MIME lines) or data_uri",
             choices=("standard", "urlsafe", "unpadded", "wrapped", "data_uri"), command=SANDBOX),
+    Setting("cli.log_format", "LIVENESS_LOG_FORMAT", "--log-format", str, "json",
+            "json: one JSON object per line; text: human-readable", choices=("json", "text"),
+            command="*"),
+    Setting("cli.log_level", "LIVENESS_LOG_LEVEL", "--log-level", str, "INFO", "log level",
+            command="*"),
 )  # fmt: skip
 
 
