@@ -58,6 +58,9 @@ PAGE_HTTP_STATUS: dict[str, int] = {
 DETECT_FILE_PARTS = ("any", "liveness_data_file", "file")
 IMAGE_ENCODINGS = ("standard", "urlsafe", "unpadded", "wrapped", "data_uri")
 
+# An image that, with the rest of a gRPC response, is over 6 MiB (the message limit).
+_OVERSIZED_IMAGE = _FACE_PNG + bytes(6 * 1024 * 1024)
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -480,11 +483,11 @@ async def _anti_hack(request: web.Request) -> web.StreamResponse:
     }
     config = request.app[CONFIG]
     if flags["return_image"]:
-        reply["image_base64"] = (
-            "@@not-base64@@"
-            if vector.image == "invalid"
-            else encode_image(_FACE_PNG, config.image_encoding)
-        )
+        if vector.image == "invalid":
+            reply["image_base64"] = "@@not-base64@@"
+        else:
+            image = _OVERSIZED_IMAGE if vector.image == "oversized" else _FACE_PNG
+            reply["image_base64"] = encode_image(image, config.image_encoding)
     if flags["return_extra"]:
         reply["extra"] = _extra(score, as_bools=config.extra_bools)
     return web.json_response(reply, dumps=json.dumps)

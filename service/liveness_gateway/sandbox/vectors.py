@@ -103,8 +103,8 @@ def _convert(key: str, value: str) -> object:
         case "pad":  # ignored: makes a vector (used as an id) as long as a test needs
             return value
         case "image":
-            if value not in ("valid", "invalid"):
-                raise VectorError("sandbox image must be valid or invalid")
+            if value not in ("valid", "invalid", "oversized"):
+                raise VectorError("sandbox image must be valid, invalid or oversized")
             return value
     raise VectorError(f"unknown sandbox directive {key!r}")
 
