@@ -17,16 +17,21 @@ from typing import Any
 
 import grpc
 import pytest
+from liveness.v1 import liveness_pb2 as pb
+from liveness.v1.liveness_pb2_grpc import LivenessCheckStub
 from liveness_gateway import errors
 from liveness_gateway.config import GatewayConfig, ResilienceConfig, VendorConfig
 from liveness_gateway.errors import GatewayError
 from liveness_gateway.metrics import Metrics
+from liveness_gateway.server import start
 from liveness_gateway.transport import InMemoryTransport
 from liveness_gateway.upstream import Upstream
 from liveness_gateway.validation import Source
 from liveness_gateway.vendors import linkface
 from liveness_gateway.vendors.base import Endpoint, VendorReply, VendorRequest
 from prometheus_client import CollectorRegistry
+
+from tests.conftest import CHANNEL_OPTIONS, config_for
 
 C = grpc.StatusCode
 OK = {"status": "OK", "score": "0.25", "request_id": "TID1", "liveness_data_id": "LD1"}
@@ -293,3 +298,23 @@ async def test_oversized_replies_are_refused_before_parsing() -> None:
         await call(upstream)
     assert caught.value.reason == errors.VENDOR_BAD_REPLY
     assert "larger than" in caught.value.message
+
+
+async def test_the_whole_gateway_runs_over_the_in_memory_transport(sandbox) -> None:
+    """The seam at the server: start() takes the transport, so a test drives real gRPC
+    calls through the real servicer and Upstream with no vendor socket at all."""
+    vendor = Vendor([HTML_502, json_reply(OK)])
+    transport = InMemoryTransport(vendor)
+    gateway = await start(config_for(sandbox), transport=transport)
+    try:
+        async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
+            reply = await LivenessCheckStub(ch).Detect(pb.DetectRequest(liveness_data=b"blob"))
+    finally:
+        await gateway.stop(0)
+    assert reply.score == 0.25
+    assert reply.vendor_request_id == "TID1"
+    assert vendor.calls == 2  # the 502 was retried
+    sent = transport.sent[-1]
+    assert sent.endpoint == "liveness_hack_detect"
+    assert {p.name: p.value for p in sent.parts}["liveness_data_file"] == b"blob"
+    assert sandbox.state.total() == 0  # nothing reached a socket
