@@ -197,7 +197,11 @@ class LivenessServicer:
         if record is not None:
             record.reason = failure.reason
         status = rpc_status.to_status(failure.to_status())
-        # abort() replaces the trailers set so far: keep the request id beside the details.
+        # abort() replaces the trailers set so far: keep the request id beside the details,
+        # and tell gRFC A6 clients whether (and after what delay) to resend.
         extra = record.response_metadata() if record is not None else ()
-        await context.abort(status.code, status.details, (*status.trailing_metadata, *extra))
+        pushback = ((errors.RETRY_PUSHBACK_KEY, str(failure.retry_pushback_ms)),)
+        await context.abort(
+            status.code, status.details, (*status.trailing_metadata, *extra, *pushback)
+        )
         raise AssertionError("abort returned")  # pragma: no cover
