@@ -2,7 +2,8 @@
 # Run a command against a fresh gateway on the embedded vendor sandbox:
 #   scripts/with-gateway.sh go test ./...
 # Starts `liveness-gateway serve --sandbox` on a free loopback port, waits (bounded) for its
-# "listening on HOST:PORT" line, exports LIVENESS_TARGET=127.0.0.1:PORT, runs the command
+# "listening on HOST:PORT" line, exports LIVENESS_TARGET=127.0.0.1:PORT and
+# LIVENESS_SANDBOX_URL (the embedded sandbox, for counting vendor calls), runs the command
 # and always stops the gateway with SIGTERM. The command's exit status is the script's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +42,10 @@ if [ -z "$port" ]; then
   exit 1
 fi
 export LIVENESS_TARGET=127.0.0.1:$port
-echo "with-gateway: gateway on $LIVENESS_TARGET (pid $pid)" >&2
+# The embedded sandbox's base URL, for tests that count vendor calls (GET .../_sandbox/stats).
+LIVENESS_SANDBOX_URL=$(sed -nE 's/.*vendors are emulated at (http:[^;[:space:]"]+).*/\1/p' "$log" | head -n1)
+export LIVENESS_SANDBOX_URL
+echo "with-gateway: gateway on $LIVENESS_TARGET (pid $pid), sandbox at $LIVENESS_SANDBOX_URL" >&2
 set +e
 "$@"
 status=$?

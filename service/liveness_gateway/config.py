@@ -148,6 +148,9 @@ class GatewayConfig:
     port: int = 50051
     detect_threshold: float = DEFAULT_THRESHOLD
     antihack_threshold: float = DEFAULT_THRESHOLD
+    detect_review_band: float = 0.0
+    """Detect: scores at most this far from the threshold are VERDICT_REVIEW; 0 turns it off."""
+    antihack_review_band: float = 0.0
     deadline_margin_s: float = 0.05
     """Kept back from the caller's deadline so that the gateway can still answer in time."""
     grace_s: float = 10.0
@@ -165,7 +168,12 @@ class GatewayConfig:
     """Hosts a liveness_data_url may name (``*.example.com`` for subdomains); empty: any."""
 
     def __post_init__(self) -> None:
-        for name in ("detect_threshold", "antihack_threshold"):
+        for name in (
+            "detect_threshold",
+            "antihack_threshold",
+            "detect_review_band",
+            "antihack_review_band",
+        ):
             _check(0.0 <= getattr(self, name) <= 1.0, name, "must be within [0, 1]")
         _check(self.grace_s >= 0, "grace_s", "must be 0 or more seconds")
         _check(self.deadline_margin_s >= 0, "deadline_margin_s", "must be 0 or more seconds")

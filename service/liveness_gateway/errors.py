@@ -2,8 +2,10 @@
 
 Every failure leaving the gateway is a :class:`GatewayError`. It turns into a
 ``google.rpc.Status`` with exactly one ``ErrorInfo`` (AIP-193) plus, where they apply,
-``RetryInfo``, ``QuotaFailure`` or ``BadRequest``. The vendor status table below is the one
-the README shows; nothing else in the package decides a status code.
+``RetryInfo``, ``QuotaFailure`` or ``BadRequest``, and into the retry advice of gRFC A6
+(``grpc-retry-pushback-ms``). The vendor status table below is the one the README shows;
+nothing else in the package decides a status code. Every reason is a value of the contract's
+``liveness.v1.ErrorReason`` enum: a :class:`GatewayError` cannot be built with any other.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from liveness.v1.error_reason_pb2 import ErrorReason
 
 from liveness_gateway import DOMAIN
 from liveness_gateway.scrub import MAX_TEXT_CHARS, NO_SECRETS, Scrubber
@@ -85,7 +88,22 @@ VENDOR_STATUS_TABLE: Mapping[str, VendorStatusRule] = {
     "INTERNAL_ERROR": VendorStatusRule(Code.UNAVAILABLE),
 }
 
-_REASON_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,61}[A-Z0-9]$")
+REASONS: frozenset[str] = frozenset(
+    name for name, _ in ErrorReason.items() if name != "ERROR_REASON_UNSPECIFIED"
+)
+"""Every ErrorInfo reason the gateway may emit: the contract's catalogue."""
+
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+_RETRY_AFTER_DELAY = frozenset(
+    {
+        "OVERLOADED",
+        "CIRCUIT_OPEN",
+        "GATEWAY_RATE_LIMITED",
+        "CALLER_RATE_LIMITED",
+        "RATE_LIMIT_EXCEEDED",
+    }
+)
+"""Transient refusals: resent after the advised delay (the enum's "Retry: after RetryInfo")."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +137,8 @@ class GatewayError(Exception):
         vendor_fault: bool = False,
         details: Mapping[str, str] | None = None,
     ) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"{reason!r} is not a liveness.v1.ErrorReason")
         super().__init__(message)
         self.never_sent = never_sent
         """The request provably never reached the vendor (connect failure): safe to resend."""
@@ -148,6 +168,14 @@ class GatewayError(Exception):
             meta["vendorRequestId"] = self.vendor_request_id
         meta.update(self.details)
         return meta
+
+    @property
+    def retry_pushback_ms(self) -> int:
+        """gRFC A6 advice to clients: the delay before a resend, or -1 for "do not resend"
+        (a resend cannot help, or the gateway already made every attempt that was safe)."""
+        if self.reason in _RETRY_AFTER_DELAY and self.retry_delay_s is not None:
+            return max(0, math.ceil(self.retry_delay_s * 1000))
+        return -1
 
     def to_status(self) -> status_pb2.Status:
         """The google.rpc.Status carried in ``grpc-status-details-bin``."""
@@ -200,6 +228,7 @@ def invalid_request(violations: Sequence[FieldViolation]) -> GatewayError:
     )
 
 
+_STATUS_WORD_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,61}[A-Z0-9]$")
 _MISSING_SOURCE = re.compile(r"must specify|missing|required|exactly one", re.IGNORECASE)
 
 
@@ -304,11 +333,12 @@ def _unknown_vendor_status(
     scrubber: Scrubber,
     details: Mapping[str, str],
 ) -> GatewayError:
-    # Undocumented status strings: the code follows the HTTP class; the reason is the
-    # vendor's own when it is a well-formed UPPER_SNAKE word holding no secret, else a
-    # fixed one.
-    known = _REASON_RE.match(status) and not scrubber.has_secret(status)
-    reason = status if known else VENDOR_UNKNOWN_STATUS
+    # Undocumented status strings: the code follows the HTTP class; the reason is always
+    # VENDOR_UNKNOWN_STATUS (the catalogue is closed), the word itself is metadata where it
+    # is a well-formed UPPER_SNAKE word holding no secret.
+    if _STATUS_WORD_RE.match(status) and not scrubber.has_secret(status):
+        details = {**details, "vendorStatus": status}
+    reason = VENDOR_UNKNOWN_STATUS
     if http_status == 429:
         code = Code.RESOURCE_EXHAUSTED
     elif http_status >= 500:

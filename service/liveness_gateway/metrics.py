@@ -70,7 +70,7 @@ _OUTCOME_BY_REASON = {
     errors.VENDOR_HTTP_ERROR: "http_error",
 }
 
-VERDICT_NAMES = ("live", "hack")
+VERDICT_NAMES = ("live", "hack", "review")
 CALLER_DECISIONS = ("admitted", "unauthenticated", "denied", "rate_limited", "quota_exceeded")
 SHED_CAUSES = ("max_in_flight", "vendor_concurrency", "vendor_rate", "circuit_open")
 IMAGE_DROP_REASONS = (IMAGE_INVALID,)
@@ -302,9 +302,9 @@ class Metrics:
     def retried(self, vendor: str, endpoint: str) -> None:
         self.vendor_retries.labels(vendor, endpoint).inc()
 
-    def decision(self, rpc: str, vendor: str, score: float, hack: bool) -> None:
+    def decision(self, rpc: str, vendor: str, score: float, verdict: str) -> None:
         self._score[(rpc, vendor)].observe(score)
-        self._verdicts[(rpc, "hack" if hack else "live")].inc()
+        self._verdicts[(rpc, verdict)].inc()
 
     def image_dropped(self, vendor: str, reason: str) -> None:
         self._images_dropped[(vendor, reason)].inc()

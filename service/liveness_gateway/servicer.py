@@ -33,9 +33,19 @@ _IMAGE_SIZE_CHECK_BYTES = MAX_GRPC_MESSAGE_BYTES - 64 * 1024
 """An image this large may push the response past the gRPC limit: measure it first."""
 
 
-def verdict(score: float, threshold: float) -> liveness_pb2.Verdict.ValueType:
-    """HACK when the score is above the threshold (the vendors' rule), LIVE otherwise."""
+def verdict(score: float, threshold: float, band: float = 0.0) -> liveness_pb2.Verdict.ValueType:
+    """HACK when the score is above the threshold (the vendors' rule), LIVE otherwise; REVIEW
+    when an operator's band is set and the score lies within it of the threshold."""
+    if band > 0 and abs(score - threshold) <= band:
+        return liveness_pb2.VERDICT_REVIEW
     return liveness_pb2.VERDICT_HACK if score > threshold else liveness_pb2.VERDICT_LIVE
+
+
+_VERDICT_NAMES = {
+    liveness_pb2.VERDICT_LIVE: "live",
+    liveness_pb2.VERDICT_HACK: "hack",
+    liveness_pb2.VERDICT_REVIEW: "review",
+}
 
 
 class LivenessServicer:
@@ -88,9 +98,10 @@ class LivenessServicer:
     ) -> liveness_pb2.DetectResponse:
         result = await self._call(linkface.DETECT, request, context)
         threshold = self._config.detect_threshold
+        band = self._config.detect_review_band
         return liveness_pb2.DetectResponse(
             score=result.score,
-            verdict=self._decide(linkface.DETECT, result.score, threshold),
+            verdict=self._decide(linkface.DETECT, result.score, threshold, band),
             threshold=threshold,
             liveness_data_id=result.liveness_data_id,
             vendor_request_id=result.request_id,
@@ -104,9 +115,10 @@ class LivenessServicer:
         options = CallOptions(return_image=asked.return_image, return_extra=asked.return_extra)
         result = await self._call(endpoint, request, context, options)
         threshold = self._config.antihack_threshold
+        band = self._config.antihack_review_band
         response = liveness_pb2.AntiHackResponse(
             score=result.score,
-            verdict=self._decide(endpoint, result.score, threshold),
+            verdict=self._decide(endpoint, result.score, threshold, band),
             threshold=threshold,
             vendor_request_id=result.request_id,
         )
@@ -154,11 +166,10 @@ class LivenessServicer:
         return source
 
     def _decide(
-        self, endpoint: Endpoint[Any], score: float, threshold: float
+        self, endpoint: Endpoint[Any], score: float, threshold: float, band: float
     ) -> liveness_pb2.Verdict.ValueType:
-        decision = verdict(score, threshold)
-        hack = decision == liveness_pb2.VERDICT_HACK
-        self._metrics.decision(endpoint.rpc, endpoint.vendor, score, hack)
+        decision = verdict(score, threshold, band)
+        self._metrics.decision(endpoint.rpc, endpoint.vendor, score, _VERDICT_NAMES[decision])
         return decision
 
     async def _boundary(
@@ -197,7 +208,11 @@ class LivenessServicer:
         if record is not None:
             record.reason = failure.reason
         status = rpc_status.to_status(failure.to_status())
-        # abort() replaces the trailers set so far: keep the request id beside the details.
+        # abort() replaces the trailers set so far: keep the request id beside the details,
+        # and tell gRFC A6 clients whether (and after what delay) to resend.
         extra = record.response_metadata() if record is not None else ()
-        await context.abort(status.code, status.details, (*status.trailing_metadata, *extra))
+        pushback = ((errors.RETRY_PUSHBACK_KEY, str(failure.retry_pushback_ms)),)
+        await context.abort(
+            status.code, status.details, (*status.trailing_metadata, *extra, *pushback)
+        )
         raise AssertionError("abort returned")  # pragma: no cover
