@@ -15,6 +15,7 @@ from liveness_gateway.config import (
     GatewayConfig,
     ResilienceConfig,
     TlsConfig,
+    TracingConfig,
     VendorConfig,
 )
 from liveness_gateway.vendors import ENDPOINTS
@@ -52,6 +53,7 @@ def test_every_setting_lands_in_the_config_or_the_cli() -> None:
     nested = {
         "resilience": {f.name for f in dataclasses.fields(ResilienceConfig)},
         "tls": {f.name for f in dataclasses.fields(TlsConfig)},
+        "tracing": {f.name for f in dataclasses.fields(TracingConfig)},
     }
     for s in settings.SETTINGS:
         head, _, rest = s.key.partition(".")
@@ -156,3 +158,39 @@ def test_help_shows_each_variable_and_default() -> None:
     for s in settings.for_command("serve"):
         if s.flag:
             assert f"env {s.env}" in " ".join(text.split()), s.env
+
+
+def test_tracing_is_configured_by_the_standard_otel_variables() -> None:
+    assert config([]).tracing is None, "no OTLP endpoint: tracing stays off"
+    built = config(
+        [],
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+            "OTEL_SERVICE_NAME": "gw",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.01",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=id%20checks",
+        },
+    )
+    assert built.tracing == TracingConfig(
+        "http://collector:4317",
+        "gw",
+        "parentbased_traceidratio",
+        0.01,
+        {"deployment.environment": "prod", "team": "id checks"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER"),
+        ({"OTEL_TRACES_SAMPLER_ARG": "2"}, "OTEL_TRACES_SAMPLER_ARG"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "novalue"}, "OTEL_RESOURCE_ATTRIBUTES"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    ],
+)
+def test_bad_otel_variables_are_refused_by_name(env: dict[str, str], named: str) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", **env}
+    with pytest.raises(ConfigError, match=named):
+        config([], env)

@@ -138,6 +138,43 @@ class ResilienceConfig:
         _check(0 < self.retry_token_ratio <= 1, "retry_token_ratio", "must be within (0, 1]")
 
 
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+"""The OpenTelemetry specification's built-in samplers (``OTEL_TRACES_SAMPLER``)."""
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """OpenTelemetry tracing, exported over OTLP/gRPC; the standard OTEL_* variables set it.
+
+    No endpoint, no tracing: the gateway then builds no tracer at all.
+    """
+
+    endpoint: str
+    """OTLP/gRPC collector address (``http://collector:4317``; https for TLS)."""
+    service_name: str = "liveness-gateway"
+    sampler: str = "parentbased_always_on"
+    sampler_arg: float | None = None
+    """The ratio of the ``*traceidratio`` samplers (default 1.0)."""
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.endpoint.startswith(("http://", "https://")),
+            "endpoint",
+            "must be an http(s) URL of an OTLP/gRPC collector",
+        )
+        _check(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}")
+        arg = self.sampler_arg
+        _check(arg is None or 0.0 <= arg <= 1.0, "sampler_arg", "must be within [0, 1]")
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     """Everything the server needs; built by :func:`load` or directly in tests."""
@@ -166,6 +203,8 @@ class GatewayConfig:
     """A TOML file of callers (see auth.py); None leaves authentication off."""
     url_allow_hosts: tuple[str, ...] = ()
     """Hosts a liveness_data_url may name (``*.example.com`` for subdomains); empty: any."""
+    tracing: TracingConfig | None = None
+    """OpenTelemetry tracing; None (no OTLP endpoint) turns it off, at no cost per call."""
 
     def __post_init__(self) -> None:
         for name in (

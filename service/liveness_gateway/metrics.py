@@ -9,22 +9,23 @@ mode aggregates the workers' files (see :func:`enable_multiprocess`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
+    ProcessCollector,
     multiprocess,
     values,
 )
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 from liveness_gateway import __version__, errors
 from liveness_gateway.errors import VENDOR_STATUS_TABLE
@@ -262,11 +263,18 @@ class Metrics:
         if child is not None:
             child.inc()
 
-    def rpc_handled(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+    def rpc_handled(
+        self,
+        method: str,
+        code: grpc.StatusCode,
+        seconds: float,
+        exemplar: dict[str, str] | None = None,
+    ) -> None:
+        """``exemplar``: the RPC's trace, when it was sampled (OpenMetrics shows it)."""
         child = self._handled.get((method, code))
         if child is not None:
             child.inc()
-            self._seconds[method].observe(seconds)
+            self._seconds[method].observe(seconds, exemplar)
 
     def vendor_call(
         self,
@@ -275,9 +283,11 @@ class Metrics:
         seconds: float,
         failure: errors.GatewayError | None,
         ended: str | None = None,
+        exemplar: dict[str, str] | None = None,
     ) -> None:
         """One vendor exchange; ``ended`` names an end that was not a GatewayError
-        (``cancelled`` by the caller, or an ``error`` in the gateway itself)."""
+        (``cancelled`` by the caller, or an ``error`` in the gateway itself); ``exemplar``
+        names the attempt's span when it was sampled."""
         if ended is not None:
             outcome = ended
         elif failure is None:
@@ -286,7 +296,7 @@ class Metrics:
             outcome = _OUTCOME_BY_REASON.get(failure.reason, "vendor_error")
             status = failure.reason if failure.reason in VENDOR_ERROR_STATUSES else OTHER_STATUS
             self._vendor_errors[(vendor, endpoint, status)].inc()
-        self._vendor_seconds[(vendor, endpoint, outcome)].observe(seconds)
+        self._vendor_seconds[(vendor, endpoint, outcome)].observe(seconds, exemplar)
 
     def in_flight(self, vendor: str, endpoint: str) -> Gauge:
         return self.vendor_in_flight.labels(vendor, endpoint)
@@ -329,12 +339,48 @@ def multiprocess_registry(directory: str) -> CollectorRegistry:
     return registry
 
 
-def metrics_app(registry: CollectorRegistry) -> web.Application:
-    """The /metrics HTTP endpoint (aiohttp, on its own port)."""
+class WorkerProcessCollector:
+    """``process_*`` of the supervisor and of each live worker, told apart by a ``worker``
+    label (``supervisor``, ``0``, ``1``, ...): with ``--workers N`` the parent serves /metrics,
+    and the process metrics of the process that serves them would hide the workers'."""
 
-    async def handle(_: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    def __init__(self, workers: Mapping[int, int]) -> None:
+        """``workers``: pid -> worker index, kept current by the supervisor."""
+        self._workers = workers
+        self._collectors: dict[int, ProcessCollector] = {}
+
+    def _collector(self, pid: int) -> ProcessCollector:
+        collector = self._collectors.get(pid)
+        if collector is None:
+            collector = ProcessCollector(pid=lambda: pid, registry=None)
+            self._collectors[pid] = collector
+        return collector
+
+    def collect(self) -> Iterable[Metric]:
+        processes = [("supervisor", os.getpid())]
+        processes += [(str(index), pid) for pid, index in sorted(self._workers.items())]
+        for pid in list(self._collectors):
+            if pid != os.getpid() and pid not in self._workers:
+                del self._collectors[pid]
+        families: dict[str, Metric] = {}
+        for label, pid in processes:
+            for family in self._collector(pid).collect():
+                merged = families.get(family.name)
+                if merged is None:
+                    merged = Metric(family.name, family.documentation, family.type)
+                    families[family.name] = merged
+                for s in family.samples:
+                    merged.add_sample(s.name, {**s.labels, "worker": label}, s.value)
+        return families.values()
+
+
+def metrics_app(registry: CollectorRegistry) -> web.Application:
+    """The /metrics HTTP endpoint (aiohttp, on its own port). Prometheus' text format, or
+    OpenMetrics (with exemplars) when the scraper asks for it, as Prometheus does."""
+
+    async def handle(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
 
     app = web.Application()
     app.router.add_get("/metrics", handle)

@@ -14,7 +14,7 @@ from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from liveness_gateway import wire
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
@@ -23,6 +23,7 @@ from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
 from liveness_gateway.servicer import LivenessServicer
 from liveness_gateway.tls import server_credentials
+from liveness_gateway.tracing import Tracing
 from liveness_gateway.transport import Transport, VendorTransport, new_session
 from liveness_gateway.upstream import Upstream
 
@@ -85,6 +86,7 @@ class RunningGateway:
     metrics_port: int | None = None
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
+    tracing: Tracing | None = None
 
     @property
     def address(self) -> str:
@@ -100,6 +102,8 @@ class RunningGateway:
             await self.session.close()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
 
 
 async def start_metrics_server(
@@ -125,7 +129,10 @@ async def start(
     ``transport`` replaces the HTTP transport to the vendors (tests: an in-memory one).
     """
     callers = load_callers(config.callers_file) if config.callers_file else None
-    registry = CollectorRegistry() if registry is None else registry
+    if registry is None:
+        registry = CollectorRegistry()
+        if serve_metrics:  # this process' CPU and memory (the multi-worker parent has its own)
+            ProcessCollector(registry=registry)
     metrics = new_metrics(
         registry,
         reflection_on=config.reflection,
@@ -137,11 +144,16 @@ async def start(
     if transport is None:
         session = new_session()
         transport = VendorTransport(session)
+    tracing = Tracing(config.tracing) if config.tracing is not None else None
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        ObservabilityInterceptor(metrics, traced=tracing is not None)
+    ]
+    if tracing is not None:  # outermost, so that its server span is current in ours
+        interceptors.insert(0, tracing.server_interceptor(SERVICE_NAME))
     server = grpc.aio.server(
-        options=server_options(reuse_port=reuse_port),
-        interceptors=[ObservabilityInterceptor(metrics)],
+        options=server_options(reuse_port=reuse_port), interceptors=interceptors
     )
-    upstream = Upstream(config, transport, metrics)
+    upstream = Upstream(config, transport, metrics, tracer=tracing.tracer if tracing else None)
     wire.add_to_server(LivenessServicer(config, upstream, metrics, auth), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -176,6 +188,8 @@ async def start(
         await server.stop(None)
         if health_server is not None:
             await health_server.stop(None)
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)
         raise
     await server.start()
     if config.tls is None:
@@ -199,6 +213,7 @@ async def start(
         metrics_port,
         health_server,
         health_port,
+        tracing,
     )
 
 

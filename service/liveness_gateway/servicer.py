@@ -169,7 +169,11 @@ class LivenessServicer:
         self, endpoint: Endpoint[Any], score: float, threshold: float, band: float
     ) -> liveness_pb2.Verdict.ValueType:
         decision = verdict(score, threshold, band)
-        self._metrics.decision(endpoint.rpc, endpoint.vendor, score, _VERDICT_NAMES[decision])
+        name = _VERDICT_NAMES[decision]
+        self._metrics.decision(endpoint.rpc, endpoint.vendor, score, name)
+        record = current_call.get()
+        if record is not None:
+            record.verdict = name
         return decision
 
     async def _boundary(

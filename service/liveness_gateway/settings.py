@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,13 @@ from typing import Any
 from liveness_gateway.config import (
     ALL_INTERFACES,
     DEFAULT_THRESHOLD,
+    SAMPLERS,
     VENDOR_DEFAULT_URLS,
     ConfigError,
     GatewayConfig,
     ResilienceConfig,
     TlsConfig,
+    TracingConfig,
     VendorConfig,
     read_secret,
     require_credentials,
@@ -50,6 +53,19 @@ def _hosts(text: str) -> tuple[str, ...]:
 
 def _optional_str(text: str) -> str | None:
     return text or None
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """``key=value,key2=value2`` as OTEL_RESOURCE_ATTRIBUTES writes it (values %-encoded)."""
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{item.strip()!r} is not key=value")
+        pairs[key.strip()] = urllib.parse.unquote(value.strip())
+    return pairs
 
 
 def _rate(text: str) -> float | None:
@@ -198,6 +214,19 @@ SETTINGS: tuple[Setting, ...] = (
             "address of the /metrics HTTP endpoint"),
     Setting("metrics_port", "LIVENESS_METRICS_PORT", "--metrics-port", int, 9464,
             "port of the /metrics HTTP endpoint (0 picks a free one)"),
+    # OpenTelemetry's own variables, so that a platform's usual settings just work.
+    Setting("tracing.endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", None, _optional_str, None,
+            "OTLP/gRPC collector URL (http://collector:4317) for traces",
+            shown_default="none (tracing off)"),
+    Setting("tracing.service_name", "OTEL_SERVICE_NAME", None, str, "liveness-gateway",
+            "service.name of the exported spans"),
+    Setting("tracing.sampler", "OTEL_TRACES_SAMPLER", None, str, "parentbased_always_on",
+            "which spans are kept: the caller's decision, else all", choices=SAMPLERS),
+    Setting("tracing.sampler_arg", "OTEL_TRACES_SAMPLER_ARG", None, float, None,
+            "the ratio of the traceidratio samplers (0.01 keeps 1%)", shown_default="1.0"),
+    Setting("tracing.resource_attributes", "OTEL_RESOURCE_ATTRIBUTES", None, _pairs, {},
+            "key=value,... added to the exported resource (deployment.environment=prod)",
+            shown_default="none"),
     # liveness-gateway sandbox
     Setting("sandbox.host", "SANDBOX_HOST", "--host", str, "127.0.0.1", "address to listen on",
             command=SANDBOX),
@@ -317,11 +346,13 @@ def _build(
         raise ConfigError("TLS needs both --tls-cert and --tls-key")
     fields = {f.name for f in dataclasses.fields(GatewayConfig)}
     top = {k: v for k, v in values.items() if k in fields}
+    tracing = _group(values, "tracing")
     return GatewayConfig(
         **vendors,
         **top,
         resilience=_within("resilience", ResilienceConfig, _group(values, "resilience")),
         tls=TlsConfig(**tls) if any(tls.values()) else None,
+        tracing=_within("tracing", TracingConfig, tracing) if tracing["endpoint"] else None,
     )
 
 

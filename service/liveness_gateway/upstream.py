@@ -11,8 +11,9 @@ import time
 from typing import TypeVar
 
 import grpc
+from opentelemetry.trace import Span, Tracer
 
-from liveness_gateway import errors
+from liveness_gateway import errors, tracing
 from liveness_gateway.config import VENDOR_DOWNLOAD_LIMIT_S, GatewayConfig
 from liveness_gateway.errors import VENDOR_STATUS_TABLE, GatewayError
 from liveness_gateway.logs import note_vendor
@@ -33,6 +34,9 @@ Result = TypeVar("Result")
 
 _MIN_ATTEMPT_S = 0.05
 """A retry is not worth starting with less time than this left."""
+
+_HEALTH_NAMES = {False: "failing", True: "up", None: "unknown"}
+ATTEMPT_NEXT = "liveness_gateway.next_attempt"
 
 # The caller's own deadline, or the caller's slow download url: nothing about the vendor.
 _NOT_VENDOR_HEALTH = frozenset(
@@ -69,8 +73,17 @@ def retryable(err: GatewayError, *, idempotent: bool) -> bool:
 class Upstream:
     """Per-process state for calling vendors: breakers, throttles, limiters, shedders."""
 
-    def __init__(self, config: GatewayConfig, transport: Transport, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        transport: Transport,
+        metrics: Metrics,
+        *,
+        tracer: Tracer | None = None,
+    ) -> None:
+        """``tracer``: a client span per attempt (None: tracing off, no per-call work)."""
         self._config = config
+        self._tracer = tracer
         self._res = config.resilience
         self._transport = transport
         self._metrics = metrics
@@ -138,19 +151,19 @@ class Upstream:
         breaker = self.breaker(vendor, endpoint.name)
         permit = breaker.try_acquire()
         if permit is None:
-            self._metrics.shed_call("circuit_open")
+            self._shed("circuit_open", vendor)
             raise errors.circuit_open(vendor, breaker.retry_after_s() or self._res.breaker_open_s)
         shedder = self._shedder(vendor)
         if not shedder.try_acquire():
             breaker.release(permit)
-            self._metrics.shed_call("vendor_concurrency")
+            self._shed("vendor_concurrency", vendor)
             raise errors.overloaded(
                 f"{vendor} concurrency limit", self._res.shed_retry_after_s, vendor
             )
         try:
             bucket = self._bucket(vendor)
             if bucket is not None and not await bucket.try_take():
-                self._metrics.shed_call("vendor_rate")
+                self._shed("vendor_rate", vendor)
                 raise errors.gateway_rate_limited(
                     vendor, 1.0 / bucket.rate_per_s, f"{bucket.rate_per_s:g}/s"
                 )
@@ -160,6 +173,11 @@ class Upstream:
             raise
         finally:
             shedder.release()
+
+    def _shed(self, cause: str, vendor: str) -> None:
+        self._metrics.shed_call(cause)
+        if self._tracer is not None:  # no attempt was made: the event goes on the RPC's span
+            tracing.event(tracing.EVENT_SHED, {"cause": cause, "vendor": vendor})
 
     async def _attempts(
         self,
@@ -174,8 +192,12 @@ class Upstream:
         attempt = 0
         while True:
             attempt += 1
+            span: Span | None = None
+            sent = request
+            if self._tracer is not None:
+                span, sent = tracing.start_attempt(self._tracer, request, attempt)
             try:
-                result = await self._once(endpoint, request, deadline)
+                result = await self._once(endpoint, sent, deadline, span)
             except GatewayError as err:
                 note_vendor(vendor, err.vendor_request_id or "")
                 healthy = vendor_health(err, caller_url=request.caller_url)
@@ -186,23 +208,70 @@ class Upstream:
                     breaker.success()  # the vendor answered: it is up
                     throttle.success()
                 delay = self._backoff.delay(attempt)
-                if not (
-                    attempt < self._res.max_attempts
-                    and retryable(err, idempotent=endpoint.idempotent)
-                    and throttle.allows_retry()
-                    and breaker.state is BreakerState.CLOSED
-                    and (deadline is None or deadline - time.monotonic() > delay + _MIN_ATTEMPT_S)
-                    # a retry is a request too: it spends the vendor contract's rate
-                    and (bucket is None or await bucket.try_take())
-                ):
+                refusal = self._no_retry(attempt, err, endpoint, throttle, breaker, deadline, delay)
+                # a retry is a request too: it spends the vendor contract's rate
+                if refusal is None and bucket is not None and not await bucket.try_take():
+                    refusal = "vendor_rate"
+                if span is not None:
+                    tracing.attempt_failed(span, err)
+                    span.add_event(
+                        tracing.EVENT_BREAKER,
+                        {
+                            "liveness_gateway.vendor_health": _HEALTH_NAMES[healthy],
+                            "liveness_gateway.breaker_state": breaker.state.name.lower(),
+                        },
+                    )
+                    if refusal is None:
+                        span.add_event(
+                            tracing.EVENT_RETRY,
+                            {"liveness_gateway.retry_delay_s": delay, ATTEMPT_NEXT: attempt + 1},
+                        )
+                    else:
+                        span.add_event(tracing.EVENT_GIVE_UP, {"liveness_gateway.why": refusal})
+                    span.end()
+                if refusal is not None:
                     raise
                 self._metrics.retried(vendor, endpoint.name)
                 await asyncio.sleep(delay)
                 continue
+            except BaseException as exc:
+                if span is not None:
+                    tracing.attempt_aborted(span, exc)
+                    span.end()
+                raise
             breaker.success()
             throttle.success()
-            note_vendor(vendor, getattr(result, "request_id", ""))
+            request_id = getattr(result, "request_id", "")
+            note_vendor(vendor, request_id)
+            if span is not None:
+                if request_id:
+                    span.set_attribute("liveness_gateway.vendor_request_id", request_id)
+                span.end()
             return result
+
+    def _no_retry(
+        self,
+        attempt: int,
+        err: GatewayError,
+        endpoint: Endpoint[Result],
+        throttle: RetryThrottle,
+        breaker: CircuitBreaker,
+        deadline: float | None,
+        delay: float,
+    ) -> str | None:
+        """Why the failed attempt is not retried, or None (rate aside: the caller takes a
+        token last, only when all else allows the retry)."""
+        if attempt >= self._res.max_attempts:
+            return "max_attempts"
+        if not retryable(err, idempotent=endpoint.idempotent):
+            return "not_retryable"
+        if not throttle.allows_retry():
+            return "retry_budget"
+        if breaker.state is not BreakerState.CLOSED:
+            return "breaker_open"
+        if deadline is not None and deadline - time.monotonic() <= delay + _MIN_ATTEMPT_S:
+            return "deadline"
+        return None
 
     def timeout_for(self, endpoint: Endpoint[Result], request: VendorRequest) -> float:
         """The endpoint's timeout; with the caller's url, plus the vendor's download limit
@@ -211,7 +280,11 @@ class Upstream:
         return timeout_s + VENDOR_DOWNLOAD_LIMIT_S if request.caller_url else timeout_s
 
     async def _once(
-        self, endpoint: Endpoint[Result], request: VendorRequest, deadline: float | None
+        self,
+        endpoint: Endpoint[Result],
+        request: VendorRequest,
+        deadline: float | None,
+        span: Span | None = None,
     ) -> Result:
         timeout_s, caller_bound = self.timeout_for(endpoint, request), False
         if deadline is not None:
@@ -229,6 +302,8 @@ class Upstream:
             reply = await self._transport.send(
                 request, timeout_s=timeout_s, caller_bound=caller_bound
             )
+            if span is not None:
+                tracing.reply_status(span, reply.http_status)
             return endpoint.parse(reply, ParseContext(endpoint, self._scrubber, request.options))
         except GatewayError as err:
             failure = err
@@ -239,5 +314,10 @@ class Upstream:
         finally:
             in_flight.dec()
             self._metrics.vendor_call(
-                endpoint.vendor, endpoint.name, time.perf_counter() - started, failure, outcome
+                endpoint.vendor,
+                endpoint.name,
+                time.perf_counter() - started,
+                failure,
+                outcome,
+                tracing.exemplar(span) if span is not None else None,
             )

@@ -121,8 +121,10 @@ async def _parent(
 ) -> int:
     runners: list[web.AppRunner] = []
     if config.metrics_port is not None:
+        registry = metrics.multiprocess_registry(directory)
+        registry.register(metrics.WorkerProcessCollector(children))
         runner, port = await start_metrics_server(
-            metrics.multiprocess_registry(directory), config.metrics_host, config.metrics_port
+            registry, config.metrics_host, config.metrics_port
         )
         runners.append(runner)
         log.info("metrics on http://%s:%d/metrics", config.metrics_host, port)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from liveness_gateway.vendors import ENDPOINTS, accuauth, linkface
 
 _MAX_BODY_BYTES = 2 * MAX_LIVENESS_BYTES
 """What the sandbox reads of a request at all; beyond the 5 MB rule but bounded."""
+_TRACEPARENTS_KEPT = 1000
 _MAX_STORED_BYTES = 256 * 1024 * 1024
 """What the sandbox keeps of uploaded data (oldest dropped first), so it never grows unbounded."""
 # A 1x1 PNG: what the sandbox sends as the face image.
@@ -123,6 +124,8 @@ class SandboxState:
         self.stored: OrderedDict[str, bytes] = OrderedDict()
         self.stored_bytes = 0
         self.in_flight = 0
+        self.traceparents: deque[str] = deque(maxlen=_TRACEPARENTS_KEPT)
+        """The ``traceparent`` header of the latest vendor requests, oldest first."""
 
     def store(self, data: bytes) -> str:
         data_id = "LD" + hashlib.sha256(data).hexdigest()[:30]
@@ -173,6 +176,9 @@ async def _vendor_errors(request: web.Request, handler: Any) -> web.StreamRespon
     state = request.app[STATE]
     if request.path != "/_sandbox/stats":
         state.requests[request.path] += 1
+        traceparent = request.headers.get("traceparent")
+        if traceparent is not None:
+            state.traceparents.append(traceparent)
     state.in_flight += 1
     try:
         response: web.StreamResponse = await handler(request)
@@ -531,5 +537,10 @@ def _extra(score: float, *, as_bools: bool = False) -> dict[str, Any]:
 async def _stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response(
-        {"requests": dict(state.requests), "total": state.total(), "in_flight": state.in_flight}
+        {
+            "requests": dict(state.requests),
+            "total": state.total(),
+            "in_flight": state.in_flight,
+            "traceparents": list(state.traceparents),
+        }
     )
