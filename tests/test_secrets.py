@@ -1,16 +1,18 @@
 """A canary secret, every error path driven, and no trace of it anywhere a caller or an
-operator could see: status messages, status details, log lines, /metrics."""
+operator could see: status messages, status details, log lines, /metrics, exported spans."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import socket
+from pathlib import Path
 
 import grpc
 import pytest
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
+from liveness_gateway.config import TracingConfig
 from liveness_gateway.errors import VENDOR_STATUS_TABLE
 from liveness_gateway.logs import JsonFormatter, TextFormatter
 from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
@@ -18,6 +20,7 @@ from liveness_gateway.server import start
 
 from tests.conftest import CHANNEL_OPTIONS, config_for
 from tests.metrics_text import scrape
+from tests.otel_collector import CLIENT, SERVER, Collector, running_collector
 
 CANARY = "CANARY" + secrets.token_hex(12)
 
@@ -38,26 +41,43 @@ VECTORS = [
 ]
 
 
-async def test_canary_secret_never_leaks(caplog: pytest.LogCaptureFixture, file_server) -> None:
+async def test_canary_secret_never_leaks(
+    caplog: pytest.LogCaptureFixture, file_server, tmp_path: Path
+) -> None:
+    async with running_collector(tmp_path) as collector:
+        await _drive_every_error_path(caplog, file_server, collector)
+
+
+async def _drive_every_error_path(
+    caplog: pytest.LogCaptureFixture, file_server, collector: Collector
+) -> None:
     caplog.set_level(logging.DEBUG)
+    traced = TracingConfig(collector.endpoint)
     creds = Credentials("canary-id", CANARY)
     sandbox = await start_sandbox(SandboxConfig(creds, creds, download_timeout_s=0.3))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
+    # Every gateway exports its spans: they are searched too.
     gateways = [
-        await start(config_for(sandbox, linkface_timeout_s=0.3, accuauth_timeout_s=0.3)),
+        await start(
+            config_for(sandbox, linkface_timeout_s=0.3, accuauth_timeout_s=0.3, tracing=traced)
+        ),
         # wrong id with the canary secret: the vendor answers UNAUTHORIZED
-        await start(config_for(sandbox, linkface={"api_id": "x"}, accuauth={"api_id": "x"})),
+        await start(
+            config_for(sandbox, linkface={"api_id": "x"}, accuauth={"api_id": "x"}, tracing=traced)
+        ),
         # nobody listening
         await start(
             config_for(
                 sandbox,
                 linkface={"base_url": f"http://127.0.0.1:{closed_port}"},
                 accuauth={"base_url": f"http://127.0.0.1:{closed_port}"},
+                tracing=traced,
             )
         ),
     ]
+    rpcs = 0
     seen: list[str] = []
     slow_url = file_server.add("slow", b"x", delay_s=1.0)
     try:
@@ -83,6 +103,7 @@ async def test_canary_secret_never_leaks(caplog: pytest.LogCaptureFixture, file_
                     (stub.AntiHack, pb.AntiHackRequest(image_id="")),
                     (stub.Upload, pb.UploadRequest(liveness_data=b"x" * (5 * 1024 * 1024 + 1))),
                 ]
+                rpcs += len(requests)
                 for method, request in requests:
                     call = method(request, timeout=5)
                     try:
@@ -95,9 +116,14 @@ async def test_canary_secret_never_leaks(caplog: pytest.LogCaptureFixture, file_
             seen.append(await scrape(gateway.metrics_port))
     finally:
         for gateway in gateways:
-            await gateway.stop(0)
+            await gateway.stop(0)  # exports the spans left
         await sandbox.stop()
     assert len(seen) > 3 * len(VECTORS) * 3
+    spans = await collector.wait_for(
+        lambda spans: len([s for s in spans if s["kind"] == SERVER]) >= rpcs
+    )
+    assert [s for s in spans if s["kind"] == CLIENT], "no vendor attempt was traced"
+    seen.append(collector.raw())
     json_fmt, text_fmt = JsonFormatter(), TextFormatter()
     for record in caplog.records:
         seen.append(json_fmt.format(record))
