@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,12 @@ from tests.otel_collector import CLIENT, SERVER, Collector, attrs, running_colle
 
 DETECT = "/liveness.v1.LivenessCheck/Detect"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -270,3 +278,64 @@ async def test_openmetrics_exemplars_name_exported_spans(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_prometheus_ingests_the_exemplars(
+    make_gateway: Factory, collector: Collector, tmp_path: Path
+) -> None:
+    """promtool cannot read OpenMetrics (prometheus/prometheus#8932): the real Prometheus
+    server checks that exposition instead, by scraping it (it asks for OpenMetrics first) and
+    keeping the exemplars, which must name exported traces."""
+    gateway = await make_gateway(tracing=TracingConfig(collector.endpoint))
+    assert gateway.metrics_port
+    header, trace_id, _ = traceparent()
+    await detect(gateway, b"SANDBOX:score=0.5", (("traceparent", header),))
+    await collector.wait_for(counted(trace_id, 1, 1))
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n  - job_name: liveness-gateway\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{gateway.metrics_port}']\n"
+    )
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--enable-feature=exemplar-storage",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    found: set[str] = set()
+    try:
+        deadline = time.monotonic() + 60
+        async with aiohttp.ClientSession() as session:
+            while trace_id not in found:
+                assert time.monotonic() < deadline, f"no exemplar of {trace_id}: {found}"
+                await asyncio.sleep(0.5)
+                now = time.time()
+                params = {
+                    "query": "grpc_server_handling_seconds_bucket",
+                    "start": str(now - 300),
+                    "end": str(now + 60),
+                }
+                try:
+                    async with session.get(
+                        f"http://127.0.0.1:{port}/api/v1/query_exemplars", params=params
+                    ) as resp:
+                        body = await resp.json()
+                except aiohttp.ClientError:
+                    continue
+                found = {
+                    dict(e["labels"]).get("trace_id", "")
+                    for series in body.get("data") or []
+                    for e in series["exemplars"]
+                }
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
