@@ -22,3 +22,7 @@ otelcol: $(OTELCOL)
 
 pytest: $(OTELCOL)
 pytest: export OTELCOL = $(OTELCOL)
+
+# make bench adds the tracing run (off, 1%, 100%) with this Collector receiving the spans.
+bench: $(OTELCOL)
+bench: BENCH_ARGS += --otelcol $(OTELCOL)
