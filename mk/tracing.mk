@@ -21,7 +21,7 @@ $(OTELCOL): tests/otelcol/builder.yaml $(OTELCOL_BUILDER)
 otelcol: $(OTELCOL)
 
 pytest: $(OTELCOL)
-pytest: export OTELCOL = $(OTELCOL)
+pytest: export OTELCOL := $(OTELCOL)
 
 # make bench adds the tracing run (off, 1%, 100%) with this Collector receiving the spans.
 bench: $(OTELCOL)
