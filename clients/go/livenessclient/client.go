@@ -24,11 +24,15 @@ import (
 	"crypto/rand"
 	_ "embed" // the service config
 	"encoding/hex"
+	"errors"
+	"strconv"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 
 	livenessv1 "github.com/liveness-gateway/liveness-gateway/clients/go/livenessv1"
 )
@@ -84,7 +88,8 @@ type Client struct {
 // credentials.NewTLS(cfg) for TLS or mTLS; add grpc.WithPerRPCCredentials(BearerToken(t))
 // for a bearer token. opts are applied after DialOptions, so they can override them.
 func New(target string, opts ...grpc.DialOption) (*Client, error) {
-	conn, err := grpc.NewClient(target, append(DialOptions(), opts...)...)
+	base := append(DialOptions(), grpc.WithStatsHandler(pushbackWatch{}))
+	conn, err := grpc.NewClient(target, append(base, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +149,9 @@ func (c *Client) AntiHack(ctx context.Context, req *livenessv1.AntiHackRequest, 
 
 // invoke makes one call: the default deadline when ctx has none, a request id sent with it
 // (so that every attempt gRPC makes carries the same one) unless the caller set one, and
-// the request id the gateway returned in its trailers.
+// the request id the gateway returned in its trailers. When the gateway advises a resend
+// later than the deadline allows, the call ends at once with the gateway's answer (see
+// pushbackWatch) instead of waiting out the deadline for a resend that cannot happen.
 func invoke[Req, Resp any](ctx context.Context,
 	call func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req, opts []grpc.CallOption,
 ) (Resp, string, error) {
@@ -160,8 +167,16 @@ func invoke[Req, Resp any](ctx context.Context,
 		sent = newRequestID()
 		ctx = metadata.AppendToOutgoingContext(ctx, RequestIDKey, sent)
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	state := &callState{cancel: cancel}
+	ctx = context.WithValue(ctx, callStateKey{}, state)
+
 	var trailer metadata.MD
 	resp, err := call(ctx, req, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
+	if err != nil && errors.Is(context.Cause(ctx), errResendPastDeadline) {
+		err, trailer = state.lastErr, state.lastTrailer
+	}
 	id := sent
 	if got := trailer.Get(RequestIDKey); len(got) > 0 && got[0] != "" {
 		id = got[0]
@@ -172,6 +187,67 @@ func invoke[Req, Resp any](ctx context.Context,
 		return resp, id, &e
 	}
 	return resp, id, nil
+}
+
+// errResendPastDeadline is the cause pushbackWatch cancels a call with.
+var errResendPastDeadline = errors.New("livenessclient: the advised resend falls after the deadline")
+
+type callStateKey struct{}
+
+// callState is what pushbackWatch records of a call's last failed attempt.
+type callState struct {
+	cancel      context.CancelCauseFunc
+	mu          sync.Mutex
+	lastErr     error
+	lastTrailer metadata.MD
+}
+
+// pushbackWatch is a stats handler that sees every attempt gRPC's retry machinery makes.
+// gRPC waits out an advised resend delay (grpc-retry-pushback-ms) even when it ends past
+// the call's deadline, and then reports only DEADLINE_EXCEEDED: the caller waits for
+// nothing and loses the gateway's reason. When an attempt fails with a pushback that the
+// deadline cannot fit, the watch cancels the call, and invoke returns that attempt's error.
+// It never causes an attempt; it only ends a wait that could not lead to one.
+type pushbackWatch struct{}
+
+func (pushbackWatch) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (pushbackWatch) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (pushbackWatch) HandleConn(context.Context, stats.ConnStats) {}
+
+func (pushbackWatch) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	state, _ := ctx.Value(callStateKey{}).(*callState)
+	if state == nil {
+		return // a call made through Stub() or a connection built with DialOptions()
+	}
+	switch s := s.(type) {
+	case *stats.Begin: // attempts of a unary call follow one another
+		state.mu.Lock()
+		state.lastTrailer = nil
+		state.mu.Unlock()
+	case *stats.InTrailer:
+		state.mu.Lock()
+		state.lastTrailer = s.Trailer
+		state.mu.Unlock()
+	case *stats.End:
+		if s.Error == nil {
+			return
+		}
+		state.mu.Lock()
+		state.lastErr = s.Error
+		trailer := state.lastTrailer
+		state.mu.Unlock()
+		values := trailer.Get("grpc-retry-pushback-ms")
+		if len(values) == 0 {
+			return
+		}
+		ms, err := strconv.ParseInt(values[0], 10, 64)
+		deadline, ok := ctx.Deadline()
+		if err == nil && ms >= 0 && ok && time.Now().Add(time.Duration(ms)*time.Millisecond).After(deadline) {
+			state.cancel(errResendPastDeadline)
+		}
+	}
 }
 
 // newRequestID returns 32 hex digits, the gateway's own format.

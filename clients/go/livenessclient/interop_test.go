@@ -160,6 +160,51 @@ func TestRateLimitRetryDelay(t *testing.T) {
 	}
 }
 
+// An advised resend that the deadline cannot fit ends the call at once with the gateway's
+// answer, instead of gRPC waiting out the deadline and reporting DEADLINE_EXCEEDED alone;
+// no further vendor call is made.
+func TestResendPastDeadlineReturnsTheGatewaysAnswer(t *testing.T) {
+	c := connect(t)
+	before := sandboxCalls(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Detect(ctx, &livenessv1.DetectRequest{
+		Source: &livenessv1.DetectRequest_LivenessData{LivenessData: []byte("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=5")}})
+	elapsed := time.Since(start)
+	lerr := livenessclient.FromError(err)
+	if lerr == nil || lerr.Code != codes.ResourceExhausted || lerr.Reason != livenessv1.ErrorReason_RATE_LIMIT_EXCEEDED ||
+		lerr.RetryDelay != 5*time.Second || len(lerr.RequestID) != 32 {
+		t.Fatalf("got %+v", lerr)
+	}
+	if elapsed > time.Second {
+		t.Fatalf("took %s: the client waited for a resend the deadline could not fit", elapsed)
+	}
+	if calls := sandboxCalls(t) - before; calls != 1 {
+		t.Fatalf("%d vendor calls, want 1", calls)
+	}
+	// With time enough for the advised delay, gRPC resends after it (here: once, then the
+	// deadline cannot fit the second resend).
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel2()
+	start = time.Now()
+	_, err = c.Detect(ctx2, &livenessv1.DetectRequest{
+		Source: &livenessv1.DetectRequest_LivenessData{LivenessData: []byte("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=1.5")}})
+	elapsed = time.Since(start)
+	if livenessclient.Reason(err) != livenessv1.ErrorReason_RATE_LIMIT_EXCEEDED || elapsed < 1500*time.Millisecond || elapsed > 2400*time.Millisecond {
+		t.Fatalf("after %s: %v", elapsed, err)
+	}
+}
+
+func sandboxCalls(t *testing.T) int {
+	t.Helper()
+	sandbox := os.Getenv("LIVENESS_SANDBOX_URL")
+	if sandbox == "" {
+		t.Fatal("LIVENESS_SANDBOX_URL is not set: run `make test-client-go`")
+	}
+	return vendorCalls(t, sandbox)
+}
+
 func TestFiveMiBPayload(t *testing.T) {
 	head := []byte("SANDBOX:score=0.5\n")
 	data := append(head, bytes.Repeat([]byte{'x'}, 5*1024*1024-len(head))...)
