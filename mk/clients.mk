@@ -72,7 +72,7 @@ GO_CONFORMANCE_ENV = $$($(CURDIR)/$(BIN)/python -c 'import json; \
   print(" ".join(f"{k}={v}" for k, v in json.load(open("../conformance.json"))["gateway_env"].items()))')
 
 test-client-go: $(STAMP) build-client-go
-	cd clients/go && ../../$(WITH_GATEWAY) go test -count=1 -skip '^TestConformance$$' ./...
+	cd clients/go && ../../$(WITH_GATEWAY) go test -race -count=1 -skip '^TestConformance$$' ./...
 	set -o pipefail && cd clients/go && env $(GO_CONFORMANCE_ENV) ../../$(WITH_GATEWAY) \
 	  go test -count=1 -run '^TestConformance$$' -v ./livenessclient/ | grep -v '^=== RUN'
 	cd clients/go && ./secure-test.sh ../../$(WITH_GATEWAY)
