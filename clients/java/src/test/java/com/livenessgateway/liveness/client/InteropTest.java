@@ -161,6 +161,25 @@ class InteropTest {
   }
 
   @Test
+  void aFiveMiBRequestIsResentAsTheGatewayAdvises() {
+    // grpc-java keeps at most perRpcBufferLimit of a request for resending (1 MiB by default):
+    // the client raises it, so a large request gets the same retries as a small one.
+    byte[] head =
+        "SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=0.2\n".getBytes(StandardCharsets.UTF_8);
+    byte[] data = new byte[5 * 1024 * 1024];
+    Arrays.fill(data, (byte) 'x');
+    System.arraycopy(head, 0, data, 0, head.length);
+    // A new client: retry throttling is per channel, and this suite's failures spend tokens.
+    try (LivenessClient fresh = Gateway.newClient()) {
+      long before = Gateway.vendorCalls();
+      LivenessException e =
+          assertThrows(LivenessException.class, () -> fresh.detect(request(data)));
+      assertEquals(ErrorReason.RATE_LIMIT_EXCEEDED, e.getReason());
+      assertEquals(3, Gateway.vendorCalls() - before, "the service config's 3 attempts");
+    }
+  }
+
+  @Test
   void oneByteOverFiveMiBIsAnInvalidRequest() {
     LivenessException e =
         assertThrows(

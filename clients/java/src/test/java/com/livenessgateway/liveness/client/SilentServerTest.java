@@ -2,12 +2,22 @@ package com.livenessgateway.liveness.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import com.livenessgateway.liveness.v1.DetectRequest;
 import com.livenessgateway.liveness.v1.ErrorReason;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.Deadline;
+import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -54,7 +64,39 @@ class SilentServerTest {
     acceptor.setDaemon(true);
     acceptor.start();
     client =
-        LivenessClient.newBuilder("127.0.0.1:" + server.getLocalPort()).plaintext().build();
+        LivenessClient.newBuilder("127.0.0.1:" + server.getLocalPort())
+            .plaintext()
+            .intercept(calls)
+            .build();
+  }
+
+  /** What the channel saw of each call: its options when made, its status when closed. */
+  private final Calls calls = new Calls();
+
+  static final class Calls implements ClientInterceptor {
+    final CompletableFuture<CallOptions> options = new CompletableFuture<>();
+    final CompletableFuture<Status> closed = new CompletableFuture<>();
+
+    @Override
+    public <ReqT, RespT> ClientCall<ReqT, RespT> interceptCall(
+        MethodDescriptor<ReqT, RespT> method, CallOptions callOptions, Channel next) {
+      options.complete(callOptions);
+      return new ForwardingClientCall.SimpleForwardingClientCall<>(
+          next.newCall(method, callOptions)) {
+        @Override
+        public void start(Listener<RespT> listener, Metadata headers) {
+          super.start(
+              new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+                @Override
+                public void onClose(Status status, Metadata trailers) {
+                  closed.complete(status);
+                  super.onClose(status, trailers);
+                }
+              },
+              headers);
+        }
+      };
+    }
   }
 
   @AfterEach
@@ -76,9 +118,14 @@ class SilentServerTest {
   }
 
   @Test
-  void theDefaultDeadlineIsTwentySeconds() {
+  void everyCallHasTheTwentySecondDefaultDeadline() throws Exception {
     assertEquals(Duration.ofSeconds(20), client.getTimeout());
-    assertEquals(Duration.ofMillis(300), client.withTimeout(Duration.ofMillis(300)).getTimeout());
+    CompletableFuture<?> future = client.detectAsync(request());
+    Deadline deadline = calls.options.get(5, TimeUnit.SECONDS).getDeadline();
+    future.cancel(true);
+    assertNotNull(deadline, "a call without a deadline");
+    long remainingMs = deadline.timeRemaining(TimeUnit.MILLISECONDS);
+    assertTrue(remainingMs > 15_000 && remainingMs <= 20_000, remainingMs + " ms left");
   }
 
   @Test
@@ -105,11 +152,12 @@ class SilentServerTest {
   }
 
   @Test
-  void cancellingAFutureEndsItsCallAtOnce() throws Exception {
+  void cancellingAFutureCancelsItsCall() throws Exception {
     CompletableFuture<?> future = client.detectAsync(request());
     Thread.sleep(100);
     assertTrue(future.cancel(true));
     assertThrows(CancellationException.class, () -> future.get(1, TimeUnit.SECONDS));
+    assertEquals(Status.Code.CANCELLED, calls.closed.get(5, TimeUnit.SECONDS).getCode());
   }
 
   @Test
@@ -130,6 +178,7 @@ class SilentServerTest {
     caller.interrupt();
     LivenessException e = assertInstanceOf(LivenessException.class, thrown.get(5, TimeUnit.SECONDS));
     assertEquals(Status.Code.CANCELLED, e.getCode());
+    assertEquals(Status.Code.CANCELLED, calls.closed.get(5, TimeUnit.SECONDS).getCode());
     caller.join(5_000);
   }
 }
