@@ -125,10 +125,23 @@ gen-client-java: $(STAMP) $(JAVA_TOOLS_STAMP)
 build-client-java:
 	cd $(JAVA_DIR) && $(MVN) test-compile
 
-# -q hides Surefire's own summary, so print one from its reports; no test, or a skipped one,
-# is a failure.
+# The README's install (`mvn install`: unit tests only, no gateway running) and a consumer project
+# outside the repository (scripts/consumer-check.sh); then the live-gateway suites of the interop
+# profile, each on its own fresh gateway: interop (default settings), conformance (the table's
+# gateway_env, read from clients/conformance.json) and secure (TLS, mTLS, callers file); then the
+# example. -q hides Surefire's own summary, so print one from its reports over all the runs; no
+# test, or a skipped one, is a failure.
+JAVA_MVN_INTEROP := $(MVN) -f $(JAVA_DIR)/pom.xml -Pinterop
+JAVA_CONFORMANCE_ENV := $(BIN)/python -c 'import json, sys; \
+  print(" ".join(k + "=" + v for k, v in json.load(open(sys.argv[1]))["gateway_env"].items()))' \
+  clients/conformance.json
+
 test-client-java: $(STAMP) build-client-java
-	cd $(JAVA_DIR) && rm -rf target/surefire-reports && ../../$(WITH_GATEWAY) $(MVN) test
+	rm -rf $(JAVA_DIR)/target/surefire-reports
+	$(JAVA_DIR)/scripts/consumer-check.sh
+	$(WITH_GATEWAY) $(JAVA_MVN_INTEROP) -Dtest.groups=interop test
+	env $$($(JAVA_CONFORMANCE_ENV)) $(WITH_GATEWAY) $(JAVA_MVN_INTEROP) -Dtest.groups=conformance test
+	$(JAVA_DIR)/scripts/with-secure-gateway.sh $(JAVA_MVN_INTEROP) -Dtest.groups=secure test
 	@cat $(JAVA_DIR)/target/surefire-reports/*.txt | awk -F'[:,] *' '/^Tests run:/ { \
 	  run += $$2; failed += $$4 + $$6; skipped += $$8 } END { \
 	  printf "surefire: %d passed, %d failed, %d skipped\n", run - failed - skipped, failed, skipped; \

@@ -7,25 +7,47 @@ import com.livenessgateway.liveness.v1.DetectResponse;
 import com.livenessgateway.liveness.v1.LivenessCheckGrpc;
 import com.livenessgateway.liveness.v1.UploadRequest;
 import com.livenessgateway.liveness.v1.UploadResponse;
+import io.grpc.CallCredentials;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptor;
 import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
-import io.grpc.StatusRuntimeException;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
+import io.grpc.TlsChannelCredentials;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 
 /**
- * A thin wrapper around the generated blocking stub: the message size limits a 5 MiB payload
- * needs, and a {@link LivenessException} carrying the gateway's ErrorInfo reason and RetryInfo
- * delay for every failure.
+ * A client of liveness.v1.LivenessCheck with the gateway's contract built in: the shipped
+ * service config (retries only as the gateway's grpc-retry-pushback-ms allows, retry
+ * throttling), a 20 s default deadline, 6 MiB messages, the request id on every result and
+ * every {@link LivenessException}. Blocking ({@link #detect}) and future ({@link #detectAsync})
+ * calls share one channel; a client is thread-safe and meant to be shared.
  *
  * <pre>{@code
- * try (LivenessClient client = LivenessClient.create("localhost:50051",
- *     InsecureChannelCredentials.create())) {
- *   DetectResponse reply = client.withTimeout(Duration.ofSeconds(10)).detect(
- *       DetectRequest.newBuilder().setLivenessData(ByteString.copyFrom(data)).build());
+ * try (LivenessClient client = LivenessClient.newBuilder("gateway.internal:443")
+ *     .tls()                                        // or .plaintext(), .mtls(ca, cert, key)
+ *     .callCredentials(BearerToken.of(token))
+ *     .build()) {
+ *   LivenessResult<DetectResponse> result = client.detect(DetectRequest.newBuilder()
+ *       .setLivenessData(ByteString.copyFrom(data)).build());
+ *   System.out.println(result.response().getVerdict() + " " + result.requestId());
  * }
  * }</pre>
  */
@@ -33,92 +55,305 @@ public final class LivenessClient implements AutoCloseable {
   /** The largest gRPC message sent or received: 5 MiB of liveness data must not be refused. */
   public static final int MAX_MESSAGE_BYTES = 6 * 1024 * 1024;
 
-  private final ManagedChannel channel;
-  private final boolean ownsChannel;
-  private final LivenessCheckGrpc.LivenessCheckBlockingStub stub;
+  /**
+   * The default deadline of every call: the gateway's worst case (the 10 s vendor timeout plus
+   * the vendors' 5 s download limit for a url, with room to answer), as in the service config.
+   */
+  public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(20);
+
+  /** The trailing metadata key of the gateway's request id. */
+  public static final Metadata.Key<String> REQUEST_ID_KEY =
+      Metadata.Key.of("x-request-id", Metadata.ASCII_STRING_MARSHALLER);
+
+  /**
+   * A retried call's request is kept in memory until the call is over: allow the largest
+   * message, so a 5 MiB request is resent after a CIRCUIT_OPEN or OVERLOADED as a small one is.
+   * grpc-java's defaults (1 MiB per call, 16 MiB per channel) would quietly stop retrying it.
+   */
+  private static final long PER_RPC_RETRY_BUFFER_BYTES = MAX_MESSAGE_BYTES + 64 * 1024;
+
+  private static final long RETRY_BUFFER_BYTES = 8 * PER_RPC_RETRY_BUFFER_BYTES;
+
+  private final Channel channel;
+  private final ManagedChannel ownedChannel;
+  private final CallOptions callOptions;
+  private final Duration timeout;
 
   private LivenessClient(
-      ManagedChannel channel, boolean ownsChannel, LivenessCheckGrpc.LivenessCheckBlockingStub stub) {
+      Channel channel, ManagedChannel ownedChannel, CallOptions callOptions, Duration timeout) {
     this.channel = channel;
-    this.ownsChannel = ownsChannel;
-    this.stub = stub;
+    this.ownedChannel = ownedChannel;
+    this.callOptions = callOptions;
+    this.timeout = timeout;
   }
 
-  /** Connects to target ("host:port" or any gRPC target); close() shuts the channel down. */
+  /** A builder for a client that creates (and closes) its own channel to target. */
+  public static Builder newBuilder(String target) {
+    return new Builder(target);
+  }
+
+  /** A client on its own channel to target with these credentials and every default. */
   public static LivenessClient create(String target, ChannelCredentials credentials) {
-    ManagedChannelBuilder<?> builder = Grpc.newChannelBuilder(target, credentials);
-    configure(builder);
-    return new LivenessClient(builder.build(), true);
+    return newBuilder(target).channelCredentials(credentials).build();
   }
 
-  /** Uses a channel the caller owns and closes; configure its builder with {@link #configure}. */
-  public LivenessClient(ManagedChannel channel) {
-    this(channel, false);
-  }
-
-  private LivenessClient(ManagedChannel channel, boolean ownsChannel) {
-    this(
-        channel,
-        ownsChannel,
-        LivenessCheckGrpc.newBlockingStub(channel)
-            .withMaxInboundMessageSize(MAX_MESSAGE_BYTES)
-            .withMaxOutboundMessageSize(MAX_MESSAGE_BYTES));
-  }
-
-  /** Applies the channel options every connection to the gateway needs (message sizes). */
-  public static ManagedChannelBuilder<?> configure(ManagedChannelBuilder<?> builder) {
-    // The outbound limit is a call option, which the stub sets.
-    return builder.maxInboundMessageSize(MAX_MESSAGE_BYTES);
-  }
-
-  /** A view of this client whose calls have the given deadline from the moment of the call. */
-  public LivenessClient withTimeout(Duration timeout) {
+  /**
+   * A client on a channel the caller owns and closes. Build that channel with {@link
+   * #configure} so it has the service config and the message limits.
+   */
+  public static LivenessClient forChannel(Channel channel) {
     return new LivenessClient(
-        channel, false, stub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS));
+        Objects.requireNonNull(channel, "channel"),
+        null,
+        CallOptions.DEFAULT.withMaxOutboundMessageSize(MAX_MESSAGE_BYTES),
+        DEFAULT_DEADLINE);
   }
 
-  /** The generated blocking stub on the same channel, for options this wrapper omits. */
-  public LivenessCheckGrpc.LivenessCheckBlockingStub stub() {
-    return stub;
+  /**
+   * Applies what every channel to the gateway needs: the shipped service config as the default
+   * (a service config from name resolution still wins), retries enabled, the 6 MiB inbound
+   * limit and retry buffers that fit it.
+   */
+  public static ManagedChannelBuilder<?> configure(ManagedChannelBuilder<?> builder) {
+    return builder
+        .defaultServiceConfig(serviceConfig())
+        .enableRetry()
+        .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+        .perRpcBufferLimit(PER_RPC_RETRY_BUFFER_BYTES)
+        .retryBufferSize(RETRY_BUFFER_BYTES);
+  }
+
+  /** The shipped service config (protos/liveness/v1/service_config.json) as grpc-java takes it. */
+  public static Map<String, ?> serviceConfig() {
+    return ServiceConfig.load();
+  }
+
+  /**
+   * A view of this client (same channel) whose calls have this deadline from the moment of each
+   * call instead of 20 s. The service config's 20 s timeout still bounds every call.
+   */
+  public LivenessClient withTimeout(Duration timeout) {
+    if (timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("a timeout is positive: " + timeout);
+    }
+    return new LivenessClient(channel, null, callOptions, timeout);
+  }
+
+  /** A view of this client (same channel) whose calls carry these credentials. */
+  public LivenessClient withCallCredentials(CallCredentials credentials) {
+    return new LivenessClient(channel, null, callOptions.withCallCredentials(credentials), timeout);
+  }
+
+  /** The deadline given to each call from the moment it starts. */
+  public Duration getTimeout() {
+    return timeout;
+  }
+
+  /** The channel, for the generated stubs: {@code LivenessCheckGrpc.newStub(client.channel())}. */
+  public Channel channel() {
+    return channel;
   }
 
   /** Stores liveness data at the vendor and returns its id for Detect. */
-  public UploadResponse upload(UploadRequest request) {
-    return call(() -> stub.upload(request));
+  public LivenessResult<UploadResponse> upload(UploadRequest request) {
+    return await(uploadAsync(request));
   }
 
   /** Scores liveness data with LinkFace. */
-  public DetectResponse detect(DetectRequest request) {
-    return call(() -> stub.detect(request));
+  public LivenessResult<DetectResponse> detect(DetectRequest request) {
+    return await(detectAsync(request));
   }
 
   /** Scores liveness data with AccuAuth. */
-  public AntiHackResponse antiHack(AntiHackRequest request) {
-    return call(() -> stub.antiHack(request));
+  public LivenessResult<AntiHackResponse> antiHack(AntiHackRequest request) {
+    return await(antiHackAsync(request));
   }
 
-  private static <R> R call(Supplier<R> rpc) {
+  /**
+   * Upload without blocking; the future fails with a LivenessException and cancelling it
+   * cancels the call.
+   */
+  public CompletableFuture<LivenessResult<UploadResponse>> uploadAsync(UploadRequest request) {
+    return start(LivenessCheckGrpc.getUploadMethod(), request);
+  }
+
+  /** Detect without blocking; see {@link #uploadAsync}. */
+  public CompletableFuture<LivenessResult<DetectResponse>> detectAsync(DetectRequest request) {
+    return start(LivenessCheckGrpc.getDetectMethod(), request);
+  }
+
+  /** AntiHack without blocking; see {@link #uploadAsync}. */
+  public CompletableFuture<LivenessResult<AntiHackResponse>> antiHackAsync(
+      AntiHackRequest request) {
+    return start(LivenessCheckGrpc.getAntiHackMethod(), request);
+  }
+
+  private <ReqT, RespT> CompletableFuture<LivenessResult<RespT>> start(
+      MethodDescriptor<ReqT, RespT> method, ReqT request) {
+    Objects.requireNonNull(request, "request");
+    CallOptions options = callOptions.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    return UnaryCall.start(channel, method, options, request);
+  }
+
+  private static <T> T await(CompletableFuture<T> future) {
     try {
-      return rpc.get();
-    } catch (StatusRuntimeException e) {
-      throw LivenessException.from(e);
+      return future.get();
+    } catch (ExecutionException e) {
+      throw LivenessException.from(e.getCause());
+    } catch (InterruptedException e) {
+      future.cancel(true);
+      Thread.currentThread().interrupt();
+      throw LivenessException.from(
+          Status.CANCELLED.withDescription("interrupted while waiting").withCause(e)
+              .asRuntimeException());
     }
   }
 
-  /** Shuts the channel down if this client created it (bounded wait of 5 s). */
+  /** The request id from trailers, else headers; "" when neither has one. */
+  static String requestId(Metadata headers, Metadata trailers) {
+    String id = trailers == null ? null : trailers.get(REQUEST_ID_KEY);
+    if (id == null && headers != null) {
+      id = headers.get(REQUEST_ID_KEY);
+    }
+    return id == null ? "" : id;
+  }
+
+  /**
+   * Shuts the channel down if this client created it, waiting at most 5 s for calls in flight.
+   * Views made by withTimeout or withCallCredentials share the channel and close nothing.
+   */
   @Override
   public void close() {
-    if (!ownsChannel) {
+    if (ownedChannel == null) {
       return;
     }
-    channel.shutdown();
+    ownedChannel.shutdown();
     try {
-      if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
-        channel.shutdownNow();
+      if (!ownedChannel.awaitTermination(5, TimeUnit.SECONDS)) {
+        ownedChannel.shutdownNow();
       }
     } catch (InterruptedException e) {
-      channel.shutdownNow();
+      ownedChannel.shutdownNow();
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Options for a client's own channel. TLS with the system's trusted roots by default. */
+  public static final class Builder {
+    private final String target;
+    private ChannelCredentials channelCredentials;
+    private Path trustedCa;
+    private Path clientCertChain;
+    private Path clientKey;
+    private boolean plaintext;
+    private CallCredentials callCredentials;
+    private Duration timeout = DEFAULT_DEADLINE;
+    private final List<ClientInterceptor> interceptors = new ArrayList<>();
+
+    private Builder(String target) {
+      this.target = Objects.requireNonNull(target, "target");
+    }
+
+    /** No TLS: for a gateway on loopback or the sandbox (`make serve`). */
+    public Builder plaintext() {
+      reset();
+      plaintext = true;
+      return this;
+    }
+
+    /** TLS, trusting the system's roots (the default). */
+    public Builder tls() {
+      reset();
+      return this;
+    }
+
+    /** TLS, trusting only the CA certificates in this PEM file. */
+    public Builder tls(Path trustedCaPem) {
+      reset();
+      trustedCa = Objects.requireNonNull(trustedCaPem, "trustedCaPem");
+      return this;
+    }
+
+    /**
+     * mTLS: TLS trusting the CA in trustedCaPem (null: the system's roots), presenting this
+     * client certificate chain and PEM private key (PKCS#8).
+     */
+    public Builder mtls(Path trustedCaPem, Path certChainPem, Path privateKeyPem) {
+      reset();
+      trustedCa = trustedCaPem;
+      clientCertChain = Objects.requireNonNull(certChainPem, "certChainPem");
+      clientKey = Objects.requireNonNull(privateKeyPem, "privateKeyPem");
+      return this;
+    }
+
+    /** Any other grpc-java channel credentials (replaces plaintext/tls/mtls). */
+    public Builder channelCredentials(ChannelCredentials credentials) {
+      reset();
+      channelCredentials = Objects.requireNonNull(credentials, "credentials");
+      return this;
+    }
+
+    /** Credentials on every call, e.g. {@link BearerToken#of}. */
+    public Builder callCredentials(CallCredentials credentials) {
+      callCredentials = Objects.requireNonNull(credentials, "credentials");
+      return this;
+    }
+
+    /** The deadline of each call, 20 s unless set (the service config caps it at 20 s). */
+    public Builder timeout(Duration timeout) {
+      if (timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("a timeout is positive: " + timeout);
+      }
+      this.timeout = timeout;
+      return this;
+    }
+
+    /** Interceptors on the channel (tracing, logging...), run in grpc-java's order. */
+    public Builder intercept(ClientInterceptor... interceptors) {
+      this.interceptors.addAll(Arrays.asList(interceptors));
+      return this;
+    }
+
+    private void reset() {
+      channelCredentials = null;
+      trustedCa = null;
+      clientCertChain = null;
+      clientKey = null;
+      plaintext = false;
+    }
+
+    private ChannelCredentials credentials() throws IOException {
+      if (channelCredentials != null) {
+        return channelCredentials;
+      }
+      if (plaintext) {
+        return InsecureChannelCredentials.create();
+      }
+      TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+      if (trustedCa != null) {
+        tls.trustManager(trustedCa.toFile());
+      }
+      if (clientCertChain != null) {
+        tls.keyManager(clientCertChain.toFile(), clientKey.toFile());
+      }
+      return tls.build();
+    }
+
+    /** Creates the channel; throws UncheckedIOException when a PEM file cannot be read. */
+    public LivenessClient build() {
+      ChannelCredentials credentials;
+      try {
+        credentials = credentials();
+      } catch (IOException e) {
+        throw new UncheckedIOException("reading the TLS files: " + e.getMessage(), e);
+      }
+      ManagedChannel channel =
+          configure(Grpc.newChannelBuilder(target, credentials)).intercept(interceptors).build();
+      CallOptions options = CallOptions.DEFAULT.withMaxOutboundMessageSize(MAX_MESSAGE_BYTES);
+      if (callCredentials != null) {
+        options = options.withCallCredentials(callCredentials);
+      }
+      return new LivenessClient(channel, channel, options, timeout);
     }
   }
 }

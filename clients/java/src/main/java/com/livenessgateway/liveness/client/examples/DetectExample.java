@@ -3,17 +3,14 @@ package com.livenessgateway.liveness.client.examples;
 import com.google.protobuf.ByteString;
 import com.livenessgateway.liveness.client.LivenessClient;
 import com.livenessgateway.liveness.client.LivenessException;
-import com.livenessgateway.liveness.client.Reasons;
+import com.livenessgateway.liveness.client.LivenessResult;
 import com.livenessgateway.liveness.v1.DetectRequest;
 import com.livenessgateway.liveness.v1.DetectResponse;
-import io.grpc.InsecureChannelCredentials;
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 
 /**
  * Scores one liveness-data vector with the gateway:
  * {@code mvn -q exec:java -Dexec.args='SANDBOX:score=0.995'} (LIVENESS_TARGET, default
- * localhost:50051).
+ * localhost:50051, in plaintext as `make serve` runs it).
  */
 public final class DetectExample {
   private DetectExample() {}
@@ -22,25 +19,23 @@ public final class DetectExample {
     String target = System.getenv().getOrDefault("LIVENESS_TARGET", "localhost:50051");
     String data = args.length > 0 ? args[0] : "SANDBOX:score=0.995";
     int exitCode;
-    try (LivenessClient client = LivenessClient.create(target, InsecureChannelCredentials.create())) {
-      DetectResponse reply =
-          client
-              .withTimeout(Duration.ofSeconds(15))
-              .detect(
-                  DetectRequest.newBuilder()
-                      .setLivenessData(ByteString.copyFrom(data, StandardCharsets.UTF_8))
-                      .build());
+    try (LivenessClient client = LivenessClient.newBuilder(target).plaintext().build()) {
+      LivenessResult<DetectResponse> result =
+          client.detect(
+              DetectRequest.newBuilder().setLivenessData(ByteString.copyFromUtf8(data)).build());
+      DetectResponse reply = result.response();
       System.out.printf(
-          "score=%s verdict=%s threshold=%s%n",
-          reply.getScore(), reply.getVerdict(), reply.getThreshold());
+          "score=%s verdict=%s threshold=%s request_id=%s%n",
+          reply.getScore(), reply.getVerdict(), reply.getThreshold(), result.requestId());
       exitCode = 0;
     } catch (LivenessException e) {
-      if (Reasons.RATE_LIMIT_EXCEEDED.equals(e.getReason())) {
-        System.out.println("rate limited: retry in " + e.getRetryDelay().orElse(Duration.ofSeconds(1)));
-      } else {
-        System.out.printf(
-            "failed: code=%s reason=%s metadata=%s%n", e.getCode(), e.getReason(), e.getErrorMetadata());
-      }
+      System.out.printf(
+          "failed: code=%s reason=%s request_id=%s retry_delay=%s metadata=%s%n",
+          e.getCode(),
+          e.getReason(),
+          e.getRequestId(),
+          e.getRetryDelay().map(Object::toString).orElse("none"),
+          e.getErrorMetadata());
       exitCode = 1;
     }
     System.exit(exitCode);
