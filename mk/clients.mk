@@ -136,7 +136,14 @@ JAVA_CONFORMANCE_ENV := $(BIN)/python -c 'import json, sys; \
   print(" ".join(k + "=" + v for k, v in json.load(open(sys.argv[1]))["gateway_env"].items()))' \
   clients/conformance.json
 
-test-client-java: $(STAMP) build-client-java
+# openssl makes the TLS/mTLS suite's certificates (Debian's package, where it is missing).
+.PHONY: openssl-tool
+openssl-tool:
+	@command -v openssl >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openssl; }
+
+test-client-java: $(STAMP) build-client-java openssl-tool
 	rm -rf $(JAVA_DIR)/target/surefire-reports
 	$(JAVA_DIR)/scripts/consumer-check.sh
 	$(WITH_GATEWAY) $(JAVA_MVN_INTEROP) -Dtest.groups=interop test
