@@ -128,6 +128,23 @@ async def test_health_serving_then_not_serving_on_shutdown(gateway: RunningGatew
         await stopping
 
 
+async def test_ready_file_names_the_bound_ports_while_serving(make_gateway, tmp_path) -> None:
+    path = tmp_path / "ready.json"
+    gateway = await make_gateway(ready_file=str(path), health_port=0)
+    ready = json.loads(path.read_text())
+    assert ready == {
+        "pid": os.getpid(),
+        "port": gateway.port,
+        "metrics_port": gateway.metrics_port,
+        "health_port": gateway.health_port,
+        "workers": [],
+    }
+    assert 0 not in (gateway.port, gateway.metrics_port, gateway.health_port)
+    assert [p.name for p in tmp_path.iterdir()] == ["ready.json"], "no temporary file is left"
+    await gateway.stop(0)
+    assert not path.exists(), "a stopping gateway is no longer ready"
+
+
 async def test_reflection_lists_the_service(gateway: RunningGateway) -> None:
     def services() -> list[str]:
         with grpc.insecure_channel(gateway.address) as channel:

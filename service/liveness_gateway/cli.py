@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from liveness_gateway import __version__, logs, workers
+from liveness_gateway import __version__, logs, readyfile, workers
 from liveness_gateway.config import (
     ACCUAUTH,
     ALL_INTERFACES,
@@ -254,11 +254,27 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         type=int,
         help="port of the /metrics HTTP endpoint (0 picks a free one)",
     )
+    _env_option(
+        serve,
+        env,
+        "--ready-file",
+        "LIVENESS_READY_FILE",
+        None,
+        help="once serving, write the pid and bound ports here as JSON (removed on stop)",
+    )
     _log_options(serve, env)
 
     sandbox = sub.add_parser("sandbox", help="run the offline vendor sandbox alone")
     _env_option(sandbox, env, "--host", "SANDBOX_HOST", "127.0.0.1", help="address to listen on")
     _env_option(sandbox, env, "--port", "SANDBOX_PORT", 8080, type=int, help="HTTP port")
+    _env_option(
+        sandbox,
+        env,
+        "--ready-file",
+        "SANDBOX_READY_FILE",
+        None,
+        help="once listening, write the pid, port and URL here as JSON (removed on stop)",
+    )
     _log_options(sandbox, env)
     return root
 
@@ -338,6 +354,7 @@ def _gateway_config(
         health_port=args.health_port,
         callers_file=args.callers_file or None,
         url_allow_hosts=tuple(h.strip() for h in args.url_allow_hosts.split(",") if h.strip()),
+        ready_file=args.ready_file or None,
     )
 
 
@@ -406,11 +423,16 @@ async def _sandbox(args: argparse.Namespace, env: Mapping[str, str]) -> None:
             env.get("SANDBOX_ACCUAUTH_API_SECRET", "sandbox-secret"),
         ),
     )
+    stop = stop_signal()
     sandbox = await start_sandbox(config, host=args.host, port=args.port)
     log.info("vendor sandbox listening on %s", sandbox.url)
     try:
-        await asyncio.Event().wait()
+        if args.ready_file:
+            readyfile.write(args.ready_file, readyfile.sandbox_info(sandbox.port, sandbox.url))
+        await stop.wait()
     finally:
+        if args.ready_file:
+            readyfile.remove(args.ready_file)
         await sandbox.stop()
 
 

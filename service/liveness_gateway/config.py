@@ -116,6 +116,8 @@ class GatewayConfig:
     """A TOML file of callers (see auth.py); None leaves authentication off."""
     url_allow_hosts: tuple[str, ...] = ()
     """Hosts a liveness_data_url may name (``*.example.com`` for subdomains); empty: any."""
+    ready_file: str | None = None
+    """Written (JSON: pid and bound ports) once serving, removed on stop; see readyfile.py."""
     """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
 
     @property

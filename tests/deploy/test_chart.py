@@ -255,6 +255,7 @@ def _serve_settings() -> set[str]:
 NOT_FROM_VALUES = {
     "LIVENESS_HOST": "a pod listens on all its interfaces",
     "LIVENESS_METRICS_HOST": "a pod listens on all its interfaces",
+    "LIVENESS_READY_FILE": "for whoever starts the gateway on port 0; pods are probed by gRPC",
 }
 
 
