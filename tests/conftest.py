@@ -1,9 +1,23 @@
-"""Fixtures: the real sandbox and the real gateway on loopback port 0, talking over sockets."""
+"""Fixtures: the real sandbox and the real gateway on loopback port 0, talking over sockets.
+
+Two ways to run the gateway, one fixture each:
+
+- in this process (``make_gateway``, ``make_stub``, ``gateway``, ``stub``): ``server.start``
+  on the ``sandbox`` fixture, for every test of behaviour;
+- as a real process (``processes``, see processes.py): for the command line, signals and
+  ``--workers``.
+
+A test is a *system* test (marker ``system``) when it reaches outside this Python process:
+it starts real processes (``processes``) or drives an external program (``tool``,
+``toxiproxy``, ``helm``). Using one of those fixtures marks it; ``pytest -m "not system"``
+is the fast suite, which needs nothing but the virtualenv.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,21 +28,54 @@ from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig, Vendo
 from liveness_gateway.sandbox import Credentials, RunningSandbox, SandboxConfig, start_sandbox
 from liveness_gateway.server import RunningGateway, start
 
+from tests import tools
+from tests.processes import Processes
+
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
 ]
 
 
+# Fixtures that reach outside this process: a test that uses one (even through another
+# fixture) is a system test.
+SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "helm"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SYSTEM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
+
+
 @pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(
-        SandboxConfig(
-            linkface=Credentials.generate(),
-            accuauth=Credentials.generate(),
-            download_timeout_s=1.0,
-        )
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Start the gateway or the sandbox as real processes; all are stopped after the test."""
+    started = Processes(tmp_path)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def tool() -> Callable[[str], str]:
+    """Find an external program by name (tests/tools.py); a missing one fails the test."""
+    return tools.find
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """The ``sandbox`` fixture's configuration; override it in a module for other credentials."""
+    return SandboxConfig(
+        linkface=Credentials.generate(),
+        accuauth=Credentials.generate(),
+        download_timeout_s=1.0,
     )
+
+
+@pytest.fixture
+async def sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[RunningSandbox]:
+    running = await start_sandbox(sandbox_config)
     yield running
     await running.stop()
 
@@ -101,10 +148,8 @@ async def make_stub(
 
 
 @pytest.fixture
-async def gateway(sandbox: RunningSandbox) -> AsyncIterator[RunningGateway]:
-    running = await start(config_for(sandbox))
-    yield running
-    await running.stop(0)
+async def gateway(make_gateway: Callable[..., Awaitable[RunningGateway]]) -> RunningGateway:
+    return await make_gateway()
 
 
 @pytest.fixture
@@ -143,7 +188,9 @@ async def file_server() -> AsyncIterator[FileServer]:
 
     app = web.Application()
     app.router.add_get("/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
+    # handler_cancellation: a slow file's handler ends when its client gives up, so teardown
+    # does not wait for the delay to run out.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

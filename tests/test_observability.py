@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import subprocess
-from pathlib import Path
 
 import grpc
 import pytest
@@ -125,6 +124,7 @@ async def test_health_serving_then_not_serving_on_shutdown(gateway: RunningGatew
         stopping = asyncio.create_task(gateway.stop(1.0))
         update = await asyncio.wait_for(watch.read(), timeout=5)
         assert update.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()  # an open stream would hold the stop for its whole grace period
         await stopping
 
 
@@ -200,14 +200,8 @@ async def test_request_id_echoed_or_generated_and_logged(
     assert failed["vendor_request_id"].startswith("TID")
 
 
-def _go_tool(env_var: str, default: str) -> str:
-    path = os.environ.get(env_var) or str(Path(__file__).resolve().parent.parent / default)
-    assert Path(path).is_file(), f"{path} is not built: run the tests with `make test`"
-    return path
-
-
-async def test_grpcurl_lists_services_without_a_proto(gateway: RunningGateway) -> None:
-    grpcurl = _go_tool("GRPCURL", ".tools/grpcurl-v1.9.3/grpcurl")
+async def test_grpcurl_lists_services_without_a_proto(gateway: RunningGateway, tool) -> None:
+    grpcurl = tool("grpcurl")
     result = await asyncio.to_thread(
         subprocess.run,
         [grpcurl, "-plaintext", gateway.address, "list"],
@@ -224,8 +218,8 @@ async def test_grpcurl_lists_services_without_a_proto(gateway: RunningGateway) -
     assert "rpc Detect ( .liveness.v1.DetectRequest )" in described.stdout
 
 
-async def test_grpc_health_probe_reports_serving(gateway: RunningGateway) -> None:
-    probe = _go_tool("GRPC_HEALTH_PROBE", ".tools/grpc-health-probe-v0.4.61/grpc-health-probe")
+async def test_grpc_health_probe_reports_serving(gateway: RunningGateway, tool) -> None:
+    probe = tool("grpc-health-probe")
     for service in ("", SERVICE):
         result = await asyncio.to_thread(
             subprocess.run,

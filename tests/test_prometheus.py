@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import subprocess
 import time
@@ -18,25 +17,19 @@ from tests.metrics_text import scrape
 _PROMETHEUS_WAIT_S = 60.0
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is not installed: run the tests through `make test`"
-    return path
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-async def test_promtool_accepts_the_exposition(gateway: RunningGateway, stub) -> None:
+async def test_promtool_accepts_the_exposition(gateway: RunningGateway, stub, tool) -> None:
     assert gateway.metrics_port
     await stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.5"))
     text = await scrape(gateway.metrics_port)
     result = await asyncio.to_thread(
         subprocess.run,
-        [_tool("promtool"), "check", "metrics"],
+        [tool("promtool"), "check", "metrics"],
         input=text,
         capture_output=True,
         text=True,
@@ -55,7 +48,7 @@ async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list
 
 
 async def test_prometheus_scrapes_and_promql_sees_the_calls(
-    gateway: RunningGateway, stub, tmp_path: Path
+    gateway: RunningGateway, stub, tool, tmp_path: Path
 ) -> None:
     assert gateway.metrics_port
     for score in ("0.2", "0.3", "0.995"):
@@ -69,7 +62,7 @@ async def test_prometheus_scrapes_and_promql_sees_the_calls(
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = await asyncio.create_subprocess_exec(
-        _tool("prometheus"),
+        tool("prometheus"),
         f"--config.file={config}",
         f"--storage.tsdb.path={tmp_path / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -108,7 +101,7 @@ async def test_prometheus_scrapes_and_promql_sees_the_calls(
             await proc.wait()
 
 
-def test_tools_present() -> None:
+def test_tools_present(tool) -> None:
     # Fails loudly (never skips) when the Makefile did not install them.
-    for tool in ("prometheus", "promtool"):
-        assert _tool(tool)
+    for name in ("prometheus", "promtool"):
+        assert tool(name)

@@ -1,0 +1,37 @@
+"""Programs the system tests drive, found in one place: a missing one fails, never skips.
+
+`make pytest` builds the Go tools into .tools/ and passes their paths in the environment
+variables below; run by hand, the newest build in .tools/ (or the program on PATH) is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name: (environment variable the Makefile sets, where `go install` puts it under .tools/)
+_TOOLS: dict[str, tuple[str, str]] = {
+    "toxiproxy": ("TOXIPROXY_SERVER", "toxiproxy-v*/server"),
+    "grpcurl": ("GRPCURL", "grpcurl-v*/grpcurl"),
+    "grpc-health-probe": ("GRPC_HEALTH_PROBE", "grpc-health-probe-v*/grpc-health-probe"),
+    "helm": ("LIVENESS_HELM", "helm-v*/helm"),
+}
+
+
+def find(name: str) -> str:
+    """The path of ``name``: its environment variable, .tools/ or PATH; else the test fails."""
+    var, pattern = _TOOLS.get(name, ("", ""))
+    path = os.environ.get(var) if var else None
+    if not path and pattern:
+        built = sorted((ROOT / ".tools").glob(pattern))
+        path = str(built[-1]) if built else None
+    path = path or shutil.which(name)
+    if not path or not os.access(path, os.X_OK):
+        how = f"set {var} or " if var else ""
+        pytest.fail(f"{name} not found ({how}run the tests through `make test`, which installs it)")
+    return path
