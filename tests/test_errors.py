@@ -200,7 +200,7 @@ async def test_per_endpoint_default_timeout(make_stub: GatewayFactory) -> None:
     stub = await make_stub(
         linkface={"timeout_s": 5.0, "endpoint_timeouts_s": {"upload_liveness_data": 0.3}}
     )
-    slow = b"SANDBOX:score=0.4;delay_ms=800"
+    slow = b"SANDBOX:score=0.4;delay_ms=500"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Upload(pb.UploadRequest(liveness_data=slow))
     failure = failure_of(caught.value)

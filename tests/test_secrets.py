@@ -13,10 +13,9 @@ from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.errors import VENDOR_STATUS_TABLE
 from liveness_gateway.logs import JsonFormatter, TextFormatter
-from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
-from liveness_gateway.server import start
+from liveness_gateway.sandbox import Credentials, SandboxConfig
 
-from tests.conftest import CHANNEL_OPTIONS, config_for
+from tests.conftest import CHANNEL_OPTIONS
 from tests.metrics_text import scrape
 
 CANARY = "CANARY" + secrets.token_hex(12)
@@ -38,65 +37,62 @@ VECTORS = [
 ]
 
 
-async def test_canary_secret_never_leaks(caplog: pytest.LogCaptureFixture, file_server) -> None:
-    caplog.set_level(logging.DEBUG)
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """The sandbox (and so every gateway in front of it) holds the canary as its secret."""
     creds = Credentials("canary-id", CANARY)
-    sandbox = await start_sandbox(SandboxConfig(creds, creds, download_timeout_s=0.3))
+    return SandboxConfig(creds, creds, download_timeout_s=0.3)
+
+
+async def test_canary_secret_never_leaks(
+    caplog: pytest.LogCaptureFixture, make_gateway, file_server
+) -> None:
+    caplog.set_level(logging.DEBUG)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     gateways = [
-        await start(config_for(sandbox, linkface_timeout_s=0.3, accuauth_timeout_s=0.3)),
+        await make_gateway(linkface_timeout_s=0.3, accuauth_timeout_s=0.3),
         # wrong id with the canary secret: the vendor answers UNAUTHORIZED
-        await start(config_for(sandbox, linkface={"api_id": "x"}, accuauth={"api_id": "x"})),
+        await make_gateway(linkface={"api_id": "x"}, accuauth={"api_id": "x"}),
         # nobody listening
-        await start(
-            config_for(
-                sandbox,
-                linkface={"base_url": f"http://127.0.0.1:{closed_port}"},
-                accuauth={"base_url": f"http://127.0.0.1:{closed_port}"},
-            )
+        await make_gateway(
+            linkface={"base_url": f"http://127.0.0.1:{closed_port}"},
+            accuauth={"base_url": f"http://127.0.0.1:{closed_port}"},
         ),
     ]
+    assert all(g.config.linkface.api_secret == CANARY for g in gateways)
     seen: list[str] = []
     slow_url = file_server.add("slow", b"x", delay_s=1.0)
-    try:
-        for gateway in gateways:
-            async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
-                stub = liveness_pb2_grpc.LivenessCheckStub(ch)
-                requests = [
-                    (stub.Detect, pb.DetectRequest(liveness_data=v.encode())) for v in VECTORS
-                ]
-                requests += [
-                    (stub.AntiHack, pb.AntiHackRequest(liveness_data=v.encode(), return_image=True))
-                    for v in VECTORS
-                ]
-                requests += [
-                    (stub.Upload, pb.UploadRequest(liveness_data=v.encode())) for v in VECTORS
-                ]
-                requests += [
-                    (stub.Detect, pb.DetectRequest()),
-                    (stub.Detect, pb.DetectRequest(liveness_data_url="ftp://x")),
-                    (stub.Detect, pb.DetectRequest(liveness_data_url=slow_url)),
-                    (stub.Detect, pb.DetectRequest(liveness_data_url=file_server.url + "/no")),
-                    (stub.Detect, pb.DetectRequest(liveness_data_id="unknown")),
-                    (stub.AntiHack, pb.AntiHackRequest(image_id="")),
-                    (stub.Upload, pb.UploadRequest(liveness_data=b"x" * (5 * 1024 * 1024 + 1))),
-                ]
-                for method, request in requests:
-                    call = method(request, timeout=5)
-                    try:
-                        await call
-                    except grpc.aio.AioRpcError as err:
-                        seen.append(err.details() or "")
-                        seen.extend(repr(v) for _, v in err.trailing_metadata() or ())
-                    seen.extend(repr(v) for _, v in await call.trailing_metadata() or ())
-            assert gateway.metrics_port
-            seen.append(await scrape(gateway.metrics_port))
-    finally:
-        for gateway in gateways:
-            await gateway.stop(0)
-        await sandbox.stop()
+    for gateway in gateways:
+        async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
+            stub = liveness_pb2_grpc.LivenessCheckStub(ch)
+            requests = [(stub.Detect, pb.DetectRequest(liveness_data=v.encode())) for v in VECTORS]
+            requests += [
+                (stub.AntiHack, pb.AntiHackRequest(liveness_data=v.encode(), return_image=True))
+                for v in VECTORS
+            ]
+            requests += [(stub.Upload, pb.UploadRequest(liveness_data=v.encode())) for v in VECTORS]
+            requests += [
+                (stub.Detect, pb.DetectRequest()),
+                (stub.Detect, pb.DetectRequest(liveness_data_url="ftp://x")),
+                (stub.Detect, pb.DetectRequest(liveness_data_url=slow_url)),
+                (stub.Detect, pb.DetectRequest(liveness_data_url=file_server.url + "/no")),
+                (stub.Detect, pb.DetectRequest(liveness_data_id="unknown")),
+                (stub.AntiHack, pb.AntiHackRequest(image_id="")),
+                (stub.Upload, pb.UploadRequest(liveness_data=b"x" * (5 * 1024 * 1024 + 1))),
+            ]
+            for method, request in requests:
+                call = method(request, timeout=5)
+                try:
+                    await call
+                except grpc.aio.AioRpcError as err:
+                    seen.append(err.details() or "")
+                    seen.extend(repr(v) for _, v in err.trailing_metadata() or ())
+                seen.extend(repr(v) for _, v in await call.trailing_metadata() or ())
+        assert gateway.metrics_port
+        seen.append(await scrape(gateway.metrics_port))
+        await gateway.stop(0)  # what it logs while stopping is searched too
     assert len(seen) > 3 * len(VECTORS) * 3
     json_fmt, text_fmt = JsonFormatter(), TextFormatter()
     for record in caplog.records:
