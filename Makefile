@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Re-install when the pinned dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help setup serve sandbox test test-fast lint proto proto-check pytest fuzz clean
+.PHONY: help setup serve sandbox test test-fast lint proto proto-check proto-breaking pytest fuzz clean
 
 help:
 	@echo "make serve        run the gateway on the embedded vendor sandbox (port 50051)"
@@ -37,6 +37,12 @@ proto-check: $(STAMP)
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && scripts/gen-proto.sh $$tmp && \
 	  diff -r -x __pycache__ $$tmp/liveness service/liveness && echo "proto-check: generated code is up to date"
 
+# The contract may only grow: no breaking change against liveness.v1 as released (v1.0,
+# an image built from its protos/ and kept in protos/baseline/).
+proto-breaking: $(STAMP)
+	$(BIN)/buf breaking --against protos/baseline/liveness-v1.0.binpb && \
+	  echo "proto-breaking: no breaking change against liveness.v1 v1.0"
+
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
@@ -52,7 +58,7 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not system"
 
 # Each area adds its checks to TEST_TARGETS in its own mk/<area>.mk, so areas stay apart.
-TEST_TARGETS := lint proto-check pytest
+TEST_TARGETS := lint proto-check proto-breaking pytest
 -include mk/*.mk
 
 test: $(TEST_TARGETS)

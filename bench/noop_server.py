@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+import aiohttp
 import grpc
 from liveness.v1 import liveness_pb2
 from liveness_gateway import wire
@@ -33,7 +34,6 @@ _REPLY = liveness_pb2.DetectResponse(
     liveness_data_id="LD0123456789abcdef0123456789ab",
     vendor_request_id="TID0123456789abcdef0123456789abcdef",
 )
-_MAX_REPLY_BYTES = 1 << 20
 
 
 class _DetectOnly:
@@ -63,13 +63,13 @@ class FloorServicer(_DetectOnly):
         self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
         assert request.liveness_data is not None
-        vendor_request = linkface.build_detect(
+        vendor_request = linkface.DETECT.build(
             self._vendor, Source("data", data=request.liveness_data)
         )
         reply = await self._transport.send(
             vendor_request, timeout_s=self._vendor.timeout_s, caller_bound=False
         )
-        result = linkface.parse_detect(reply)
+        result = linkface.DETECT.parse(reply)
         return liveness_pb2.DetectResponse(
             score=result.score,
             liveness_data_id=result.liveness_data_id,
@@ -77,17 +77,22 @@ class FloorServicer(_DetectOnly):
         )
 
 
-async def start(port: int, vendor: VendorConfig | None = None) -> tuple[grpc.aio.Server, int]:
-    """The ceiling (no ``vendor``) or the floor, started on ``port`` (0: any free one)."""
+async def start(
+    port: int, vendor: VendorConfig | None = None
+) -> tuple[grpc.aio.Server, int, aiohttp.ClientSession | None]:
+    """The ceiling (no ``vendor``) or the floor, started on ``port`` (0: any free one); the
+    floor's vendor session is returned for the caller to close."""
     server = grpc.aio.server(options=server_options())
     servicer: _DetectOnly = NoopServicer()
+    session = None
     if vendor is not None:
-        transport = VendorTransport(new_session(), max_reply_bytes=_MAX_REPLY_BYTES)
+        session = new_session()
+        transport = VendorTransport(session)
         servicer = FloorServicer(vendor, transport)
     wire.add_to_server(servicer, server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    return server, bound
+    return server, bound, session
 
 
 async def serve(port: int, vendor_url: str | None) -> None:
@@ -97,8 +102,12 @@ async def serve(port: int, vendor_url: str | None) -> None:
         vendor = VendorConfig(
             "linkface", vendor_url, env["LINKFACE_API_ID"], env["LINKFACE_API_SECRET"]
         )
-    server, _ = await start(port, vendor)
-    await server.wait_for_termination()
+    server, _, session = await start(port, vendor)
+    try:
+        await server.wait_for_termination()
+    finally:
+        if session is not None:
+            await session.close()
 
 
 if __name__ == "__main__":

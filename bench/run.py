@@ -47,6 +47,7 @@ class Cfg:
     uvloop: bool
     scaling: bool
     out: Path
+    otelcol: str | None = None
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -312,12 +313,17 @@ def measured(pid: int, run: Any) -> tuple[dict[str, Any], float, int]:
 
 @contextlib.contextmanager
 def start_gateway(
-    cfg: Cfg, tmp: Path, sandbox_port: int, workers: int, name: str
+    cfg: Cfg,
+    tmp: Path,
+    sandbox_port: int,
+    workers: int,
+    name: str,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """The gateway on a free port, once every worker serves (its ready file): (process, port)."""
     from liveness_gateway import readyfile
 
-    env = base_env(cfg.uvloop)
+    env = {**base_env(cfg.uvloop), **(extra_env or {})}
     for vendor in ("LINKFACE", "ACCUAUTH"):
         env[f"{vendor}_BASE_URL"] = f"http://127.0.0.1:{sandbox_port}"
         env[f"{vendor}_API_ID"] = SANDBOX_ID
@@ -401,6 +407,8 @@ def run(cfg: Cfg) -> dict[str, Any]:
             )
     if cfg.scaling:
         results["scaling"] = scaling(cfg, tmp, files, results)
+    if cfg.otelcol:
+        results["tracing"] = tracing(cfg, tmp, files)
     return results
 
 
@@ -514,6 +522,91 @@ def scaling(
     return out
 
 
+# Tracing modes: none (no OTLP endpoint), 1% and 100% of root calls (ghz sends no traceparent,
+# so the ratio sampler decides every call).
+TRACING_MODES: dict[str, dict[str, str]] = {
+    "off": {},
+    "1%": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"},
+    "100%": {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+}
+
+
+@contextlib.contextmanager
+def collector(cfg: Cfg, tmp: Path) -> Iterator[int]:
+    """The OpenTelemetry Collector of the tests (OTLP/gRPC in, a JSON file out)."""
+    assert cfg.otelcol
+    port = free_port()
+    config = tmp / "otelcol.yaml"
+    config.write_text(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n"
+        f"        endpoint: 127.0.0.1:{port}\n"
+        f"exporters:\n  file:\n    path: {tmp / 'spans.jsonl'}\n"
+        "service:\n  telemetry:\n    metrics:\n      level: none\n"
+        "  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [file]\n"
+    )
+    with process([cfg.otelcol, f"--config={config}"], dict(os.environ), tmp / "otelcol.log"):
+        wait_port(port)
+        yield port
+
+
+def tracing(cfg: Cfg, tmp: Path, files: dict[str, tuple[Path, Path]]) -> dict[str, Any]:
+    """1 KB Detect (where per-call overhead shows most) with tracing off, at 1% and at 100%:
+    max RPS per gateway core, and p50 at one fixed rate (half the untraced max) against the
+    direct path at that rate. Fresh gateway per mode; the collector's CPU is not counted."""
+    label = "1KB" if "1KB" in files else next(iter(files))
+    grpc_bin, multipart = files[label]
+    sandbox_port = free_port()
+    out: dict[str, Any] = {"payload": label}
+    with (
+        sandbox_process(sandbox_port, base_env(cfg.uvloop), tmp / "sandbox3.log"),
+        collector(cfg, tmp) as otlp_port,
+    ):
+        wait_port(sandbox_port)
+        rate = None
+        for mode, sampler in TRACING_MODES.items():
+            extra = {}
+            if mode != "off":
+                extra = {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+                    **sampler,
+                }
+            name = f"gateway-tracing-{mode.rstrip('%')}"
+            ctx = start_gateway(cfg, tmp, sandbox_port, 1, name, extra)
+            with ctx as (gw, port):
+                ghz(cfg, port, grpc_bin, duration_s=1, concurrency=4)
+                res, cores, _ = measured(
+                    gw.pid,
+                    lambda port=port: ghz(
+                        cfg, port, grpc_bin, duration_s=cfg.duration_s, concurrency=16
+                    ),
+                )
+                if rate is None:
+                    rate = res["rps"] / 2
+                paced = ghz(
+                    cfg, port, grpc_bin, duration_s=cfg.rate_duration_s, concurrency=32, rps=rate
+                )
+            direct = h2load(
+                cfg,
+                sandbox_port,
+                multipart,
+                duration_s=cfg.rate_duration_s,
+                concurrency=16,
+                rps=rate,
+            )
+            p50, d50 = paced["p50_ms"], direct["p50_ms"]
+            out[mode] = {
+                "rps": res["rps"],
+                "cores": cores,
+                "rps_per_core": res["rps"] / cores if cores else None,
+                "paced_rps": rate,
+                "p50_ms": p50,
+                "direct_p50_ms": d50,
+                "added_p50_ms": p50 - d50 if p50 is not None and d50 is not None else None,
+            }
+            print(json.dumps({"tracing": {mode: out[mode]}}), flush=True)
+    return out
+
+
 # --- reporting -----------------------------------------------------------------------------
 
 
@@ -624,6 +717,23 @@ def markdown(res: dict[str, Any]) -> str:
         f"Idle RSS: gateway {idle['gateway']:.1f} MB, no-op ceiling {idle['ceiling']:.1f} MB.",
         "",
     ]
+    tr = res.get("tracing")
+    if tr:
+        lines += [
+            f"Tracing ({tr['payload']}, 16 in flight; p50 paced at "
+            f"{tr['off']['paced_rps']:.0f} RPS, added = gateway p50 - direct p50 at that rate):",
+            "",
+            "| tracing | RPS | cores | RPS / core | p50 ms | added p50 ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        for mode in TRACING_MODES:
+            t = tr[mode]
+            lines.append(
+                f"| {mode} | {_f(t['rps'])} | {_f(t['cores'], '{:.2f}')} "
+                f"| {_f(t['rps_per_core'])} | {_f(t['p50_ms'], '{:.2f}')} "
+                f"| {_f(t['added_p50_ms'], '{:.2f}')} |"
+            )
+        lines.append("")
     if not sc:
         return "\n".join(lines)
     lines += [
@@ -672,6 +782,9 @@ def main() -> int:
     )
     parser.add_argument("--no-scaling", action="store_true", help="skip the 1 vs 2 workers run")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument(
+        "--otelcol", help="an OpenTelemetry Collector binary: adds the tracing off/1%%/100%% run"
+    )
     args = parser.parse_args()
     cfg = Cfg(
         ghz=args.ghz,
@@ -683,6 +796,7 @@ def main() -> int:
         uvloop=args.uvloop,
         scaling=not args.no_scaling,
         out=Path(args.out),
+        otelcol=args.otelcol,
     )
     started = time.time()
     load_before = os.getloadavg()

@@ -14,12 +14,16 @@ with atheris.instrument_imports():
     from google.protobuf.message import DecodeError
     from liveness.v1 import liveness_pb2 as pb
     from liveness_gateway.errors import GatewayError
+    from liveness_gateway.scrub import Scrubber
     from liveness_gateway.validation import source_of
-    from liveness_gateway.vendors import accuauth, linkface
-    from liveness_gateway.vendors.base import VendorReply
+    from liveness_gateway.vendors import ENDPOINTS
+    from liveness_gateway.vendors.base import CallOptions, ParseContext, VendorReply
     from liveness_gateway.wire import deserializer
 
-_PARSERS = (linkface.parse_detect, linkface.parse_upload, accuauth.parse_anti_hack)
+_CONTEXTS = tuple(
+    ParseContext(e, Scrubber(["s3cret"]), CallOptions(return_image=True, return_extra=True))
+    for e in ENDPOINTS
+)
 _HTTP = (200, 400, 401, 403, 404, 429, 500, 502)
 _REQUESTS = (pb.UploadRequest, pb.DetectRequest, pb.AntiHackRequest)
 _DESERIALIZERS = tuple(deserializer(t) for t in _REQUESTS)
@@ -56,7 +60,8 @@ def test_one_input(data: bytes) -> None:
         http = _HTTP[fdp.ConsumeIntInRange(0, len(_HTTP) - 1)]
         body = fdp.ConsumeBytes(fdp.remaining_bytes())
         try:
-            result = _PARSERS[choice](VendorReply("v", http, body, None))
+            context = _CONTEXTS[choice]
+            result = context.endpoint.parse(VendorReply("v", http, body, None), context)
         except GatewayError:
             return
         score = getattr(result, "score", 0.5)

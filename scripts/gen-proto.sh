@@ -9,4 +9,7 @@ PATH="$bin:$PATH" "$bin/python" -m grpc_tools.protoc -I "$root/protos" \
   --python_out="$out" --grpc_python_out="$out" \
   --mypy_out="$out" --mypy_grpc_out="$out" \
   "$root/protos/liveness/v1/liveness.proto" >/dev/null
+PATH="$bin:$PATH" "$bin/python" -m grpc_tools.protoc -I "$root/protos" \
+  --python_out="$out" --mypy_out="$out" \
+  "$root/protos/liveness/v1/error_reason.proto" >/dev/null
 touch "$out/liveness/__init__.py" "$out/liveness/v1/__init__.py"

@@ -3,8 +3,9 @@
 #   scripts/with-gateway.sh go test ./...
 # Starts `liveness-gateway serve --sandbox` on a free loopback port, waits (bounded) for its
 # ready file (--ready-file: written atomically once it is SERVING, naming the port it bound),
-# exports LIVENESS_TARGET=127.0.0.1:PORT, runs the command and always stops the gateway with
-# SIGTERM. The command's exit status is the script's.
+# exports LIVENESS_TARGET=127.0.0.1:PORT and LIVENESS_SANDBOX_URL (the embedded sandbox, for
+# counting vendor calls), runs the command and always stops the gateway with SIGTERM. The
+# command's exit status is the script's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 gateway=${LIVENESS_GATEWAY_BIN:-$root/.venv/bin/liveness-gateway}
@@ -48,7 +49,11 @@ if [ -z "$port" ]; then
   exit 1
 fi
 export LIVENESS_TARGET=127.0.0.1:$port
-echo "with-gateway: gateway on $LIVENESS_TARGET (pid $pid)" >&2
+# The embedded sandbox's base URL, for tests that count vendor calls (GET .../_sandbox/stats):
+# with --sandbox, the URL every vendor is called at.
+LIVENESS_SANDBOX_URL=$(sed -nE 's/.*"linkface": *"([^"]+)".*/\1/p' "$ready")
+export LIVENESS_SANDBOX_URL
+echo "with-gateway: gateway on $LIVENESS_TARGET (pid $pid), sandbox at $LIVENESS_SANDBOX_URL" >&2
 set +e
 "$@"
 status=$?

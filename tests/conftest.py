@@ -9,8 +9,8 @@ Two ways to run the gateway, one fixture each:
 
 A test is a *system* test (marker ``system``) when it reaches outside this Python process:
 it starts real processes (``processes``) or drives an external program (``tool``,
-``toxiproxy``, ``helm``). Using one of those fixtures marks it; ``pytest -m "not system"``
-is the fast suite, which needs nothing but the virtualenv.
+``toxiproxy``, ``collector``, ``helm``). Using one of those fixtures marks it;
+``pytest -m "not system"`` is the fast suite, which needs nothing but the virtualenv.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ import pytest
 from aiohttp import web
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig, VendorConfig
-from liveness_gateway.sandbox import Credentials, RunningSandbox, SandboxConfig, start_sandbox
+from liveness_gateway.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from liveness_gateway.server import RunningGateway, start
+from liveness_gateway.transport import Transport
 
 from tests import tools
+from tests.otel_collector import Collector, running_collector
 from tests.processes import Processes
 
 CHANNEL_OPTIONS = [
@@ -39,7 +41,7 @@ CHANNEL_OPTIONS = [
 
 # Fixtures that reach outside this process: a test that uses one (even through another
 # fixture) is a system test.
-SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "helm"})
+SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "collector", "helm"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -64,18 +66,26 @@ def tool() -> Callable[[str], str]:
 
 
 @pytest.fixture
-def sandbox_config() -> SandboxConfig:
-    """The ``sandbox`` fixture's configuration; override it in a module for other credentials."""
-    return SandboxConfig(
-        linkface=Credentials.generate(),
-        accuauth=Credentials.generate(),
-        download_timeout_s=1.0,
-    )
+async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
+    """A real OpenTelemetry Collector receiving OTLP on loopback (tests/otel_collector.py)."""
+    async with running_collector(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
-async def sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[RunningSandbox]:
-    running = await start_sandbox(sandbox_config)
+def sandbox_config() -> SandboxConfig:
+    """The ``sandbox`` fixture's configuration; a module overrides it for other credentials."""
+    return SandboxConfig.generate(download_timeout_s=1.0)
+
+
+@pytest.fixture
+async def sandbox(
+    request: pytest.FixtureRequest, sandbox_config: SandboxConfig
+) -> AsyncIterator[RunningSandbox]:
+    """The sandbox; ``@pytest.mark.parametrize("sandbox", [{...}], indirect=True)`` sets its
+    readings of the pages (``detect_file_part``, ``extra_bools``, ``image_encoding``)."""
+    readings = getattr(request, "param", {})
+    running = await start_sandbox(dataclasses.replace(sandbox_config, **readings))
     yield running
     await running.stop()
 
@@ -116,11 +126,12 @@ GatewayFactory = Callable[..., Awaitable[liveness_pb2_grpc.LivenessCheckStub]]
 async def make_gateway(
     sandbox: RunningSandbox,
 ) -> AsyncIterator[Callable[..., Awaitable[RunningGateway]]]:
-    """Start gateways with config overrides; all are stopped after the test."""
+    """Start gateways with config overrides (and ``transport=`` to replace the vendors'
+    sockets); all are stopped after the test."""
     gateways: list[RunningGateway] = []
 
-    async def factory(**overrides: Any) -> RunningGateway:
-        gateway = await start(config_for(sandbox, **overrides))
+    async def factory(*, transport: Transport | None = None, **overrides: Any) -> RunningGateway:
+        gateway = await start(config_for(sandbox, **overrides), transport=transport)
         gateways.append(gateway)
         return gateway
 

@@ -41,7 +41,7 @@ async def _detect(port: int, data: bytes) -> liveness_pb2.DetectResponse:
 
 @pytest.fixture
 async def ceiling(noop_server: ModuleType) -> AsyncIterator[int]:
-    server, port = await noop_server.start(0)
+    server, port, _ = await noop_server.start(0)
     yield port
     await server.stop(None)
 
@@ -56,7 +56,7 @@ async def test_floor_answers_with_the_vendors_score(
 ) -> None:
     creds = sandbox.config.linkface
     vendor = VendorConfig("linkface", sandbox.url, creds.api_id, creds.api_secret)
-    server, port = await noop_server.start(0, vendor)
+    server, port, session = await noop_server.start(0, vendor)
     try:
         response = await _detect(port, b"SANDBOX:score=0.42\n" + bytes(1000))
         assert response.score == pytest.approx(0.42)
@@ -64,3 +64,4 @@ async def test_floor_answers_with_the_vendors_score(
         assert sum(sandbox.state.requests.values()) == 1
     finally:
         await server.stop(None)
+        await session.close()

@@ -10,6 +10,7 @@ from google.rpc import error_details_pb2
 from liveness.v1 import liveness_pb2 as pb
 from liveness_gateway.errors import VENDOR_STATUS_TABLE
 from liveness_gateway.sandbox import RunningSandbox
+from liveness_gateway.sandbox.app import PAGE_HTTP_STATUS
 
 from tests.conftest import GatewayFactory
 from tests.status import Failure, failure_of
@@ -23,6 +24,7 @@ EXPECTED = {
     "WRONG_LIVENESS_DATA": C.INVALID_ARGUMENT,
     "NO_FACE_DETECTED": C.INVALID_ARGUMENT,
     "DETETION_FAILED": C.INVALID_ARGUMENT,
+    "DETECTION_FAILED": C.INVALID_ARGUMENT,
     "DOWNLOAD_ERROR": C.INVALID_ARGUMENT,
     "DOWNLOAD_TIMEOUT": C.UNAVAILABLE,
     "UNAUTHORIZED": C.INTERNAL,
@@ -54,8 +56,10 @@ async def test_vendor_status_maps_to_code_and_reason(stub, rpc: str, status: str
     assert failure.info.reason == status
     vendor = "accuauth" if rpc == "AntiHack" else "linkface"
     assert failure.info.metadata["vendor"] == vendor
-    assert failure.info.metadata["httpStatus"] == str(VENDOR_STATUS_TABLE[status].http)
+    # The sandbox answers with the pages' HTTP status (400 for the corrected spelling).
+    assert failure.info.metadata["httpStatus"] == str(PAGE_HTTP_STATUS.get(status, 400))
     assert failure.info.metadata["vendorRequestId"].startswith("TID")
+    assert failure.info.metadata["vendorReason"] == f"sandbox vector asked for {status}"
     quota = failure.detail(error_details_pb2.QuotaFailure)
     retry = failure.detail(error_details_pb2.RetryInfo)
     if status == "RATE_LIMIT_EXCEEDED":
@@ -158,19 +162,27 @@ async def test_wrong_vendor_path_is_internal_not_found(
 async def test_undocumented_vendor_status(stub) -> None:
     failure = await _fail(stub, "Detect", b"SANDBOX:status=BRAND_NEW_ERROR;http=503")
     assert failure.code == C.UNAVAILABLE
-    assert failure.info.reason == "BRAND_NEW_ERROR"
+    assert failure.info.reason == "VENDOR_UNKNOWN_STATUS"  # the catalogue is closed
+    assert failure.info.metadata["vendorStatus"] == "BRAND_NEW_ERROR"
 
 
-async def test_invalid_base64_image_is_a_bad_reply(stub) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.AntiHack(
-            pb.AntiHackRequest(liveness_data=b"SANDBOX:image=invalid", return_image=True)
+async def test_invalid_base64_image_drops_the_image_not_the_score(gateway, stub) -> None:
+    def dropped() -> float | None:
+        return gateway.metrics.registry.get_sample_value(
+            "liveness_gateway_vendor_images_dropped_total",
+            {"vendor": "accuauth", "reason": "invalid"},
         )
-    failure = failure_of(caught.value)
-    assert failure.code == C.UNAVAILABLE
-    assert failure.info.reason == "VENDOR_BAD_REPLY"
+
+    assert dropped() == 0
+    reply = await stub.AntiHack(
+        pb.AntiHackRequest(liveness_data=b"SANDBOX:image=invalid;score=0.3", return_image=True)
+    )
+    assert reply.score == pytest.approx(0.3)
+    assert reply.image == b""
+    assert dropped() == 1
 
 
+@pytest.mark.parametrize("sandbox", [{"download_timeout_s": 0.3}], indirect=True, ids=["0.3 s"])
 async def test_url_download_failures(stub, file_server) -> None:
     missing = file_server.url + "/missing"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -178,7 +190,7 @@ async def test_url_download_failures(stub, file_server) -> None:
     failure = failure_of(caught.value)
     assert (failure.code, failure.info.reason) == (C.INVALID_ARGUMENT, "DOWNLOAD_ERROR")
 
-    slow = file_server.add("slow", b"data", delay_s=2.0)  # the sandbox's limit here is 1 s
+    slow = file_server.add("slow", b"data", delay_s=2.0)  # the sandbox's limit here is 0.3 s
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Detect(pb.DetectRequest(liveness_data_url=slow))
     failure = failure_of(caught.value)

@@ -128,7 +128,9 @@ async def test_health_serving_then_not_serving_on_shutdown(gateway: RunningGatew
         await stopping
 
 
-async def test_ready_file_names_the_bound_ports_while_serving(make_gateway, tmp_path) -> None:
+async def test_ready_file_names_the_bound_ports_while_serving(
+    make_gateway, sandbox, tmp_path
+) -> None:
     path = tmp_path / "ready.json"
     gateway = await make_gateway(ready_file=str(path), health_port=0)
     ready = json.loads(path.read_text())
@@ -138,6 +140,7 @@ async def test_ready_file_names_the_bound_ports_while_serving(make_gateway, tmp_
         "metrics_port": gateway.metrics_port,
         "health_port": gateway.health_port,
         "workers": [],
+        "vendors": {"linkface": sandbox.url, "accuauth": sandbox.url},
     }
     assert 0 not in (gateway.port, gateway.metrics_port, gateway.health_port)
     assert [p.name for p in tmp_path.iterdir()] == ["ready.json"], "no temporary file is left"

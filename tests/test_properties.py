@@ -3,6 +3,7 @@ GatewayError, never an unhandled exception, and never a score outside [0, 1]."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 from liveness.v1 import liveness_pb2 as pb
 from liveness_gateway.config import MAX_LIVENESS_BYTES
 from liveness_gateway.errors import GatewayError
+from liveness_gateway.scrub import Scrubber
 from liveness_gateway.validation import source_of
-from liveness_gateway.vendors import accuauth, linkface
-from liveness_gateway.vendors.base import VendorReply
+from liveness_gateway.vendors import ENDPOINTS, accuauth
+from liveness_gateway.vendors.base import CallOptions, ParseContext, VendorReply
 from liveness_gateway.wire import deserializer
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -66,10 +68,22 @@ def _check_reply(parse, body: bytes, http: int) -> None:
         assert 0.0 <= score <= 1.0
 
 
+# Every endpoint, with every option on, as the gateway calls them (secrets configured).
+PARSERS = [
+    functools.partial(
+        e.parse,
+        context=ParseContext(
+            e, Scrubber(["s3cret"]), CallOptions(return_image=True, return_extra=True)
+        ),
+    )
+    for e in ENDPOINTS
+]
+
+
 @SETTINGS
 @given(st.binary(max_size=300), http_statuses)
 def test_parsers_take_any_bytes(body: bytes, http: int) -> None:
-    for parse in (linkface.parse_detect, linkface.parse_upload, accuauth.parse_anti_hack):
+    for parse in PARSERS:
         _check_reply(parse, body, http)
 
 
@@ -77,7 +91,7 @@ def test_parsers_take_any_bytes(body: bytes, http: int) -> None:
 @given(reply_fields, http_statuses)
 def test_parsers_take_any_json_shape(fields: dict, http: int) -> None:
     body = json.dumps(fields, allow_nan=True).encode()
-    for parse in (linkface.parse_detect, linkface.parse_upload, accuauth.parse_anti_hack):
+    for parse in PARSERS:
         _check_reply(parse, body, http)
 
 

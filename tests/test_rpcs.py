@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 from liveness.v1 import liveness_pb2 as pb
+from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.sandbox import RunningSandbox
 from liveness_gateway.sandbox.vectors import default_score
 
-from tests.conftest import FileServer, GatewayFactory
+from tests.conftest import CHANNEL_OPTIONS, FileServer, GatewayFactory
 
 LIVE, HACK = pb.VERDICT_LIVE, pb.VERDICT_HACK
 
@@ -127,3 +129,33 @@ async def test_vector_padding_keeps_the_vector(stub) -> None:
     data = b"SANDBOX:score=0.3\n" + bytes(range(256)) * 100
     reply = await stub.Detect(pb.DetectRequest(liveness_data=data))
     assert reply.score == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        ("0.9", pb.VERDICT_LIVE),
+        ("0.975", pb.VERDICT_REVIEW),
+        ("0.98", pb.VERDICT_REVIEW),
+        ("0.985", pb.VERDICT_REVIEW),
+        ("0.999", pb.VERDICT_HACK),
+    ],
+)
+async def test_review_band_around_the_threshold(make_gateway, score: str, expected) -> None:
+    gateway = await make_gateway(detect_review_band=0.01, antihack_review_band=0.01)
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        data = f"SANDBOX:score={score}".encode()
+        detect = await stub.Detect(pb.DetectRequest(liveness_data=data))
+        anti = await stub.AntiHack(pb.AntiHackRequest(liveness_data=data))
+    assert (detect.verdict, anti.verdict) == (expected, expected)
+    name = {pb.VERDICT_LIVE: "live", pb.VERDICT_HACK: "hack", pb.VERDICT_REVIEW: "review"}
+    counted = gateway.metrics.registry.get_sample_value(
+        "liveness_gateway_verdicts_total", {"rpc": "Detect", "verdict": name[expected]}
+    )
+    assert counted == 1
+
+
+async def test_no_review_band_by_default(stub) -> None:
+    reply = await stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.9801"))
+    assert reply.verdict == pb.VERDICT_HACK

@@ -269,7 +269,7 @@ async def test_url_host_allow_list(make_stub, sandbox, file_server) -> None:
      "SANDBOX:score_raw=inf", "SANDBOX:score_raw=abc", "SANDBOX:body=huge"],
 )  # fmt: skip
 async def test_hostile_vendor_replies_never_pass_as_a_score(make_stub, vector: str) -> None:
-    stub = await make_stub(max_reply_bytes=1024 * 1024)
+    stub = await make_stub()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Detect(pb.DetectRequest(liveness_data=vector.encode()), timeout=10)
     failure = failure_of(caught.value)
@@ -277,7 +277,7 @@ async def test_hostile_vendor_replies_never_pass_as_a_score(make_stub, vector: s
 
 
 def test_no_command_line_flag_takes_a_secret() -> None:
-    parser = _parser({})
+    parser = _parser()
     serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
     flags = [opt for action in serve._actions for opt in action.option_strings]
     assert flags

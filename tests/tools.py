@@ -20,6 +20,7 @@ _TOOLS: dict[str, tuple[str, str]] = {
     "grpcurl": ("GRPCURL", "grpcurl-v*/grpcurl"),
     "grpc-health-probe": ("GRPC_HEALTH_PROBE", "grpc-health-probe-v*/grpc-health-probe"),
     "helm": ("LIVENESS_HELM", "helm-v*/helm"),
+    "otelcol": ("OTELCOL", "otelcol-tests-*/otelcol-tests"),  # built by mk/tracing.mk
 }
 
 

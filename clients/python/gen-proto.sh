@@ -22,7 +22,8 @@ generate() {
   PATH="$bin:$PATH" "$bin/python" -m grpc_tools.protoc -I "$protos" \
     --python_out="$out" --grpc_python_out="$out" \
     --mypy_out="$out" --mypy_grpc_out="$out" \
-    "$protos/liveness/v1/liveness.proto" > /dev/null 2> >(grep -v '^Writing mypy to' >&2 || true)
+    "$protos/liveness/v1/liveness.proto" "$protos/liveness/v1/error_reason.proto" \
+    > /dev/null 2> >(grep -v "^Writing mypy to" >&2 || true)
   local f
   for f in "$out"/liveness/v1/*.py "$out"/liveness/v1/*.pyi; do
     sed -i -E "s/^(from|import) liveness\.v1( |\.|$)/\1 $pkg\2/" "$f"

@@ -1,7 +1,7 @@
 """``liveness-gateway`` command line: ``serve`` and ``sandbox``.
 
-Every flag has an environment variable (shown in ``--help``); a flag wins over its variable.
-Vendor secrets have no flag at all: ``ps`` would show them.
+The flags, their environment variables and their defaults come from the one table in
+:mod:`liveness_gateway.settings`. Vendor secrets have no flag at all: ``ps`` would show them.
 """
 
 from __future__ import annotations
@@ -14,394 +14,60 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from liveness_gateway import __version__, logs, readyfile, workers
-from liveness_gateway.config import (
-    ACCUAUTH,
-    ALL_INTERFACES,
-    DEFAULT_THRESHOLD,
-    LINKFACE,
-    ConfigError,
-    GatewayConfig,
-    ResilienceConfig,
-    TlsConfig,
-    VendorConfig,
-    require_credentials,
-    vendor_from_env,
-)
+from liveness_gateway import __version__, logs, readyfile, settings, workers
+from liveness_gateway.config import ConfigError, GatewayConfig
 from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
 from liveness_gateway.server import serve_until, start, stop_signal
-from liveness_gateway.vendors.linkface import UPLOAD
+from liveness_gateway.vendors import VENDORS
 
 log = logging.getLogger("liveness_gateway")
 
 
-def _env_option(
-    parser: argparse.ArgumentParser,
-    env: Mapping[str, str],
-    flag: str,
-    var: str,
-    default: Any = None,
-    **kwargs: Any,
-) -> None:
-    """A flag whose default comes from an environment variable, both shown in ``--help``."""
-    value = env.get(var)
-    help_text = kwargs.pop("help", "")
-    parser.add_argument(
-        flag,
-        default=value if value not in (None, "") else default,
-        help=f"{help_text} [env {var}; default {default}]",
-        **kwargs,
-    )
-
-
-def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+def _parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="liveness-gateway", description=__doc__)
     root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = root.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", help="run the gRPC gateway")
-    _env_option(serve, env, "--host", "LIVENESS_HOST", "[::]", help="address to listen on")
-    _env_option(serve, env, "--port", "LIVENESS_PORT", 50051, type=int, help="gRPC port")
-    serve.add_argument(
-        "--sandbox",
-        action="store_true",
-        default=env.get("LIVENESS_SANDBOX", "") in ("1", "true"),
-        help="start the offline vendor sandbox in-process and use it [env LIVENESS_SANDBOX=1]",
-    )
-    for vendor in (LINKFACE, ACCUAUTH):
-        up = vendor.upper()
-        # Vendor URL and id fall back to the environment in config.vendor_from_env, the one
-        # place that reads vendor settings (secrets included, which have no flag).
-        serve.add_argument(f"--{vendor}-base-url", help=f"{vendor} base URL [env {up}_BASE_URL]")
-        serve.add_argument(f"--{vendor}-api-id", help=f"{vendor} API id [env {up}_API_ID]")
-        _env_option(
-            serve,
-            env,
-            f"--{vendor}-timeout",
-            f"{up}_TIMEOUT_S",
-            10.0,
-            type=float,
-            help=f"{vendor} request timeout in seconds when the caller sets no deadline",
-        )
-    _env_option(
-        serve,
-        env,
-        "--linkface-upload-timeout",
-        "LINKFACE_UPLOAD_TIMEOUT_S",
-        None,
-        type=float,
-        help="LinkFace upload timeout in seconds when the caller sets no deadline "
-        "(default: --linkface-timeout)",
-    )
-    _env_option(
-        serve,
-        env,
-        "--detect-threshold",
-        "LIVENESS_DETECT_THRESHOLD",
-        DEFAULT_THRESHOLD,
-        type=float,
-        help="Detect: score above this is a hack",
-    )
-    _env_option(
-        serve,
-        env,
-        "--antihack-threshold",
-        "LIVENESS_ANTIHACK_THRESHOLD",
-        DEFAULT_THRESHOLD,
-        type=float,
-        help="AntiHack: score above this is a hack",
-    )
-    _env_option(
-        serve,
-        env,
-        "--grace",
-        "LIVENESS_GRACE_S",
-        10.0,
-        type=float,
-        help="seconds in-flight RPCs get to finish on SIGTERM",
-    )
-    serve.add_argument(
-        "--no-reflection", action="store_true", help="turn gRPC server reflection off"
-    )
-    _env_option(
-        serve,
-        env,
-        "--tls-cert",
-        "LIVENESS_TLS_CERT",
-        None,
-        help="PEM certificate chain for TLS on the gRPC port (re-read when it changes)",
-    )
-    _env_option(serve, env, "--tls-key", "LIVENESS_TLS_KEY", None, help="PEM private key file")
-    _env_option(
-        serve,
-        env,
-        "--tls-client-ca",
-        "LIVENESS_TLS_CLIENT_CA",
-        None,
-        help="PEM CA bundle: require and verify client certificates (mTLS)",
-    )
-    _env_option(
-        serve,
-        env,
-        "--health-port",
-        "LIVENESS_HEALTH_PORT",
-        None,
-        type=int,
-        help="also serve grpc.health.v1 alone, in plaintext, on this port (for probes with TLS)",
-    )
-    _env_option(
-        serve,
-        env,
-        "--callers-file",
-        "LIVENESS_CALLERS_FILE",
-        None,
-        help="TOML file of callers; turns caller authentication on",
-    )
-    _env_option(
-        serve,
-        env,
-        "--url-allow-hosts",
-        "LIVENESS_URL_ALLOW_HOSTS",
-        "",
-        help="comma-separated hosts a liveness_data_url may name (*.example.com allowed)",
-    )
-    _env_option(
-        serve,
-        env,
-        "--max-in-flight",
-        "LIVENESS_MAX_IN_FLIGHT",
-        512,
-        type=int,
-        help="liveness RPCs handled at once; more are shed with UNAVAILABLE/OVERLOADED",
-    )
-    _env_option(
-        serve,
-        env,
-        "--vendor-max-concurrency",
-        "LIVENESS_VENDOR_MAX_CONCURRENCY",
-        64,
-        type=int,
-        help="requests in flight to one vendor; more are shed at once",
-    )
-    _env_option(
-        serve,
-        env,
-        "--vendor-rate",
-        "LIVENESS_VENDOR_RATE",
-        0.0,
-        type=float,
-        help="token-bucket requests per second per vendor (0: no limit)",
-    )
-    _env_option(
-        serve,
-        env,
-        "--vendor-rate-burst",
-        "LIVENESS_VENDOR_RATE_BURST",
-        10,
-        type=int,
-        help="token-bucket size for --vendor-rate",
-    )
-    _env_option(
-        serve,
-        env,
-        "--max-attempts",
-        "LIVENESS_MAX_ATTEMPTS",
-        3,
-        type=int,
-        help="attempts per vendor call, retries included (retries only where safe)",
-    )
-    _env_option(
-        serve,
-        env,
-        "--breaker-failures",
-        "LIVENESS_BREAKER_FAILURES",
-        5,
-        type=int,
-        help="consecutive vendor failures that open an endpoint's circuit breaker",
-    )
-    _env_option(
-        serve,
-        env,
-        "--breaker-open",
-        "LIVENESS_BREAKER_OPEN_S",
-        5.0,
-        type=float,
-        help="seconds an open breaker fails fast before one probe",
-    )
-    _env_option(
-        serve,
-        env,
-        "--workers",
-        "LIVENESS_WORKERS",
-        1,
-        type=int,
-        help="gateway processes sharing the port (SO_REUSEPORT); /metrics covers all",
-    )
-    _env_option(
-        serve,
-        env,
-        "--metrics-host",
-        "LIVENESS_METRICS_HOST",
-        ALL_INTERFACES,
-        help="address of the /metrics HTTP endpoint",
-    )
-    _env_option(
-        serve,
-        env,
-        "--metrics-port",
-        "LIVENESS_METRICS_PORT",
-        9464,
-        type=int,
-        help="port of the /metrics HTTP endpoint (0 picks a free one)",
-    )
-    _env_option(
-        serve,
-        env,
-        "--ready-file",
-        "LIVENESS_READY_FILE",
-        None,
-        help="once serving, write the pid and bound ports here as JSON (removed on stop)",
-    )
-    _log_options(serve, env)
-
-    sandbox = sub.add_parser("sandbox", help="run the offline vendor sandbox alone")
-    _env_option(sandbox, env, "--host", "SANDBOX_HOST", "127.0.0.1", help="address to listen on")
-    _env_option(sandbox, env, "--port", "SANDBOX_PORT", 8080, type=int, help="HTTP port")
-    _env_option(
-        sandbox,
-        env,
-        "--ready-file",
-        "SANDBOX_READY_FILE",
-        None,
-        help="once listening, write the pid, port and URL here as JSON (removed on stop)",
-    )
-    _log_options(sandbox, env)
+    serve = sub.add_parser(settings.SERVE, help="run the gRPC gateway")
+    settings.add_arguments(serve, settings.SERVE)
+    sandbox = sub.add_parser(settings.SANDBOX, help="run the offline vendor sandbox alone")
+    settings.add_arguments(sandbox, settings.SANDBOX)
     return root
 
 
-def _log_options(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
-    _env_option(parser, env, "--log-level", "LIVENESS_LOG_LEVEL", "INFO", help="log level")
-    _env_option(
-        parser,
-        env,
-        "--log-format",
-        "LIVENESS_LOG_FORMAT",
-        "json",
-        choices=("json", "text"),
-        help="json: one JSON object per line; text: human-readable",
-    )
-
-
-def _positive(value: float, flag: str) -> float:
-    if not value > 0:  # also refuses NaN
-        raise ConfigError(f"{flag} must be greater than 0")
-    return value
-
-
-def _grace(value: float) -> float:
-    if not value >= 0:  # 0 is allowed: stop without waiting
-        raise ConfigError("--grace must be 0 or more seconds")
-    return value
-
-
-def _threshold(value: float, flag: str) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{flag} must be within [0, 1]")
-    return value
-
-
 def _gateway_config(
-    args: argparse.Namespace, env: Mapping[str, str], sandbox: tuple[str, SandboxConfig] | None
+    values: Mapping[str, Any], env: Mapping[str, str], sandbox: workers.SandboxInfo | None
 ) -> GatewayConfig:
-    vendors: dict[str, VendorConfig] = {}
-    for name in (LINKFACE, ACCUAUTH):
-        timeout_s = _positive(getattr(args, f"{name}_timeout"), f"--{name}-timeout")
-        endpoint_timeouts: dict[str, float] = {}
-        if name == LINKFACE and args.linkface_upload_timeout is not None:
-            endpoint_timeouts[UPLOAD] = _positive(
-                args.linkface_upload_timeout, "--linkface-upload-timeout"
-            )
-        if sandbox is not None:
-            url, sandbox_config = sandbox
-            creds: Credentials = getattr(sandbox_config, name)
-            vendors[name] = VendorConfig(
-                name, url, creds.api_id, creds.api_secret, timeout_s, endpoint_timeouts
-            )
-        else:
-            vendors[name] = vendor_from_env(
-                name,
-                env,
-                base_url=getattr(args, f"{name}_base_url"),
-                api_id=getattr(args, f"{name}_api_id"),
-                timeout_s=timeout_s,
-                endpoint_timeouts_s=endpoint_timeouts,
-            )
-    if sandbox is None:
-        require_credentials(*vendors.values())
-    return GatewayConfig(
-        linkface=vendors[LINKFACE],
-        accuauth=vendors[ACCUAUTH],
-        host=args.host,
-        port=args.port,
-        detect_threshold=_threshold(args.detect_threshold, "--detect-threshold"),
-        antihack_threshold=_threshold(args.antihack_threshold, "--antihack-threshold"),
-        grace_s=_grace(args.grace),
-        reflection=not args.no_reflection,
-        metrics_host=args.metrics_host,
-        metrics_port=args.metrics_port,
-        resilience=_resilience(args),
-        tls=_tls(args),
-        health_port=args.health_port,
-        callers_file=args.callers_file or None,
-        url_allow_hosts=tuple(h.strip() for h in args.url_allow_hosts.split(",") if h.strip()),
-        ready_file=args.ready_file or None,
-    )
+    credentials = None
+    if sandbox is not None:
+        url, config = sandbox
+        credentials = (url, {name: config.credentials(name).pair for name in VENDORS})
+    return settings.gateway_config(values, env, credentials)
 
 
-def _tls(args: argparse.Namespace) -> TlsConfig | None:
-    if not (args.tls_cert or args.tls_key or args.tls_client_ca):
-        return None
-    if not (args.tls_cert and args.tls_key):
-        raise ConfigError("TLS needs both --tls-cert and --tls-key")
-    return TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca or None)
-
-
-def _resilience(args: argparse.Namespace) -> ResilienceConfig:
-    positive = {
-        "--max-in-flight": args.max_in_flight,
-        "--vendor-max-concurrency": args.vendor_max_concurrency,
-        "--vendor-rate-burst": args.vendor_rate_burst,
-        "--max-attempts": args.max_attempts,
-        "--breaker-failures": args.breaker_failures,
+def sandbox_config(values: Mapping[str, Any]) -> SandboxConfig:
+    """The stand-alone sandbox's configuration from its settings."""
+    credentials: dict[str, Any] = {
+        name: Credentials(values[f"sandbox.{name}.id"], values[f"sandbox.{name}.secret"])
+        for name in VENDORS
     }
-    for flag, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"{flag} must be at least 1")
-    if args.vendor_rate < 0 or args.breaker_open <= 0:
-        raise ConfigError("--vendor-rate must be >= 0 and --breaker-open > 0")
-    return ResilienceConfig(
-        max_in_flight_rpcs=args.max_in_flight,
-        vendor_max_concurrency=args.vendor_max_concurrency,
-        vendor_rate_per_s=args.vendor_rate or None,
-        vendor_rate_burst=args.vendor_rate_burst,
-        max_attempts=args.max_attempts,
-        breaker_failures=args.breaker_failures,
-        breaker_open_s=args.breaker_open,
+    return SandboxConfig(
+        **credentials,
+        detect_file_part=values["sandbox.detect_file_part"],
+        extra_bools=values["sandbox.extra_bools"],
+        image_encoding=values["sandbox.image_encoding"],
     )
 
 
-async def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+async def _serve(values: Mapping[str, Any], env: Mapping[str, str]) -> None:
     stop = stop_signal()
     sandbox = None
-    sandbox_info = None
-    if args.sandbox:
-        sandbox = await start_sandbox(
-            SandboxConfig(linkface=Credentials.generate(), accuauth=Credentials.generate())
-        )
-        sandbox_info = (sandbox.url, sandbox.config)
+    if values["cli.sandbox"]:
+        sandbox = await start_sandbox(SandboxConfig.generate())
         log.warning("SANDBOX MODE: vendors are emulated at %s; scores are not real", sandbox.url)
     try:
-        config = _gateway_config(args, env, sandbox_info)
+        config = _gateway_config(
+            values, env, (sandbox.url, sandbox.config) if sandbox is not None else None
+        )
         gateway = await start(config)
         log.info("liveness-gateway %s listening on %s:%d", __version__, config.host, gateway.port)
         if gateway.metrics_port is not None:
@@ -412,45 +78,42 @@ async def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> None:
             await sandbox.stop()
 
 
-async def _sandbox(args: argparse.Namespace, env: Mapping[str, str]) -> None:
-    config = SandboxConfig(
-        linkface=Credentials(
-            env.get("SANDBOX_LINKFACE_API_ID", "sandbox-id"),
-            env.get("SANDBOX_LINKFACE_API_SECRET", "sandbox-secret"),
-        ),
-        accuauth=Credentials(
-            env.get("SANDBOX_ACCUAUTH_API_ID", "sandbox-id"),
-            env.get("SANDBOX_ACCUAUTH_API_SECRET", "sandbox-secret"),
-        ),
-    )
+async def _sandbox(values: Mapping[str, Any]) -> None:
     stop = stop_signal()
-    sandbox = await start_sandbox(config, host=args.host, port=args.port)
+    sandbox = await start_sandbox(
+        sandbox_config(values), host=values["sandbox.host"], port=values["sandbox.port"]
+    )
     log.info("vendor sandbox listening on %s", sandbox.url)
+    ready_file = values["sandbox.ready_file"]
     try:
-        if args.ready_file:
-            readyfile.write(args.ready_file, readyfile.sandbox_info(sandbox.port, sandbox.url))
+        if ready_file:
+            readyfile.write(ready_file, readyfile.sandbox_info(sandbox.port, sandbox.url))
         await stop.wait()
     finally:
-        if args.ready_file:
-            readyfile.remove(args.ready_file)
+        if ready_file:
+            readyfile.remove(ready_file)
         await sandbox.stop()
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    args = _parser(env).parse_args(argv)
-    logs.configure(args.log_format, str(args.log_level))
+    args = _parser().parse_args(argv)
     try:
-        if args.command == "serve" and args.workers != 1:
-            if args.workers < 1:
-                raise ConfigError("--workers must be at least 1")
+        values = settings.resolve(args.command, args, env)
+        logs.configure(values["cli.log_format"], str(values["cli.log_level"]))
+        if args.command == settings.SANDBOX:
+            asyncio.run(_sandbox(values))
+            return 0
+        count = values["cli.workers"]
+        if count < 1:
+            raise ConfigError("--workers (LIVENESS_WORKERS) must be at least 1")
+        if count > 1:
             return workers.supervise(
-                args.workers,
-                lambda sandbox: _gateway_config(args, env, sandbox),
-                sandbox=args.sandbox,
+                count,
+                lambda sandbox: _gateway_config(values, env, sandbox),
+                sandbox=values["cli.sandbox"],
             )
-        runner = _serve if args.command == "serve" else _sandbox
-        asyncio.run(runner(args, env))
+        asyncio.run(_serve(values, env))
     except ConfigError as exc:
         print(f"liveness-gateway: {exc}", file=sys.stderr)
         return 2

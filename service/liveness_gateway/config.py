@@ -1,7 +1,8 @@
-"""Gateway configuration: one frozen value, read once at start from flags and environment.
+"""Gateway configuration: frozen values that check themselves.
 
-Precedence: command-line flag, then environment variable, then default. Secrets come only
-from the environment or from a file (``*_FILE``): never from a flag, which ``ps`` shows.
+Each value type refuses what cannot run in ``__post_init__``, so a configuration built in
+code or in a test is held to the same rules as one read from flags and the environment
+(:mod:`liveness_gateway.settings`, the one table of flags and variables).
 """
 
 from __future__ import annotations
@@ -24,12 +25,30 @@ MAX_GRPC_MESSAGE_BYTES = 6 * 1024 * 1024
 
 MAX_URL_CHARS = 2048
 
+VENDOR_DOWNLOAD_LIMIT_S = 5.0
+"""Both vendors' documented limit for downloading a caller's url."""
+
 # /metrics is scraped from outside the pod, so by default it listens on every interface.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104  # nosec B104
 
 
 class ConfigError(ValueError):
-    """The configuration cannot run; the message says what to set."""
+    """The configuration cannot run; the message says what to set.
+
+    ``field`` names the offending dataclass field (``timeout_s``); the settings loader
+    turns it into the flag and variable an operator sets.
+    """
+
+    def __init__(self, message: str, field: str | None = None, problem: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.problem = problem or message
+        """The message without the field's name, for a caller that names it better."""
+
+
+def _check(ok: bool, field: str, problem: str) -> None:
+    if not ok:
+        raise ConfigError(f"{field} {problem}", field, problem)
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,18 @@ class VendorConfig:
     """Per-request timeout when the caller sets no deadline."""
     endpoint_timeouts_s: Mapping[str, float] = field(default_factory=dict)
     """Per-endpoint overrides of ``timeout_s`` (an upload may need longer than a detect)."""
+    file_parts: Mapping[str, str] = field(default_factory=dict)
+    """Per-endpoint name of the multipart part carrying the data, where the pages disagree."""
+
+    def __post_init__(self) -> None:
+        _check(
+            self.base_url.startswith(("http://", "https://")),
+            "base_url",
+            "must be an http(s) URL",
+        )
+        _check(self.timeout_s > 0, "timeout_s", "must be greater than 0")  # refuses NaN too
+        for endpoint, seconds in self.endpoint_timeouts_s.items():
+            _check(seconds > 0, f"endpoint_timeouts_s.{endpoint}", "must be greater than 0")
 
     def timeout_for(self, endpoint: str) -> float:
         return self.endpoint_timeouts_s.get(endpoint, self.timeout_s)
@@ -52,7 +83,8 @@ class VendorConfig:
         return (
             f"VendorConfig(name={self.name!r}, base_url={self.base_url!r}, "
             f"api_id={self.api_id!r}, api_secret='***', timeout_s={self.timeout_s!r}, "
-            f"endpoint_timeouts_s={dict(self.endpoint_timeouts_s)!r})"
+            f"endpoint_timeouts_s={dict(self.endpoint_timeouts_s)!r}, "
+            f"file_parts={dict(self.file_parts)!r})"
         )
 
 
@@ -89,6 +121,59 @@ class ResilienceConfig:
     """How long an open breaker fails fast before letting one probe through."""
     shed_retry_after_s: float = 0.5
 
+    def __post_init__(self) -> None:
+        for name in (
+            "max_in_flight_rpcs",
+            "vendor_max_concurrency",
+            "vendor_rate_burst",
+            "max_attempts",
+            "breaker_failures",
+        ):
+            _check(getattr(self, name) >= 1, name, "must be at least 1")
+        rate = self.vendor_rate_per_s
+        _check(rate is None or rate > 0, "vendor_rate_per_s", "must be greater than 0")
+        for name in ("backoff_base_s", "backoff_cap_s", "breaker_open_s", "shed_retry_after_s"):
+            _check(getattr(self, name) > 0, name, "must be greater than 0")
+        _check(self.retry_max_tokens > 0, "retry_max_tokens", "must be greater than 0")
+        _check(0 < self.retry_token_ratio <= 1, "retry_token_ratio", "must be within (0, 1]")
+
+
+SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+"""The OpenTelemetry specification's built-in samplers (``OTEL_TRACES_SAMPLER``)."""
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """OpenTelemetry tracing, exported over OTLP/gRPC; the standard OTEL_* variables set it.
+
+    No endpoint, no tracing: the gateway then builds no tracer at all.
+    """
+
+    endpoint: str
+    """OTLP/gRPC collector address (``http://collector:4317``; https for TLS)."""
+    service_name: str = "liveness-gateway"
+    sampler: str = "parentbased_always_on"
+    sampler_arg: float | None = None
+    """The ratio of the ``*traceidratio`` samplers (default 1.0)."""
+    resource_attributes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.endpoint.startswith(("http://", "https://")),
+            "endpoint",
+            "must be an http(s) URL of an OTLP/gRPC collector",
+        )
+        _check(self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}")
+        arg = self.sampler_arg
+        _check(arg is None or 0.0 <= arg <= 1.0, "sampler_arg", "must be within [0, 1]")
+
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -100,14 +185,16 @@ class GatewayConfig:
     port: int = 50051
     detect_threshold: float = DEFAULT_THRESHOLD
     antihack_threshold: float = DEFAULT_THRESHOLD
-    max_reply_bytes: int = 16 * 1024 * 1024
-    """Cap on what is read of a vendor reply body (a face image in base64 fits easily)."""
+    detect_review_band: float = 0.0
+    """Detect: scores at most this far from the threshold are VERDICT_REVIEW; 0 turns it off."""
+    antihack_review_band: float = 0.0
     deadline_margin_s: float = 0.05
     """Kept back from the caller's deadline so that the gateway can still answer in time."""
     grace_s: float = 10.0
     reflection: bool = True
     metrics_host: str = ALL_INTERFACES
     metrics_port: int | None = 9464
+    """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
     tls: TlsConfig | None = None
     health_port: int | None = None
@@ -116,9 +203,29 @@ class GatewayConfig:
     """A TOML file of callers (see auth.py); None leaves authentication off."""
     url_allow_hosts: tuple[str, ...] = ()
     """Hosts a liveness_data_url may name (``*.example.com`` for subdomains); empty: any."""
+    tracing: TracingConfig | None = None
+    """OpenTelemetry tracing; None (no OTLP endpoint) turns it off, at no cost per call."""
     ready_file: str | None = None
     """Written (JSON: pid and bound ports) once serving, removed on stop; see readyfile.py."""
-    """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "detect_threshold",
+            "antihack_threshold",
+            "detect_review_band",
+            "antihack_review_band",
+        ):
+            _check(0.0 <= getattr(self, name) <= 1.0, name, "must be within [0, 1]")
+        _check(self.grace_s >= 0, "grace_s", "must be 0 or more seconds")
+        _check(self.deadline_margin_s >= 0, "deadline_margin_s", "must be 0 or more seconds")
+        for name in ("port", "metrics_port", "health_port"):
+            port = getattr(self, name)
+            _check(port is None or 0 <= port <= 65535, name, "must be a port within [0, 65535]")
+
+    def vendor(self, name: str) -> VendorConfig:
+        """The settings of the vendor called ``name``."""
+        vendor: VendorConfig = getattr(self, name)
+        return vendor
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -126,7 +233,7 @@ class GatewayConfig:
         return tuple(s for s in (self.linkface.api_secret, self.accuauth.api_secret) if s)
 
 
-_VENDOR_DEFAULT_URLS = {
+VENDOR_DEFAULT_URLS = {
     LINKFACE: "https://cloudapi.linkface.cn",
     ACCUAUTH: "https://cloudapi.accuauth.in",
 }
@@ -146,30 +253,6 @@ def read_secret(prefix: str, env: Mapping[str, str]) -> str:
                 f"{prefix}_API_SECRET_FILE: cannot read {path} ({exc.strerror})"
             ) from None
     return direct
-
-
-def vendor_from_env(
-    name: str,
-    env: Mapping[str, str],
-    *,
-    base_url: str | None = None,
-    api_id: str | None = None,
-    timeout_s: float = 10.0,
-    endpoint_timeouts_s: Mapping[str, float] | None = None,
-) -> VendorConfig:
-    """One vendor's settings: explicit values (from flags) win over the environment."""
-    prefix = name.upper()
-    url = base_url or env.get(f"{prefix}_BASE_URL") or _VENDOR_DEFAULT_URLS[name]
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{prefix}_BASE_URL must be an http(s) URL")
-    return VendorConfig(
-        name=name,
-        base_url=url.rstrip("/"),
-        api_id=api_id or env.get(f"{prefix}_API_ID", ""),
-        api_secret=read_secret(prefix, env),
-        timeout_s=timeout_s,
-        endpoint_timeouts_s=dict(endpoint_timeouts_s or {}),
-    )
 
 
 def require_credentials(*vendors: VendorConfig) -> None:

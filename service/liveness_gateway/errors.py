@@ -2,8 +2,10 @@
 
 Every failure leaving the gateway is a :class:`GatewayError`. It turns into a
 ``google.rpc.Status`` with exactly one ``ErrorInfo`` (AIP-193) plus, where they apply,
-``RetryInfo``, ``QuotaFailure`` or ``BadRequest``. The vendor status table below is the one
-the README shows; nothing else in the package decides a status code.
+``RetryInfo``, ``QuotaFailure`` or ``BadRequest``, and into the retry advice of gRFC A6
+(``grpc-retry-pushback-ms``). The vendor status table below is the one the README shows;
+nothing else in the package decides a status code. Every reason is a value of the contract's
+``liveness.v1.ErrorReason`` enum: a :class:`GatewayError` cannot be built with any other.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
+from liveness.v1.error_reason_pb2 import ErrorReason
 
 from liveness_gateway import DOMAIN
+from liveness_gateway.scrub import MAX_TEXT_CHARS, NO_SECRETS, Scrubber
 
 Code = grpc.StatusCode
 """Short alias for the table below."""
@@ -41,10 +45,11 @@ CALLER_UNKNOWN = "CALLER_UNKNOWN"
 CALLER_NOT_ALLOWED = "CALLER_NOT_ALLOWED"
 CALLER_RATE_LIMITED = "CALLER_RATE_LIMITED"
 CALLER_QUOTA_EXCEEDED = "CALLER_QUOTA_EXCEEDED"
+VENDOR_REQUEST_REJECTED = "VENDOR_REQUEST_REJECTED"
+RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 
 _DEFAULT_RETRY_DELAY_S = 1.0
 _MAX_RETRY_DELAY_S = 3600.0
-_MAX_VENDOR_TEXT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,6 @@ class VendorStatusRule:
     """How one documented vendor ``status`` string maps onto gRPC."""
 
     code: grpc.StatusCode
-    http: int
-    """The HTTP status the vendor documents for it (the sandbox replies with it)."""
     retry_info: bool = False
     quota_failure: bool = False
     callers_fault: bool = False
@@ -62,29 +65,45 @@ class VendorStatusRule:
 
 VENDOR_STATUS_TABLE: Mapping[str, VendorStatusRule] = {
     # The caller's input is at fault.
-    "INVALID_ARGUMENT": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
-    "ENCODING_ERROR": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
-    "WRONG_LIVENESS_DATA": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
-    "NO_FACE_DETECTED": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
-    "DETETION_FAILED": VendorStatusRule(Code.INVALID_ARGUMENT, 400),  # sic, vendor spelling
-    "DOWNLOAD_ERROR": VendorStatusRule(Code.INVALID_ARGUMENT, 400),
+    "INVALID_ARGUMENT": VendorStatusRule(Code.INVALID_ARGUMENT),
+    "ENCODING_ERROR": VendorStatusRule(Code.INVALID_ARGUMENT),
+    "WRONG_LIVENESS_DATA": VendorStatusRule(Code.INVALID_ARGUMENT),
+    "NO_FACE_DETECTED": VendorStatusRule(Code.INVALID_ARGUMENT),
+    "DETETION_FAILED": VendorStatusRule(Code.INVALID_ARGUMENT),  # sic, the page's spelling
+    "DETECTION_FAILED": VendorStatusRule(Code.INVALID_ARGUMENT),  # the same, spelt right
+    "DOWNLOAD_ERROR": VendorStatusRule(Code.INVALID_ARGUMENT),
     # The caller's url was slow: may work on a retry.
-    "DOWNLOAD_TIMEOUT": VendorStatusRule(Code.UNAVAILABLE, 400, callers_fault=True),
+    "DOWNLOAD_TIMEOUT": VendorStatusRule(Code.UNAVAILABLE, callers_fault=True),
     # The gateway's own vendor account or configuration is at fault, never the caller.
-    "UNAUTHORIZED": VendorStatusRule(Code.INTERNAL, 401),
-    "KEY_EXPIRED": VendorStatusRule(Code.INTERNAL, 401),
-    "NO_PERMISSION": VendorStatusRule(Code.INTERNAL, 403),
-    "NOT_FOUND": VendorStatusRule(Code.INTERNAL, 404),
+    "UNAUTHORIZED": VendorStatusRule(Code.INTERNAL),
+    "KEY_EXPIRED": VendorStatusRule(Code.INTERNAL),
+    "NO_PERMISSION": VendorStatusRule(Code.INTERNAL),
+    "NOT_FOUND": VendorStatusRule(Code.INTERNAL),
     # Quota.
     "RATE_LIMIT_EXCEEDED": VendorStatusRule(
-        Code.RESOURCE_EXHAUSTED, 403, retry_info=True, quota_failure=True
+        Code.RESOURCE_EXHAUSTED, retry_info=True, quota_failure=True
     ),
-    "OUT_OF_QUOTA": VendorStatusRule(Code.RESOURCE_EXHAUSTED, 403, quota_failure=True),
+    "OUT_OF_QUOTA": VendorStatusRule(Code.RESOURCE_EXHAUSTED, quota_failure=True),
     # The vendor is failing.
-    "INTERNAL_ERROR": VendorStatusRule(Code.UNAVAILABLE, 500),
+    "INTERNAL_ERROR": VendorStatusRule(Code.UNAVAILABLE),
 }
 
-_REASON_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,61}[A-Z0-9]$")
+REASONS: frozenset[str] = frozenset(
+    name for name, _ in ErrorReason.items() if name != "ERROR_REASON_UNSPECIFIED"
+)
+"""Every ErrorInfo reason the gateway may emit: the contract's catalogue."""
+
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+_RETRY_AFTER_DELAY = frozenset(
+    {
+        "OVERLOADED",
+        "CIRCUIT_OPEN",
+        "GATEWAY_RATE_LIMITED",
+        "CALLER_RATE_LIMITED",
+        "RATE_LIMIT_EXCEEDED",
+    }
+)
+"""Transient refusals: resent after the advised delay (the enum's "Retry: after RetryInfo")."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +134,18 @@ class GatewayError(Exception):
         quota_subject: str | None = None,
         violations: Sequence[FieldViolation] = (),
         never_sent: bool = False,
+        vendor_fault: bool = False,
+        details: Mapping[str, str] | None = None,
     ) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"{reason!r} is not a liveness.v1.ErrorReason")
         super().__init__(message)
         self.never_sent = never_sent
         """The request provably never reached the vendor (connect failure): safe to resend."""
+        self.vendor_fault = vendor_fault
+        """Held against the vendor's health (breaker, retry budget) whatever the code."""
+        self.details = dict(details or {})
+        """Extra ErrorInfo metadata: the vendor's own short reason and detail, scrubbed."""
         self.code = code
         self.reason = reason
         self.message = message
@@ -139,7 +166,16 @@ class GatewayError(Exception):
             meta["httpStatus"] = str(self.http_status)
         if self.vendor_request_id:
             meta["vendorRequestId"] = self.vendor_request_id
+        meta.update(self.details)
         return meta
+
+    @property
+    def retry_pushback_ms(self) -> int:
+        """gRFC A6 advice to clients: the delay before a resend, or -1 for "do not resend"
+        (a resend cannot help, or the gateway already made every attempt that was safe)."""
+        if self.reason in _RETRY_AFTER_DELAY and self.retry_delay_s is not None:
+            return max(0, math.ceil(self.retry_delay_s * 1000))
+        return -1
 
     def to_status(self) -> status_pb2.Status:
         """The google.rpc.Status carried in ``grpc-status-details-bin``."""
@@ -192,6 +228,10 @@ def invalid_request(violations: Sequence[FieldViolation]) -> GatewayError:
     )
 
 
+_STATUS_WORD_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,61}[A-Z0-9]$")
+_MISSING_SOURCE = re.compile(r"must specify|missing|required|exactly one", re.IGNORECASE)
+
+
 def from_vendor_status(
     vendor: str,
     status: str,
@@ -200,15 +240,47 @@ def from_vendor_status(
     vendor_request_id: str | None,
     vendor_reason: str | None,
     retry_after: str | None,
-    redact: Sequence[str] = (),
+    vendor_detail: str | None = None,
+    scrubber: Scrubber = NO_SECRETS,
+    source_parts: Iterable[str] = (),
 ) -> GatewayError:
-    """A vendor error reply (``{"status": ..., "reason": ...}``), mapped by the table."""
+    """A vendor error reply (``{"status": ..., "reason": ...}``), mapped by the table.
+
+    ``source_parts`` are the part names the endpoint's data may travel in: an
+    INVALID_ARGUMENT whose reason says one of them is missing means the vendor reads its
+    page another way than the gateway sends it. That is the gateway's fault, not the
+    caller's: INTERNAL, held against the vendor.
+    """
+    reason = scrubber.text(vendor_reason) if vendor_reason else None
+    details = {
+        key: text
+        for key, value in (("vendorReason", vendor_reason), ("vendorDetail", vendor_detail))
+        if (text := _short_detail(value, scrubber))
+    }
+    if (
+        status == "INVALID_ARGUMENT"
+        and reason
+        and _MISSING_SOURCE.search(reason)
+        and any(name in reason for name in source_parts)
+    ):
+        return GatewayError(
+            Code.INTERNAL,
+            VENDOR_REQUEST_REJECTED,
+            f"{vendor} did not find the liveness data where the gateway sent it: {reason}",
+            vendor=vendor,
+            http_status=http_status,
+            vendor_request_id=vendor_request_id,
+            vendor_fault=True,
+            details=details,
+        )
     rule = VENDOR_STATUS_TABLE.get(status)
     if rule is None:
-        return _unknown_vendor_status(vendor, status, http_status, vendor_request_id, retry_after)
+        return _unknown_vendor_status(
+            vendor, status, http_status, vendor_request_id, retry_after, scrubber, details
+        )
     text = f"{vendor} replied {status}"
-    if vendor_reason:
-        text += f": {_clean_vendor_text(vendor_reason, redact)}"
+    if reason:
+        text += f": {reason}"
     return GatewayError(
         rule.code,
         status,
@@ -218,7 +290,16 @@ def from_vendor_status(
         vendor_request_id=vendor_request_id,
         retry_delay_s=parse_retry_after(retry_after) if rule.retry_info else None,
         quota_subject=f"vendor:{vendor}" if rule.quota_failure else None,
+        details=details,
     )
+
+
+def _short_detail(value: str | None, scrubber: Scrubber) -> str | None:
+    """Vendor text for ErrorInfo metadata: kept whole where short, else left out."""
+    if not value or len(value) > MAX_TEXT_CHARS:
+        return None
+    text = scrubber.text(value, limit=2 * MAX_TEXT_CHARS)
+    return text if len(text) <= MAX_TEXT_CHARS else None
 
 
 def from_vendor_http(vendor: str, http_status: int, *, retry_after: str | None) -> GatewayError:
@@ -249,10 +330,15 @@ def _unknown_vendor_status(
     http_status: int,
     vendor_request_id: str | None,
     retry_after: str | None,
+    scrubber: Scrubber,
+    details: Mapping[str, str],
 ) -> GatewayError:
-    # Undocumented status strings: the code follows the HTTP class; the reason is the
-    # vendor's own when it is a well-formed UPPER_SNAKE word, else a fixed one.
-    reason = status if _REASON_RE.match(status) else VENDOR_UNKNOWN_STATUS
+    # Undocumented status strings: the code follows the HTTP class; the reason is always
+    # VENDOR_UNKNOWN_STATUS (the catalogue is closed), the word itself is metadata where it
+    # is a well-formed UPPER_SNAKE word holding no secret.
+    if _STATUS_WORD_RE.match(status) and not scrubber.has_secret(status):
+        details = {**details, "vendorStatus": status}
+    reason = VENDOR_UNKNOWN_STATUS
     if http_status == 429:
         code = Code.RESOURCE_EXHAUSTED
     elif http_status >= 500:
@@ -268,6 +354,7 @@ def _unknown_vendor_status(
         vendor_request_id=vendor_request_id,
         retry_delay_s=parse_retry_after(retry_after) if http_status == 429 else None,
         quota_subject=f"vendor:{vendor}" if http_status == 429 else None,
+        details=details,
     )
 
 
@@ -347,6 +434,16 @@ def deadline_exceeded(vendor: str | None = None) -> GatewayError:
     )
 
 
+def response_too_large(size: int, limit: int) -> GatewayError:
+    """The answer, with the vendor's face image, would exceed the gRPC message limit."""
+    return GatewayError(
+        Code.RESOURCE_EXHAUSTED,
+        RESPONSE_TOO_LARGE,
+        f"the response would be {size} bytes, over the {limit}-byte message limit; "
+        "call again without return_image",
+    )
+
+
 def internal() -> GatewayError:
     """Anything unforeseen. The message is deliberately generic."""
     return GatewayError(Code.INTERNAL, GATEWAY_INTERNAL, "internal error in the gateway")
@@ -404,17 +501,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
         if math.isfinite(delay):
             return min(max(delay, 0.0), _MAX_RETRY_DELAY_S)
     return _DEFAULT_RETRY_DELAY_S
-
-
-def _clean_vendor_text(text: str, redact: Sequence[str]) -> str:
-    """Vendor free text, safe to show: printable, short, with our secrets removed."""
-    for secret in redact:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    if len(text) > _MAX_VENDOR_TEXT_CHARS:
-        text = text[: _MAX_VENDOR_TEXT_CHARS - 1] + "…"
-    return text
 
 
 __all__ = [

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from liveness_gateway import tracing
 from liveness_gateway.logs import ACCESS_LOGGER, REQUEST_ID_KEY, CallRecord, current_call
 from liveness_gateway.metrics import Metrics
 
@@ -35,8 +36,11 @@ def request_id_from(metadata: Any) -> str:
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, *, traced: bool = False) -> None:
+        """``traced``: the official OpenTelemetry interceptor runs outside this one, so a
+        server span is current in the handler."""
         self._metrics = metrics
+        self._traced = traced
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -79,12 +83,15 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
     def _begin(self, method: str, context: grpc.aio.ServicerContext) -> CallRecord:
         self._metrics.rpc_started(method)
         record = CallRecord(method, request_id_from(context.invocation_metadata()))
+        if self._traced:
+            tracing.note_ids(record)
         current_call.set(record)
         return record
 
     def _end(self, record: CallRecord, code: grpc.StatusCode) -> None:
         duration = time.perf_counter() - record.started
-        self._metrics.rpc_handled(record.method, code, duration)
+        exemplar = tracing.finish_server_span(record) if self._traced else None
+        self._metrics.rpc_handled(record.method, code, duration, exemplar)
         record.code = code.name
         access_log.info("rpc", extra=record.fields(duration))
 

@@ -34,6 +34,10 @@ class CallRecord:
     vendor_request_id: str = ""
     payload_bytes: int = 0
     caller: str = ""
+    verdict: str = ""
+    trace_id: str = ""
+    """The RPC's trace and server span (hex), when tracing is on; empty otherwise."""
+    span_id: str = ""
 
     def response_metadata(self) -> tuple[tuple[str, str], ...]:
         """What every response carries back to the caller: its request id."""
@@ -50,6 +54,8 @@ class CallRecord:
             "payload_bytes": self.payload_bytes,
             "request_id": self.request_id,
             "caller": self.caller,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
         }
 
 

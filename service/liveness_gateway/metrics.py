@@ -11,22 +11,26 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
+    ProcessCollector,
     multiprocess,
     values,
 )
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 from liveness_gateway import __version__, errors
 from liveness_gateway.errors import VENDOR_STATUS_TABLE
+from liveness_gateway.vendors import ENDPOINTS, Endpoint
+from liveness_gateway.vendors.accuauth import IMAGE_INVALID
 
 # grpc-ecosystem/go-grpc-prometheus default histogram buckets
 _GRPC_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -49,6 +53,7 @@ VENDOR_ERROR_STATUSES = (
     errors.VENDOR_TIMEOUT,
     errors.VENDOR_HTTP_ERROR,
     errors.VENDOR_BAD_REPLY,
+    errors.VENDOR_REQUEST_REJECTED,
     errors.DEADLINE_EXCEEDED,
     OTHER_STATUS,
 )
@@ -66,9 +71,10 @@ _OUTCOME_BY_REASON = {
     errors.VENDOR_HTTP_ERROR: "http_error",
 }
 
-VERDICT_NAMES = ("live", "hack")
+VERDICT_NAMES = ("live", "hack", "review")
 CALLER_DECISIONS = ("admitted", "unauthenticated", "denied", "rate_limited", "quota_exceeded")
 SHED_CAUSES = ("max_in_flight", "vendor_concurrency", "vendor_rate", "circuit_open")
+IMAGE_DROP_REASONS = (IMAGE_INVALID,)
 
 
 @dataclass(frozen=True)
@@ -88,12 +94,12 @@ class Metrics:
         registry: CollectorRegistry,
         *,
         methods: Iterable[Method] = (),
-        vendor_endpoints: Mapping[str, Iterable[str]] = {},
-        rpcs: Iterable[tuple[str, str]] = (),
+        endpoints: Iterable[Endpoint[Any]] = ENDPOINTS,
         callers: Iterable[str] = (),
     ) -> None:
         self.registry = registry
-        rpcs = tuple(rpcs)
+        endpoints = tuple(endpoints)
+        rpcs = [(e.rpc, e.vendor) for e in endpoints]
         grpc_labels = ("grpc_type", "grpc_service", "grpc_method")
         self.grpc_started = Counter(
             "grpc_server_started_total",
@@ -187,6 +193,12 @@ class Metrics:
             buckets=_PAYLOAD_BUCKETS,
             registry=registry,
         )
+        self.images_dropped = Counter(
+            "liveness_gateway_vendor_images_dropped_total",
+            "Face images a vendor sent that could not be used; the score was still returned.",
+            ("vendor", "reason"),
+            registry=registry,
+        )
         self.build_info = Gauge(
             "liveness_gateway_build_info",
             "Always 1; the labels say which build is running.",
@@ -210,19 +222,23 @@ class Metrics:
                 self._handled[(key, code)] = self.grpc_handled.labels(*labels, code.name)
         self._vendor_seconds: dict[tuple[str, str, str], Histogram] = {}
         self._vendor_errors: dict[tuple[str, str, str], Counter] = {}
-        for vendor, endpoints in vendor_endpoints.items():
-            for endpoint in endpoints:
-                self.vendor_in_flight.labels(vendor, endpoint)
-                self.vendor_retries.labels(vendor, endpoint)
-                self.circuit_state.labels(vendor, endpoint).set(0)
-                for outcome in OUTCOMES:
-                    self._vendor_seconds[(vendor, endpoint, outcome)] = self.vendor_seconds.labels(
-                        vendor, endpoint, outcome
-                    )
-                for status in VENDOR_ERROR_STATUSES:
-                    self._vendor_errors[(vendor, endpoint, status)] = self.vendor_errors.labels(
-                        vendor, endpoint, status
-                    )
+        for vendor, endpoint in ((e.vendor, e.name) for e in endpoints):
+            self.vendor_in_flight.labels(vendor, endpoint)
+            self.vendor_retries.labels(vendor, endpoint)
+            self.circuit_state.labels(vendor, endpoint).set(0)
+            for outcome in OUTCOMES:
+                self._vendor_seconds[(vendor, endpoint, outcome)] = self.vendor_seconds.labels(
+                    vendor, endpoint, outcome
+                )
+            for status in VENDOR_ERROR_STATUSES:
+                self._vendor_errors[(vendor, endpoint, status)] = self.vendor_errors.labels(
+                    vendor, endpoint, status
+                )
+        self._images_dropped = {
+            (vendor, reason): self.images_dropped.labels(vendor, reason)
+            for vendor in dict.fromkeys(e.vendor for e in endpoints)
+            for reason in IMAGE_DROP_REASONS
+        }
         self._shed = {cause: self.shed.labels(cause) for cause in SHED_CAUSES}
         rpc_names = [rpc for rpc, _ in rpcs]
         self._caller_calls = {
@@ -247,11 +263,18 @@ class Metrics:
         if child is not None:
             child.inc()
 
-    def rpc_handled(self, method: str, code: grpc.StatusCode, seconds: float) -> None:
+    def rpc_handled(
+        self,
+        method: str,
+        code: grpc.StatusCode,
+        seconds: float,
+        exemplar: dict[str, str] | None = None,
+    ) -> None:
+        """``exemplar``: the RPC's trace, when it was sampled (OpenMetrics shows it)."""
         child = self._handled.get((method, code))
         if child is not None:
             child.inc()
-            self._seconds[method].observe(seconds)
+            self._seconds[method].observe(seconds, exemplar)
 
     def vendor_call(
         self,
@@ -260,9 +283,11 @@ class Metrics:
         seconds: float,
         failure: errors.GatewayError | None,
         ended: str | None = None,
+        exemplar: dict[str, str] | None = None,
     ) -> None:
         """One vendor exchange; ``ended`` names an end that was not a GatewayError
-        (``cancelled`` by the caller, or an ``error`` in the gateway itself)."""
+        (``cancelled`` by the caller, or an ``error`` in the gateway itself); ``exemplar``
+        names the attempt's span when it was sampled."""
         if ended is not None:
             outcome = ended
         elif failure is None:
@@ -271,7 +296,7 @@ class Metrics:
             outcome = _OUTCOME_BY_REASON.get(failure.reason, "vendor_error")
             status = failure.reason if failure.reason in VENDOR_ERROR_STATUSES else OTHER_STATUS
             self._vendor_errors[(vendor, endpoint, status)].inc()
-        self._vendor_seconds[(vendor, endpoint, outcome)].observe(seconds)
+        self._vendor_seconds[(vendor, endpoint, outcome)].observe(seconds, exemplar)
 
     def in_flight(self, vendor: str, endpoint: str) -> Gauge:
         return self.vendor_in_flight.labels(vendor, endpoint)
@@ -287,9 +312,12 @@ class Metrics:
     def retried(self, vendor: str, endpoint: str) -> None:
         self.vendor_retries.labels(vendor, endpoint).inc()
 
-    def decision(self, rpc: str, vendor: str, score: float, hack: bool) -> None:
+    def decision(self, rpc: str, vendor: str, score: float, verdict: str) -> None:
         self._score[(rpc, vendor)].observe(score)
-        self._verdicts[(rpc, "hack" if hack else "live")].inc()
+        self._verdicts[(rpc, verdict)].inc()
+
+    def image_dropped(self, vendor: str, reason: str) -> None:
+        self._images_dropped[(vendor, reason)].inc()
 
     def payload(self, rpc: str, size: int) -> None:
         self._payload[rpc].observe(size)
@@ -311,12 +339,48 @@ def multiprocess_registry(directory: str) -> CollectorRegistry:
     return registry
 
 
-def metrics_app(registry: CollectorRegistry) -> web.Application:
-    """The /metrics HTTP endpoint (aiohttp, on its own port)."""
+class WorkerProcessCollector:
+    """``process_*`` of the supervisor and of each live worker, told apart by a ``worker``
+    label (``supervisor``, ``0``, ``1``, ...): with ``--workers N`` the parent serves /metrics,
+    and the process metrics of the process that serves them would hide the workers'."""
 
-    async def handle(_: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    def __init__(self, workers: Mapping[int, int]) -> None:
+        """``workers``: pid -> worker index, kept current by the supervisor."""
+        self._workers = workers
+        self._collectors: dict[int, ProcessCollector] = {}
+
+    def _collector(self, pid: int) -> ProcessCollector:
+        collector = self._collectors.get(pid)
+        if collector is None:
+            collector = ProcessCollector(pid=lambda: pid, registry=None)
+            self._collectors[pid] = collector
+        return collector
+
+    def collect(self) -> Iterable[Metric]:
+        processes = [("supervisor", os.getpid())]
+        processes += [(str(index), pid) for pid, index in sorted(self._workers.items())]
+        for pid in list(self._collectors):
+            if pid != os.getpid() and pid not in self._workers:
+                del self._collectors[pid]
+        families: dict[str, Metric] = {}
+        for label, pid in processes:
+            for family in self._collector(pid).collect():
+                merged = families.get(family.name)
+                if merged is None:
+                    merged = Metric(family.name, family.documentation, family.type)
+                    families[family.name] = merged
+                for s in family.samples:
+                    merged.add_sample(s.name, {**s.labels, "worker": label}, s.value)
+        return families.values()
+
+
+def metrics_app(registry: CollectorRegistry) -> web.Application:
+    """The /metrics HTTP endpoint (aiohttp, on its own port). Prometheus' text format, or
+    OpenMetrics (with exemplars) when the scraper asks for it, as Prometheus does."""
+
+    async def handle(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
 
     app = web.Application()
     app.router.add_get("/metrics", handle)

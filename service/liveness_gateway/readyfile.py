@@ -6,9 +6,10 @@ port bound). The write is atomic (a temporary file renamed over ``PATH``), so a 
 sees half a file; the file is removed when the process starts to stop. Scripts and tests wait
 for it with :func:`wait` (or, from a shell, for the file to exist) instead of reading logs.
 
-The gateway writes ``{"pid", "port", "metrics_port", "health_port", "workers"}`` (ports that
-are off are ``null``; ``workers`` lists the worker pids under ``--workers N``, else is empty);
-the sandbox writes ``{"pid", "port", "url"}``.
+The gateway writes ``{"pid", "port", "metrics_port", "health_port", "workers", "vendors"}``
+(ports that are off are ``null``; ``workers`` lists the worker pids under ``--workers N``, else
+is empty; ``vendors`` maps each vendor to the base URL called); the sandbox writes ``{"pid",
+"port", "url"}``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from liveness_gateway.vendors import VENDORS
+
+if TYPE_CHECKING:
+    from liveness_gateway.config import GatewayConfig
 
 _POLL_S = 0.05
 
@@ -33,15 +39,21 @@ def write(path: str | os.PathLike[str], info: dict[str, Any]) -> None:
 
 
 def gateway_info(
-    port: int, metrics_port: int | None, health_port: int | None, workers: Sequence[int] = ()
+    config: GatewayConfig,
+    port: int,
+    metrics_port: int | None,
+    health_port: int | None,
+    workers: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """What the gateway's ready file says: this process, its ports and its workers."""
+    """What the gateway's ready file says: this process, its ports, its workers and the vendor
+    URLs it calls (with ``--sandbox``, the embedded sandbox's)."""
     return {
         "pid": os.getpid(),
         "port": port,
         "metrics_port": metrics_port,
         "health_port": health_port,
         "workers": list(workers),
+        "vendors": {name: config.vendor(name).base_url for name in VENDORS},
     }
 
 

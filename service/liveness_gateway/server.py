@@ -14,16 +14,17 @@ from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from liveness_gateway import readyfile, wire
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
-from liveness_gateway.servicer import RPC_VENDORS, VENDOR_ENDPOINTS, LivenessServicer
+from liveness_gateway.servicer import LivenessServicer
 from liveness_gateway.tls import server_credentials
-from liveness_gateway.transport import VendorTransport, new_session
+from liveness_gateway.tracing import Tracing
+from liveness_gateway.transport import Transport, VendorTransport, new_session
 from liveness_gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,6 @@ def new_metrics(
     return Metrics(
         registry,
         methods=methods_of(services),
-        vendor_endpoints=VENDOR_ENDPOINTS,
-        rpcs=RPC_VENDORS,
         callers=(*callers, UNKNOWN_CALLER) if callers else (ANONYMOUS,),
     )
 
@@ -78,7 +77,8 @@ class RunningGateway:
 
     server: grpc.aio.Server
     port: int
-    session: aiohttp.ClientSession
+    session: aiohttp.ClientSession | None
+    """The vendor session, when the gateway made its own transport."""
     health: health.aio.HealthServicer
     config: GatewayConfig
     metrics: Metrics
@@ -86,6 +86,7 @@ class RunningGateway:
     metrics_port: int | None = None
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
+    tracing: Tracing | None = None
 
     @property
     def address(self) -> str:
@@ -99,9 +100,12 @@ class RunningGateway:
         await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
         if self.health_server is not None:
             await self.health_server.stop(None)
-        await self.session.close()
+        if self.session is not None:
+            await self.session.close()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
 
 
 async def start_metrics_server(
@@ -119,13 +123,18 @@ async def start(
     registry: CollectorRegistry | None = None,
     serve_metrics: bool = True,
     reuse_port: bool = False,
+    transport: Transport | None = None,
 ) -> RunningGateway:
     """Build and start the server on ``config.host:config.port`` (0 picks a free port).
 
     ``serve_metrics=False`` leaves /metrics to someone else (the multi-worker parent).
+    ``transport`` replaces the HTTP transport to the vendors (tests: an in-memory one).
     """
     callers = load_callers(config.callers_file) if config.callers_file else None
-    registry = CollectorRegistry() if registry is None else registry
+    if registry is None:
+        registry = CollectorRegistry()
+        if serve_metrics:  # this process' CPU and memory (the multi-worker parent has its own)
+            ProcessCollector(registry=registry)
     metrics = new_metrics(
         registry,
         reflection_on=config.reflection,
@@ -133,13 +142,20 @@ async def start(
     )
     auth = CallerAuth(callers, on_decision=metrics.caller_decision) if callers else None
     credentials = server_credentials(config.tls) if config.tls is not None else None
-    session = new_session()
-    transport = VendorTransport(session, max_reply_bytes=config.max_reply_bytes)
+    session = None
+    if transport is None:
+        session = new_session()
+        transport = VendorTransport(session)
+    tracing = Tracing(config.tracing) if config.tracing is not None else None
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        ObservabilityInterceptor(metrics, traced=tracing is not None)
+    ]
+    if tracing is not None:  # outermost, so that its server span is current in ours
+        interceptors.insert(0, tracing.server_interceptor(SERVICE_NAME))
     server = grpc.aio.server(
-        options=server_options(reuse_port=reuse_port),
-        interceptors=[ObservabilityInterceptor(metrics)],
+        options=server_options(reuse_port=reuse_port), interceptors=interceptors
     )
-    upstream = Upstream(config, transport, metrics)
+    upstream = Upstream(config, transport, metrics, tracer=tracing.tracer if tracing else None)
     wire.add_to_server(LivenessServicer(config, upstream, metrics, auth), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -169,10 +185,13 @@ async def start(
                 registry, config.metrics_host, config.metrics_port
             )
     except BaseException:
-        await session.close()
+        if session is not None:
+            await session.close()
         await server.stop(None)
         if health_server is not None:
             await health_server.stop(None)
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)
         raise
     await server.start()
     if config.tls is None:
@@ -196,11 +215,12 @@ async def start(
         metrics_port,
         health_server,
         health_port,
+        tracing,
     )
     if config.ready_file:
         try:
             readyfile.write(
-                config.ready_file, readyfile.gateway_info(port, metrics_port, health_port)
+                config.ready_file, readyfile.gateway_info(config, port, metrics_port, health_port)
             )
         except OSError:
             await running.stop(0)

@@ -12,7 +12,7 @@ from liveness.v1 import liveness_pb2
 
 from liveness_gateway import errors
 from liveness_gateway.auth import ANONYMOUS, CallerAuth
-from liveness_gateway.config import GatewayConfig
+from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.errors import GatewayError
 from liveness_gateway.logs import current_call
 from liveness_gateway.metrics import Metrics
@@ -20,23 +20,32 @@ from liveness_gateway.resilience import Shedder
 from liveness_gateway.upstream import Upstream
 from liveness_gateway.validation import Source, source_of
 from liveness_gateway.vendors import accuauth, linkface
+from liveness_gateway.vendors.base import NO_OPTIONS, CallOptions, Endpoint
 from liveness_gateway.wire import Received
 
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+Result = TypeVar("Result")
 
-RPC_VENDORS = (("Upload", "linkface"), ("Detect", "linkface"), ("AntiHack", "accuauth"))
-VENDOR_ENDPOINTS = {
-    "linkface": (linkface.UPLOAD, linkface.DETECT),
-    "accuauth": (accuauth.ANTI_HACK,),
-}
+_IMAGE_SIZE_CHECK_BYTES = MAX_GRPC_MESSAGE_BYTES - 64 * 1024
+"""An image this large may push the response past the gRPC limit: measure it first."""
 
 
-def verdict(score: float, threshold: float) -> liveness_pb2.Verdict.ValueType:
-    """HACK when the score is above the threshold (the vendors' rule), LIVE otherwise."""
+def verdict(score: float, threshold: float, band: float = 0.0) -> liveness_pb2.Verdict.ValueType:
+    """HACK when the score is above the threshold (the vendors' rule), LIVE otherwise; REVIEW
+    when an operator's band is set and the score lies within it of the threshold."""
+    if band > 0 and abs(score - threshold) <= band:
+        return liveness_pb2.VERDICT_REVIEW
     return liveness_pb2.VERDICT_HACK if score > threshold else liveness_pb2.VERDICT_LIVE
+
+
+_VERDICT_NAMES = {
+    liveness_pb2.VERDICT_LIVE: "live",
+    liveness_pb2.VERDICT_HACK: "hack",
+    liveness_pb2.VERDICT_REVIEW: "review",
+}
 
 
 class LivenessServicer:
@@ -79,16 +88,7 @@ class LivenessServicer:
     async def _upload(
         self, request: Received[liveness_pb2.UploadRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.UploadResponse:
-        source = self._source("Upload", request)
-        cfg = self._config.linkface
-        # Not idempotent (each upload stores a new object): resent only if it never left.
-        result = await self._upstream.call(
-            linkface.build_upload(cfg, source),
-            cfg,
-            context,
-            linkface.parse_upload,
-            idempotent=False,
-        )
+        result = await self._call(linkface.UPLOAD, request, context)
         return liveness_pb2.UploadResponse(
             liveness_data_id=result.liveness_data_id, vendor_request_id=result.request_id
         )
@@ -96,20 +96,12 @@ class LivenessServicer:
     async def _detect(
         self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
-        source = self._source("Detect", request)
-        cfg = self._config.linkface
-        result = await self._upstream.call(
-            linkface.build_detect(cfg, source),
-            cfg,
-            context,
-            linkface.parse_detect,
-            idempotent=True,
-        )
+        result = await self._call(linkface.DETECT, request, context)
         threshold = self._config.detect_threshold
-        decision = self._decide("Detect", cfg.name, result.score, threshold)
+        band = self._config.detect_review_band
         return liveness_pb2.DetectResponse(
             score=result.score,
-            verdict=decision,
+            verdict=self._decide(linkface.DETECT, result.score, threshold, band),
             threshold=threshold,
             liveness_data_id=result.liveness_data_id,
             vendor_request_id=result.request_id,
@@ -118,25 +110,27 @@ class LivenessServicer:
     async def _anti_hack(
         self, request: Received[liveness_pb2.AntiHackRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.AntiHackResponse:
-        source = self._source("AntiHack", request)
-        cfg = self._config.accuauth
-        options = request.message
-        vendor_request = accuauth.build_anti_hack(
-            cfg, source, return_image=options.return_image, return_extra=options.return_extra
-        )
-        result = await self._upstream.call(
-            vendor_request, cfg, context, accuauth.parse_anti_hack, idempotent=True
-        )
+        endpoint = accuauth.ANTI_HACK
+        asked = request.message
+        options = CallOptions(return_image=asked.return_image, return_extra=asked.return_extra)
+        result = await self._call(endpoint, request, context, options)
         threshold = self._config.antihack_threshold
+        band = self._config.antihack_review_band
         response = liveness_pb2.AntiHackResponse(
             score=result.score,
-            verdict=self._decide("AntiHack", cfg.name, result.score, threshold),
+            verdict=self._decide(endpoint, result.score, threshold, band),
             threshold=threshold,
             vendor_request_id=result.request_id,
         )
-        if options.return_image and result.image is not None:
+        if result.image_dropped is not None:
+            self._metrics.image_dropped(endpoint.vendor, result.image_dropped)
+        if result.image is not None:
             response.image = result.image
-        if options.return_extra and result.extra is not None:
+            if len(result.image) > _IMAGE_SIZE_CHECK_BYTES:
+                size = response.ByteSize()
+                if size > MAX_GRPC_MESSAGE_BYTES:
+                    raise errors.response_too_large(size, MAX_GRPC_MESSAGE_BYTES)
+        if result.extra is not None:
             for name, value in result.extra.items():
                 setattr(response.extra, name, value)
         return response
@@ -148,6 +142,20 @@ class LivenessServicer:
             return ANONYMOUS
         return await self._auth.admit(context, rpc)
 
+    async def _call(
+        self,
+        endpoint: Endpoint[Result],
+        request: Received[Any],
+        context: grpc.aio.ServicerContext,
+        options: CallOptions = NO_OPTIONS,
+    ) -> Result:
+        """Validate, build the vendor request and send it within the caller's deadline."""
+        source = self._source(endpoint.rpc, request)
+        remaining = context.time_remaining()
+        deadline = self._upstream.deadline(None if remaining is None else float(remaining))
+        vendor_request = endpoint.build(self._config.vendor(endpoint.vendor), source, options)
+        return await self._upstream.call(endpoint, vendor_request, deadline)
+
     def _source(self, rpc: str, request: Received[Any]) -> Source:
         source = source_of(request, url_allow_hosts=self._config.url_allow_hosts)
         if source.kind == "data":
@@ -158,10 +166,14 @@ class LivenessServicer:
         return source
 
     def _decide(
-        self, rpc: str, vendor: str, score: float, threshold: float
+        self, endpoint: Endpoint[Any], score: float, threshold: float, band: float
     ) -> liveness_pb2.Verdict.ValueType:
-        decision = verdict(score, threshold)
-        self._metrics.decision(rpc, vendor, score, decision == liveness_pb2.VERDICT_HACK)
+        decision = verdict(score, threshold, band)
+        name = _VERDICT_NAMES[decision]
+        self._metrics.decision(endpoint.rpc, endpoint.vendor, score, name)
+        record = current_call.get()
+        if record is not None:
+            record.verdict = name
         return decision
 
     async def _boundary(
@@ -200,7 +212,11 @@ class LivenessServicer:
         if record is not None:
             record.reason = failure.reason
         status = rpc_status.to_status(failure.to_status())
-        # abort() replaces the trailers set so far: keep the request id beside the details.
+        # abort() replaces the trailers set so far: keep the request id beside the details,
+        # and tell gRFC A6 clients whether (and after what delay) to resend.
         extra = record.response_metadata() if record is not None else ()
-        await context.abort(status.code, status.details, (*status.trailing_metadata, *extra))
+        pushback = ((errors.RETRY_PUSHBACK_KEY, str(failure.retry_pushback_ms)),)
+        await context.abort(
+            status.code, status.details, (*status.trailing_metadata, *extra, *pushback)
+        )
         raise AssertionError("abort returned")  # pragma: no cover

@@ -1,14 +1,20 @@
 """The one place that talks HTTP to vendors: sends a VendorRequest, returns a VendorReply.
 
-Transport failures become :class:`~liveness_gateway.errors.GatewayError` here; what the
-reply *says* is interpreted by the vendor modules.
+:class:`Transport` is the seam below :class:`~liveness_gateway.upstream.Upstream`:
+:class:`VendorTransport` speaks HTTP over aiohttp; :class:`InMemoryTransport` hands each
+request to a Python function, so that retries, breakers, shedding and deadlines are tested
+without sockets (as httpx's ``MockTransport`` does). Transport failures become
+:class:`~liveness_gateway.errors.GatewayError` here, the same way for both; what the reply
+*says* is interpreted by the vendor modules.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import aiohttp
 from aiohttp.abc import AbstractStreamWriter
@@ -111,12 +117,36 @@ def build_body(request: VendorRequest, boundary: str | None = None) -> Multipart
     return MultipartBody(chunks, boundary)
 
 
-class VendorTransport:
-    """Sends vendor requests over a shared session, with a cap on what is read back."""
+class Transport(Protocol):
+    """Sends one vendor request and returns the reply, or raises a GatewayError."""
 
-    def __init__(self, session: aiohttp.ClientSession, *, max_reply_bytes: int) -> None:
+    async def send(
+        self, request: VendorRequest, *, timeout_s: float, caller_bound: bool
+    ) -> VendorReply:
+        """``caller_bound`` says the timeout is the caller's deadline, not the vendor's."""
+        ...
+
+
+def _timed_out(request: VendorRequest, caller_bound: bool) -> errors.GatewayError:
+    if caller_bound:
+        return errors.deadline_exceeded(request.vendor)
+    return errors.vendor_timeout(request.vendor)
+
+
+def _too_large(request: VendorRequest, http_status: int) -> errors.GatewayError:
+    return errors.bad_reply(
+        request.vendor,
+        f"the reply is larger than {request.max_reply_bytes} bytes",
+        http_status=http_status,
+    )
+
+
+class VendorTransport:
+    """Sends vendor requests over a shared aiohttp session, reading at most the endpoint's
+    largest legitimate reply."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
-        self._max_reply_bytes = max_reply_bytes
 
     async def send(
         self, request: VendorRequest, *, timeout_s: float, caller_bound: bool
@@ -147,9 +177,7 @@ class VendorTransport:
             log.info("vendor %s connect timed out", request.vendor)
             raise errors.unreachable(request.vendor, never_sent=True) from None
         except TimeoutError:
-            if caller_bound:
-                raise errors.deadline_exceeded(request.vendor) from None
-            raise errors.vendor_timeout(request.vendor) from None
+            raise _timed_out(request, caller_bound) from None
         except aiohttp.ClientConnectorError as exc:
             # The TCP (or TLS) connection was never made: nothing was sent.
             log.info("vendor %s connect failed: %s", request.vendor, type(exc).__name__)
@@ -161,23 +189,60 @@ class VendorTransport:
             raise errors.unreachable(request.vendor) from None
 
     async def _read_capped(self, request: VendorRequest, resp: aiohttp.ClientResponse) -> bytes:
-        cap = self._max_reply_bytes
+        cap = request.max_reply_bytes
         if resp.content_length is not None and resp.content_length > cap:
             resp.close()
-            raise errors.bad_reply(
-                request.vendor, f"the reply is larger than {cap} bytes", http_status=resp.status
-            )
+            raise _too_large(request, resp.status)
         chunks: list[bytes | memoryview] = []
         total = 0
         async for chunk in resp.content.iter_any():
             total += len(chunk)
             if total > cap:
                 resp.close()
-                raise errors.bad_reply(
-                    request.vendor, f"the reply is larger than {cap} bytes", http_status=resp.status
-                )
+                raise _too_large(request, resp.status)
             chunks.append(chunk)
         return b"".join(chunks)
 
 
-__all__ = ["MultipartBody", "VendorTransport", "build_body", "new_session"]
+Handler = Callable[[VendorRequest], Awaitable[VendorReply]]
+
+
+class InMemoryTransport:
+    """A :class:`Transport` that hands each request to ``handler`` instead of a socket.
+
+    The handler returns a :class:`VendorReply` or raises ``ConnectionRefusedError`` (nothing
+    was sent) or another ``ConnectionError`` (dropped after sending); it may sleep to be
+    slow. Timeouts, the reply cap and failure mapping are those of :class:`VendorTransport`.
+    ``sent`` lists every request, for tests to count.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.sent: list[VendorRequest] = []
+
+    async def send(
+        self, request: VendorRequest, *, timeout_s: float, caller_bound: bool
+    ) -> VendorReply:
+        self.sent.append(request)
+        try:
+            async with asyncio.timeout(timeout_s):
+                reply = await self._handler(request)
+        except TimeoutError:
+            raise _timed_out(request, caller_bound) from None
+        except ConnectionRefusedError:
+            raise errors.unreachable(request.vendor, never_sent=True) from None
+        except ConnectionError:
+            raise errors.unreachable(request.vendor) from None
+        if len(reply.body) > request.max_reply_bytes:
+            raise _too_large(request, reply.http_status)
+        return reply
+
+
+__all__ = [
+    "InMemoryTransport",
+    "MultipartBody",
+    "Transport",
+    "VendorTransport",
+    "build_body",
+    "new_session",
+]

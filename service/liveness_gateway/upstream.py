@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
+from opentelemetry.trace import Span, Tracer
 
-from liveness_gateway import errors
-from liveness_gateway.config import GatewayConfig, VendorConfig
+from liveness_gateway import errors, tracing
+from liveness_gateway.config import VENDOR_DOWNLOAD_LIMIT_S, GatewayConfig
 from liveness_gateway.errors import VENDOR_STATUS_TABLE, GatewayError
 from liveness_gateway.logs import note_vendor
 from liveness_gateway.metrics import Metrics
@@ -26,13 +26,17 @@ from liveness_gateway.resilience import (
     Shedder,
     TokenBucket,
 )
-from liveness_gateway.transport import VendorTransport
-from liveness_gateway.vendors.base import VendorReply, VendorRequest
+from liveness_gateway.scrub import Scrubber
+from liveness_gateway.transport import Transport
+from liveness_gateway.vendors.base import Endpoint, ParseContext, VendorRequest
 
 Result = TypeVar("Result")
 
 _MIN_ATTEMPT_S = 0.05
 """A retry is not worth starting with less time than this left."""
+
+_HEALTH_NAMES = {False: "failing", True: "up", None: "unknown"}
+ATTEMPT_NEXT = "liveness_gateway.next_attempt"
 
 # The caller's own deadline, or the caller's slow download url: nothing about the vendor.
 _NOT_VENDOR_HEALTH = frozenset(
@@ -41,9 +45,18 @@ _NOT_VENDOR_HEALTH = frozenset(
 )
 
 
-def vendor_is_failing(err: GatewayError) -> bool:
-    """UNAVAILABLE-class failures that say the vendor is unhealthy (breaker, throttle)."""
-    return err.code == grpc.StatusCode.UNAVAILABLE and err.reason not in _NOT_VENDOR_HEALTH
+def vendor_health(err: GatewayError, *, caller_url: bool = False) -> bool | None:
+    """What a failure says of the vendor's health (breaker, retry budget): False for a
+    failing vendor, True for one that answered, None where it says nothing.
+
+    A call whose source is the caller's url can time out because that url is slow: such a
+    timeout says nothing of the vendor, or one caller could open the breaker for everyone.
+    """
+    if err.vendor_fault:
+        return False
+    if err.reason in _NOT_VENDOR_HEALTH or (caller_url and err.reason == errors.VENDOR_TIMEOUT):
+        return None
+    return bool(err.code != grpc.StatusCode.UNAVAILABLE)
 
 
 def retryable(err: GatewayError, *, idempotent: bool) -> bool:
@@ -60,11 +73,21 @@ def retryable(err: GatewayError, *, idempotent: bool) -> bool:
 class Upstream:
     """Per-process state for calling vendors: breakers, throttles, limiters, shedders."""
 
-    def __init__(self, config: GatewayConfig, transport: VendorTransport, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        transport: Transport,
+        metrics: Metrics,
+        *,
+        tracer: Tracer | None = None,
+    ) -> None:
+        """``tracer``: a client span per attempt (None: tracing off, no per-call work)."""
         self._config = config
+        self._tracer = tracer
         self._res = config.resilience
         self._transport = transport
         self._metrics = metrics
+        self._scrubber = Scrubber(config.secrets)
         self._backoff = Backoff(self._res.backoff_base_s, self._res.backoff_cap_s)
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._throttles: dict[str, RetryThrottle] = {}
@@ -108,111 +131,169 @@ class Upstream:
             self._buckets[vendor] = bucket
         return bucket
 
+    def deadline(self, time_remaining: float | None) -> float | None:
+        """The monotonic time by which the vendor must have answered, given the caller's
+        time left (None: no deadline). Raises DEADLINE_EXCEEDED when nothing is left."""
+        if time_remaining is None:
+            return None
+        budget = time_remaining - self._config.deadline_margin_s
+        if budget <= 0:
+            raise errors.deadline_exceeded()
+        return time.monotonic() + budget
+
     async def call(
-        self,
-        request: VendorRequest,
-        cfg: VendorConfig,
-        context: grpc.aio.ServicerContext,
-        parse: Callable[[VendorReply, tuple[str, ...]], Result],
-        *,
-        idempotent: bool,
+        self, endpoint: Endpoint[Result], request: VendorRequest, deadline: float | None
     ) -> Result:
-        note_vendor(cfg.name)
-        deadline = self._deadline(context)
-        breaker = self.breaker(cfg.name, request.endpoint)
+        """Send ``request`` to ``endpoint`` under every limit, retrying where safe, before
+        ``deadline`` (monotonic; None: the endpoint's own timeout alone)."""
+        vendor = endpoint.vendor
+        note_vendor(vendor)
+        breaker = self.breaker(vendor, endpoint.name)
         permit = breaker.try_acquire()
         if permit is None:
-            self._metrics.shed_call("circuit_open")
-            raise errors.circuit_open(cfg.name, breaker.retry_after_s() or self._res.breaker_open_s)
-        shedder = self._shedder(cfg.name)
+            self._shed("circuit_open", vendor)
+            raise errors.circuit_open(vendor, breaker.retry_after_s() or self._res.breaker_open_s)
+        shedder = self._shedder(vendor)
         if not shedder.try_acquire():
             breaker.release(permit)
-            self._metrics.shed_call("vendor_concurrency")
+            self._shed("vendor_concurrency", vendor)
             raise errors.overloaded(
-                f"{cfg.name} concurrency limit", self._res.shed_retry_after_s, cfg.name
+                f"{vendor} concurrency limit", self._res.shed_retry_after_s, vendor
             )
         try:
-            bucket = self._bucket(cfg.name)
+            bucket = self._bucket(vendor)
             if bucket is not None and not await bucket.try_take():
-                self._metrics.shed_call("vendor_rate")
+                self._shed("vendor_rate", vendor)
                 raise errors.gateway_rate_limited(
-                    cfg.name, 1.0 / bucket.rate_per_s, f"{bucket.rate_per_s:g}/s"
+                    vendor, 1.0 / bucket.rate_per_s, f"{bucket.rate_per_s:g}/s"
                 )
-            return await self._attempts(request, cfg, parse, breaker, bucket, deadline, idempotent)
+            return await self._attempts(endpoint, request, breaker, bucket, deadline)
         except BaseException:
             breaker.release(permit)
             raise
         finally:
             shedder.release()
 
-    def _deadline(self, context: grpc.aio.ServicerContext) -> float | None:
-        """The monotonic time by which the vendor must have answered, or None."""
-        remaining = context.time_remaining()
-        if remaining is None:
-            return None
-        budget = float(remaining) - self._config.deadline_margin_s
-        if budget <= 0:
-            raise errors.deadline_exceeded()
-        return time.monotonic() + budget
+    def _shed(self, cause: str, vendor: str) -> None:
+        self._metrics.shed_call(cause)
+        if self._tracer is not None:  # no attempt was made: the event goes on the RPC's span
+            tracing.event(tracing.EVENT_SHED, {"cause": cause, "vendor": vendor})
 
     async def _attempts(
         self,
+        endpoint: Endpoint[Result],
         request: VendorRequest,
-        cfg: VendorConfig,
-        parse: Callable[[VendorReply, tuple[str, ...]], Result],
         breaker: CircuitBreaker,
         bucket: TokenBucket | None,
         deadline: float | None,
-        idempotent: bool,
     ) -> Result:
-        throttle = self._throttle(cfg.name)
+        vendor = endpoint.vendor
+        throttle = self._throttle(vendor)
         attempt = 0
         while True:
             attempt += 1
+            span: Span | None = None
+            sent = request
+            if self._tracer is not None:
+                span, sent = tracing.start_attempt(self._tracer, request, attempt)
             try:
-                result = await self._once(request, cfg, parse, deadline)
+                result = await self._once(endpoint, sent, deadline, span)
             except GatewayError as err:
-                note_vendor(cfg.name, err.vendor_request_id or "")
-                if vendor_is_failing(err):
+                note_vendor(vendor, err.vendor_request_id or "")
+                healthy = vendor_health(err, caller_url=request.caller_url)
+                if healthy is False:
                     breaker.failure()
                     throttle.failure()
-                elif err.reason not in _NOT_VENDOR_HEALTH:
+                elif healthy:
                     breaker.success()  # the vendor answered: it is up
                     throttle.success()
                 delay = self._backoff.delay(attempt)
-                if not (
-                    attempt < self._res.max_attempts
-                    and retryable(err, idempotent=idempotent)
-                    and throttle.allows_retry()
-                    and breaker.state is BreakerState.CLOSED
-                    and (deadline is None or deadline - time.monotonic() > delay + _MIN_ATTEMPT_S)
-                    # a retry is a request too: it spends the vendor contract's rate
-                    and (bucket is None or await bucket.try_take())
-                ):
+                refusal = self._no_retry(attempt, err, endpoint, throttle, breaker, deadline, delay)
+                # a retry is a request too: it spends the vendor contract's rate
+                if refusal is None and bucket is not None and not await bucket.try_take():
+                    refusal = "vendor_rate"
+                if span is not None:
+                    tracing.attempt_failed(span, err)
+                    span.add_event(
+                        tracing.EVENT_BREAKER,
+                        {
+                            "liveness_gateway.vendor_health": _HEALTH_NAMES[healthy],
+                            "liveness_gateway.breaker_state": breaker.state.name.lower(),
+                        },
+                    )
+                    if refusal is None:
+                        span.add_event(
+                            tracing.EVENT_RETRY,
+                            {"liveness_gateway.retry_delay_s": delay, ATTEMPT_NEXT: attempt + 1},
+                        )
+                    else:
+                        span.add_event(tracing.EVENT_GIVE_UP, {"liveness_gateway.why": refusal})
+                    span.end()
+                if refusal is not None:
                     raise
-                self._metrics.retried(cfg.name, request.endpoint)
+                self._metrics.retried(vendor, endpoint.name)
                 await asyncio.sleep(delay)
                 continue
+            except BaseException as exc:
+                if span is not None:
+                    tracing.attempt_aborted(span, exc)
+                    span.end()
+                raise
             breaker.success()
             throttle.success()
-            note_vendor(cfg.name, getattr(result, "request_id", ""))
+            request_id = getattr(result, "request_id", "")
+            note_vendor(vendor, request_id)
+            if span is not None:
+                if request_id:
+                    span.set_attribute("liveness_gateway.vendor_request_id", request_id)
+                span.end()
             return result
+
+    def _no_retry(
+        self,
+        attempt: int,
+        err: GatewayError,
+        endpoint: Endpoint[Result],
+        throttle: RetryThrottle,
+        breaker: CircuitBreaker,
+        deadline: float | None,
+        delay: float,
+    ) -> str | None:
+        """Why the failed attempt is not retried, or None (rate aside: the caller takes a
+        token last, only when all else allows the retry)."""
+        if attempt >= self._res.max_attempts:
+            return "max_attempts"
+        if not retryable(err, idempotent=endpoint.idempotent):
+            return "not_retryable"
+        if not throttle.allows_retry():
+            return "retry_budget"
+        if breaker.state is not BreakerState.CLOSED:
+            return "breaker_open"
+        if deadline is not None and deadline - time.monotonic() <= delay + _MIN_ATTEMPT_S:
+            return "deadline"
+        return None
+
+    def timeout_for(self, endpoint: Endpoint[Result], request: VendorRequest) -> float:
+        """The endpoint's timeout; with the caller's url, plus the vendor's download limit
+        (the vendor downloads first, then works as usual)."""
+        timeout_s = self._config.vendor(endpoint.vendor).timeout_for(endpoint.name)
+        return timeout_s + VENDOR_DOWNLOAD_LIMIT_S if request.caller_url else timeout_s
 
     async def _once(
         self,
+        endpoint: Endpoint[Result],
         request: VendorRequest,
-        cfg: VendorConfig,
-        parse: Callable[[VendorReply, tuple[str, ...]], Result],
         deadline: float | None,
+        span: Span | None = None,
     ) -> Result:
-        timeout_s, caller_bound = cfg.timeout_for(request.endpoint), False
+        timeout_s, caller_bound = self.timeout_for(endpoint, request), False
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise errors.deadline_exceeded(cfg.name)
+                raise errors.deadline_exceeded(endpoint.vendor)
             if left < timeout_s:
                 timeout_s, caller_bound = left, True
-        in_flight = self._metrics.in_flight(cfg.name, request.endpoint)
+        in_flight = self._metrics.in_flight(endpoint.vendor, endpoint.name)
         failure: GatewayError | None = None
         outcome: str | None = None  # set when the exchange ended without a GatewayError
         started = time.perf_counter()
@@ -221,7 +302,9 @@ class Upstream:
             reply = await self._transport.send(
                 request, timeout_s=timeout_s, caller_bound=caller_bound
             )
-            return parse(reply, self._config.secrets)
+            if span is not None:
+                tracing.reply_status(span, reply.http_status)
+            return endpoint.parse(reply, ParseContext(endpoint, self._scrubber, request.options))
         except GatewayError as err:
             failure = err
             raise
@@ -231,5 +314,10 @@ class Upstream:
         finally:
             in_flight.dec()
             self._metrics.vendor_call(
-                cfg.name, request.endpoint, time.perf_counter() - started, failure, outcome
+                endpoint.vendor,
+                endpoint.name,
+                time.perf_counter() - started,
+                failure,
+                outcome,
+                tracing.exemplar(span) if span is not None else None,
             )

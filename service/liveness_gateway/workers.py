@@ -29,7 +29,7 @@ from prometheus_client import multiprocess
 
 from liveness_gateway import __version__, metrics, readyfile
 from liveness_gateway.config import GatewayConfig
-from liveness_gateway.sandbox import Credentials, SandboxConfig, create_app
+from liveness_gateway.sandbox import SandboxConfig, create_app
 from liveness_gateway.server import serve_until, start, start_metrics_server, stop_signal
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def supervise(
     sandbox_info: SandboxInfo | None = None
     if sandbox:
         sandbox_sock = socket.create_server(("127.0.0.1", 0))
-        sandbox_config = SandboxConfig(Credentials.generate(), Credentials.generate())
+        sandbox_config = SandboxConfig.generate()
         sandbox_info = (f"http://127.0.0.1:{sandbox_sock.getsockname()[1]}", sandbox_config)
         log.warning(
             "SANDBOX MODE: vendors are emulated at %s; scores are not real", sandbox_info[0]
@@ -142,8 +142,10 @@ async def _parent(
     runners: list[web.AppRunner] = []
     metrics_port = None
     if config.metrics_port is not None:
+        registry = metrics.multiprocess_registry(directory)
+        registry.register(metrics.WorkerProcessCollector(children))
         runner, metrics_port = await start_metrics_server(
-            metrics.multiprocess_registry(directory), config.metrics_host, config.metrics_port
+            registry, config.metrics_host, config.metrics_port
         )
         runners.append(runner)
         log.info("metrics on http://%s:%d/metrics", config.metrics_host, metrics_port)
@@ -170,7 +172,9 @@ async def _parent(
             return
         log.info("all %d workers serving", expected)
         if ready_file:
-            info = readyfile.gateway_info(config.port, metrics_port, config.health_port, serving)
+            info = readyfile.gateway_info(
+                config, config.port, metrics_port, config.health_port, serving
+            )
             try:
                 readyfile.write(ready_file, info)
             except OSError as exc:

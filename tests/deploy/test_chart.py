@@ -8,10 +8,14 @@ import json
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
+from liveness.v1 import liveness_pb2 as pb
+from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import GatewayConfig
 
 from tests.deploy.conftest import (
@@ -26,6 +30,7 @@ from tests.deploy.conftest import (
     run_helm,
     template_args,
 )
+from tests.processes import Processes
 
 ALL_VALUES = ["", "all-features", "existing-secret", "sandbox", "tls-auth"]
 CI_SECRETS = ("ci-linkface-secret-value", "ci-accuauth-secret-value")
@@ -305,6 +310,9 @@ def test_every_value_is_documented_in_place() -> None:
         (["vendors.linkface.baseUrl=ftp://example.test"], "baseUrl"),
         (["replicas=3"], "replicas"),
         (["gateway.drainSecond=3"], "drainSecond"),
+        (["tracing.sampler=sometimes"], "sampler"),
+        (["tracing.samplerArg=2"], "samplerArg"),
+        (["tracing.otlpEndpoint=collector:4317"], "otlpEndpoint"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Path, sets: list[str], complaint: str) -> None:
@@ -393,6 +401,111 @@ def test_dashboard_only_queries_metrics_the_gateway_exports(render: Render) -> N
     assert used
     unknown = {m for m in used - exported if not m.startswith("process_")}
     assert not unknown, f"the dashboard queries metrics the gateway does not export: {unknown}"
+
+
+# Labels a Prometheus scrape adds to every series (target labels), not the gateway.
+_TARGET_LABELS = {"namespace", "job", "pod", "instance"}
+
+
+def _dashboard_queries(render: Render) -> list[tuple[set[str], set[str]]]:
+    """Per query of the dashboard: the metric names it reads and the label names it uses
+    (in selectors and in ``by (...)``), target labels left out."""
+    _, dashboard = _dashboard(render)
+    queries = []
+    for panel in dashboard["panels"]:  # type: ignore[attr-defined]
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            names = set(re.findall(r"\b([a-z_:][a-z0-9_:]*)\{", expr))
+            labels = set(re.findall(r"([a-z_][a-z0-9_]*)\s*(?:=~|!~|!=|=)\s*\"", expr))
+            for group in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+                labels.update(label.strip() for label in group.split(",") if label.strip())
+            queries.append((names, labels - _TARGET_LABELS))
+    return queries
+
+
+def _running_gateway_metrics(processes: Processes, workers: int) -> str:
+    """/metrics of a real ``liveness-gateway serve --sandbox --workers N`` after a Detect."""
+    gateway = processes.gateway("--workers", str(workers), "--grace", "1")
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.5"), timeout=10)
+    url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_dashboard_metric_and_label_exists_on_a_running_gateway(
+    render: Render, processes: Processes, workers: int
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = _running_gateway_metrics(processes, workers)
+    labels_of: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels_of.setdefault(s.name, set()).update(s.labels)
+    queries = _dashboard_queries(render)
+    assert any("process_cpu_seconds_total" in names for names, _ in queries)
+    problems = []
+    for names, labels in queries:
+        for name in names:
+            if name not in labels_of:
+                problems.append(f"{name} is not exported")
+            elif missing := labels - labels_of[name]:
+                problems.append(f"{name} has no label {sorted(missing)}")
+    assert not problems, f"with {workers} worker(s): {problems}"
+    if workers > 1:  # one series per process, told apart
+        cpu = [
+            s.labels
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "process_cpu_seconds_total"
+        ]
+        assert sorted(c["worker"] for c in cpu) == sorted(["supervisor", *map(str, range(workers))])
+
+
+def test_dashboard_latency_panels_show_exemplars(render: Render) -> None:
+    _, dashboard = _dashboard(render)
+    latency = [
+        target
+        for panel in dashboard["panels"]  # type: ignore[attr-defined]
+        if panel.get("type") == "timeseries"
+        for target in panel.get("targets", [])
+        if re.search(
+            r"grpc_server_handling_seconds_bucket|vendor_request_duration_seconds_bucket",
+            target["expr"],
+        )
+    ]
+    assert latency
+    assert all(target.get("exemplar") is True for target in latency)
+
+
+def test_tracing_values_set_every_otel_setting(render: Render) -> None:
+    from liveness_gateway import settings
+
+    otel = {s.env for s in settings.SETTINGS if s.env.startswith("OTEL_")}
+    assert otel
+    assert not otel & set(env_of(gateway_container(render()))), "off by default"
+    env = env_of(gateway_container(render(ci_values("all-features"))))
+    assert otel <= set(env)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://otel-collector.monitoring:4317"
+    assert env["OTEL_TRACES_SAMPLER"]["value"] == "parentbased_traceidratio"
+    assert env["OTEL_TRACES_SAMPLER_ARG"]["value"] == "0.01"
+    attributes = env["OTEL_RESOURCE_ATTRIBUTES"]["value"].split(",")
+    assert "deployment.environment=ci" in attributes
+    assert "k8s.pod.name=$(OTEL_K8S_POD_NAME)" in attributes
+    names = list(env)
+    assert names.index("OTEL_K8S_POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")
+
+
+def test_chart_tracing_defaults_are_the_gateways() -> None:
+    from liveness_gateway import settings
+
+    defaults = {s.env: s.default for s in settings.SETTINGS}
+    tracing = _defaults()["tracing"]
+    assert tracing["serviceName"] == defaults["OTEL_SERVICE_NAME"]  # type: ignore[index]
+    assert tracing["sampler"] == defaults["OTEL_TRACES_SAMPLER"]  # type: ignore[index]
 
 
 def test_rendered_manifests_fail_validation_on_an_unknown_field(

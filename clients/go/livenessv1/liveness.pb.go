@@ -38,6 +38,10 @@ const (
 	Verdict_VERDICT_LIVE Verdict = 1
 	// The score is above the threshold: a spoof ("hack").
 	Verdict_VERDICT_HACK Verdict = 2
+	// The score lies within the operator's review band around the threshold (at most the band
+	// away from it, either side): too close to call, as Azure Face's "uncertain". Only returned
+	// when the operator set a band (--detect-review-band, --antihack-review-band).
+	Verdict_VERDICT_REVIEW Verdict = 3
 )
 
 // Enum value maps for Verdict.
@@ -46,11 +50,13 @@ var (
 		0: "VERDICT_UNSPECIFIED",
 		1: "VERDICT_LIVE",
 		2: "VERDICT_HACK",
+		3: "VERDICT_REVIEW",
 	}
 	Verdict_value = map[string]int32{
 		"VERDICT_UNSPECIFIED": 0,
 		"VERDICT_LIVE":        1,
 		"VERDICT_HACK":        2,
+		"VERDICT_REVIEW":      3,
 	}
 )
 
@@ -844,11 +850,12 @@ const file_liveness_v1_liveness_proto_rawDesc = "" +
 	"\v_live_probaB\r\n" +
 	"\v_eye_closedB\f\n" +
 	"\n" +
-	"_eye_score*F\n" +
+	"_eye_score*Z\n" +
 	"\aVerdict\x12\x17\n" +
 	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fVERDICT_LIVE\x10\x01\x12\x10\n" +
-	"\fVERDICT_HACK\x10\x022\xde\x01\n" +
+	"\fVERDICT_HACK\x10\x02\x12\x12\n" +
+	"\x0eVERDICT_REVIEW\x10\x032\xde\x01\n" +
 	"\rLivenessCheck\x12A\n" +
 	"\x06Upload\x12\x1a.liveness.v1.UploadRequest\x1a\x1b.liveness.v1.UploadResponse\x12A\n" +
 	"\x06Detect\x12\x1a.liveness.v1.DetectRequest\x1a\x1b.liveness.v1.DetectResponse\x12G\n" +

@@ -35,6 +35,11 @@ class _VerdictEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Verdict.Value
     """The score is at or below the threshold: a live person."""
     VERDICT_HACK: _Verdict.ValueType  # 2
     """The score is above the threshold: a spoof ("hack")."""
+    VERDICT_REVIEW: _Verdict.ValueType  # 3
+    """The score lies within the operator's review band around the threshold (at most the band
+    away from it, either side): too close to call, as Azure Face's "uncertain". Only returned
+    when the operator set a band (--detect-review-band, --antihack-review-band).
+    """
 
 class Verdict(_Verdict, metaclass=_VerdictEnumTypeWrapper):
     """The gateway's decision for a score, taken against the operator-configured threshold."""
@@ -45,6 +50,11 @@ VERDICT_LIVE: Verdict.ValueType  # 1
 """The score is at or below the threshold: a live person."""
 VERDICT_HACK: Verdict.ValueType  # 2
 """The score is above the threshold: a spoof ("hack")."""
+VERDICT_REVIEW: Verdict.ValueType  # 3
+"""The score lies within the operator's review band around the threshold (at most the band
+away from it, either side): too close to call, as Azure Face's "uncertain". Only returned
+when the operator set a band (--detect-review-band, --antihack-review-band).
+"""
 Global___Verdict: _TypeAlias = Verdict  # noqa: Y015
 
 @_typing.final

@@ -13,27 +13,54 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from liveness_gateway.config import MAX_LIVENESS_BYTES
-from liveness_gateway.errors import VENDOR_STATUS_TABLE
+from liveness_gateway.config import ACCUAUTH, LINKFACE, MAX_LIVENESS_BYTES
 from liveness_gateway.sandbox import vectors
 from liveness_gateway.sandbox.vectors import Vector, VectorError
-from liveness_gateway.vendors import accuauth, linkface
+from liveness_gateway.vendors import ENDPOINTS, accuauth, linkface
 
 _MAX_BODY_BYTES = 2 * MAX_LIVENESS_BYTES
 """What the sandbox reads of a request at all; beyond the 5 MB rule but bounded."""
+_TRACEPARENTS_KEPT = 1000
 _MAX_STORED_BYTES = 256 * 1024 * 1024
 """What the sandbox keeps of uploaded data (oldest dropped first), so it never grows unbounded."""
 # A 1x1 PNG: what the sandbox sends as the face image.
 _FACE_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
 )
+
+
+# The HTTP status of each documented vendor status, as the pages' error tables give it.
+# Written from the pages, not taken from the gateway: a wrong entry on either side shows up
+# in the tests. A status no page lists gets 400.
+PAGE_HTTP_STATUS: dict[str, int] = {
+    "ENCODING_ERROR": 400,
+    "DOWNLOAD_TIMEOUT": 400,
+    "DOWNLOAD_ERROR": 400,
+    "INVALID_ARGUMENT": 400,
+    "WRONG_LIVENESS_DATA": 400,
+    "NO_FACE_DETECTED": 400,
+    "DETETION_FAILED": 400,
+    "UNAUTHORIZED": 401,
+    "KEY_EXPIRED": 401,
+    "RATE_LIMIT_EXCEEDED": 403,
+    "NO_PERMISSION": 403,
+    "OUT_OF_QUOTA": 403,
+    "NOT_FOUND": 404,
+    "INTERNAL_ERROR": 500,
+}
+
+DETECT_FILE_PARTS = ("any", "liveness_data_file", "file")
+IMAGE_ENCODINGS = ("standard", "urlsafe", "unpadded", "wrapped", "data_uri")
+
+# An image that, with the rest of a gRPC response, is over 6 MiB (the message limit).
+_OVERSIZED_IMAGE = _FACE_PNG + bytes(6 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -45,12 +72,40 @@ class Credentials:
     def generate() -> Credentials:
         return Credentials("sandbox-" + secrets.token_hex(4), secrets.token_urlsafe(24))
 
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.api_id, self.api_secret
+
 
 @dataclass(frozen=True)
 class SandboxConfig:
+    """The sandbox's accounts, and which reading of the pages it follows where they differ."""
+
     linkface: Credentials
     accuauth: Credentials
     download_timeout_s: float = 5.0
+    detect_file_part: str = "any"
+    """Detect's data part: the table's ``liveness_data_file``, the samples' ``file``, or any."""
+    extra_bools: bool = False
+    """Send ``face_quality_score`` and ``live_proba`` as bools, as the AntiHack table types
+    them (the sample sends floats)."""
+    image_encoding: str = "standard"
+    """How ``image_base64`` is written: standard, urlsafe, unpadded, wrapped (MIME lines of
+    76) or data_uri (``data:image/png;base64,...``)."""
+
+    def __post_init__(self) -> None:
+        if self.detect_file_part not in DETECT_FILE_PARTS:
+            raise ValueError(f"detect_file_part must be one of {DETECT_FILE_PARTS}")
+        if self.image_encoding not in IMAGE_ENCODINGS:
+            raise ValueError(f"image_encoding must be one of {IMAGE_ENCODINGS}")
+
+    @staticmethod
+    def generate(**readings: Any) -> SandboxConfig:
+        """Fresh random credentials for both vendors."""
+        return SandboxConfig(Credentials.generate(), Credentials.generate(), **readings)
+
+    def credentials(self, vendor: str) -> Credentials:
+        return {LINKFACE: self.linkface, ACCUAUTH: self.accuauth}[vendor]
 
 
 class _ReplyError(Exception):
@@ -69,6 +124,8 @@ class SandboxState:
         self.stored: OrderedDict[str, bytes] = OrderedDict()
         self.stored_bytes = 0
         self.in_flight = 0
+        self.traceparents: deque[str] = deque(maxlen=_TRACEPARENTS_KEPT)
+        """The ``traceparent`` header of the latest vendor requests, oldest first."""
 
     def store(self, data: bytes) -> str:
         data_id = "LD" + hashlib.sha256(data).hexdigest()[:30]
@@ -95,9 +152,13 @@ def create_app(config: SandboxConfig) -> web.Application:
     app = web.Application(client_max_size=_MAX_BODY_BYTES)
     app[STATE] = SandboxState()
     app[CONFIG] = config
-    app.router.add_post(linkface.UPLOAD_PATH, _upload)
-    app.router.add_post(linkface.DETECT_PATH, _detect)
-    app.router.add_post(accuauth.ANTI_HACK_PATH, _anti_hack)
+    handlers = {
+        linkface.UPLOAD.name: _upload,
+        linkface.DETECT.name: _detect,
+        accuauth.ANTI_HACK.name: _anti_hack,
+    }
+    for endpoint in ENDPOINTS:
+        app.router.add_post(endpoint.path, handlers[endpoint.name])
     app.router.add_get("/_sandbox/stats", _stats)
     app.cleanup_ctx.append(_download_session)
     app.middlewares.append(_vendor_errors)
@@ -115,6 +176,9 @@ async def _vendor_errors(request: web.Request, handler: Any) -> web.StreamRespon
     state = request.app[STATE]
     if request.path != "/_sandbox/stats":
         state.requests[request.path] += 1
+        traceparent = request.headers.get("traceparent")
+        if traceparent is not None:
+            state.traceparents.append(traceparent)
     state.in_flight += 1
     try:
         response: web.StreamResponse = await handler(request)
@@ -136,9 +200,10 @@ def _request_id() -> str:
 
 
 def _error(http: int, status: str, reason: str) -> web.Response:
-    return web.json_response(
-        {"status": status, "reason": reason, "request_id": _request_id()}, status=http
-    )
+    body = {"status": status, "reason": reason, "request_id": _request_id()}
+    if status == "NO_FACE_DETECTED":  # "details in the field image", says the page
+        body["image"] = "no face in any frame of the liveness data"
+    return web.json_response(body, status=http)
 
 
 def _fail(http: int, status: str, reason: str) -> _ReplyError:
@@ -275,8 +340,7 @@ async def _apply(request: web.Request, vector: Vector) -> None:
         raise _ReplyError(web.Response(status=500))  # never written: the connection is gone
     headers = {"Retry-After": vector.retry_after} if vector.retry_after else {}
     if vector.status is not None:
-        rule = VENDOR_STATUS_TABLE.get(vector.status)
-        http = vector.http or (rule.http if rule else 400)
+        http = vector.http or PAGE_HTTP_STATUS.get(vector.status, 400)
         response = _error(http, vector.status, f"sandbox vector asked for {vector.status}")
         response.headers.update(headers)
         raise _ReplyError(response)
@@ -367,9 +431,9 @@ async def _detect(request: web.Request) -> web.StreamResponse:
     form = await _read_form(request)
     _check_linkface_auth(request, form)
     # "file" is what the cURL sample names the part; the table says liveness_data_file.
-    name, value = _one_of(
-        form, ("liveness_data_file", "file"), ("liveness_data_url", "liveness_data_id")
-    )
+    reading = request.app[CONFIG].detect_file_part
+    file_parts = ("liveness_data_file", "file") if reading == "any" else (reading,)
+    name, value = _one_of(form, file_parts, ("liveness_data_url", "liveness_data_id"))
     state = request.app[STATE]
     if name == "liveness_data_id":
         data = value.encode("utf-8") if value.startswith("SANDBOX:") else state.stored.get(value)
@@ -423,18 +487,33 @@ async def _anti_hack(request: web.Request) -> web.StreamResponse:
         "status": "OK",
         "score": _score_value(score, vector),
     }
+    config = request.app[CONFIG]
     if flags["return_image"]:
-        reply["image_base64"] = (
-            "@@not-base64@@"
-            if vector.image == "invalid"
-            else base64.b64encode(_FACE_PNG).decode("ascii")
-        )
+        if vector.image == "invalid":
+            reply["image_base64"] = "@@not-base64@@"
+        else:
+            image = _OVERSIZED_IMAGE if vector.image == "oversized" else _FACE_PNG
+            reply["image_base64"] = encode_image(image, config.image_encoding)
     if flags["return_extra"]:
-        reply["extra"] = _extra(score)
+        reply["extra"] = _extra(score, as_bools=config.extra_bools)
     return web.json_response(reply, dumps=json.dumps)
 
 
-def _extra(score: float) -> dict[str, Any]:
+def encode_image(image: bytes, encoding: str) -> str:
+    """``image`` as base64 in one of the forms vendors are seen to send."""
+    match encoding:
+        case "urlsafe":
+            return base64.urlsafe_b64encode(image).decode("ascii")
+        case "unpadded":
+            return base64.b64encode(image).decode("ascii").rstrip("=")
+        case "wrapped":
+            return base64.encodebytes(image).decode("ascii")
+        case "data_uri":
+            return "data:image/png;base64," + base64.b64encode(image).decode("ascii")
+    return base64.b64encode(image).decode("ascii")
+
+
+def _extra(score: float, *, as_bools: bool = False) -> dict[str, Any]:
     """Plausible quality signals derived from the score, in the vendor's sample shape."""
     live = score <= 0.98
     return {
@@ -447,9 +526,9 @@ def _extra(score: float) -> dict[str, Any]:
         "image_too_small": False,
         "masked": False,
         "face_quality_low": False,
-        "face_quality_score": 0.9981434181918459,
+        "face_quality_score": True if as_bools else 0.9981434181918459,
         "is_live": live,
-        "live_proba": round(1.0 - score, 6),
+        "live_proba": live if as_bools else round(1.0 - score, 6),
         "eye_closed": False,
         "eye_score": 0.9786062829240756,
     }
@@ -458,5 +537,10 @@ def _extra(score: float) -> dict[str, Any]:
 async def _stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response(
-        {"requests": dict(state.requests), "total": state.total(), "in_flight": state.in_flight}
+        {
+            "requests": dict(state.requests),
+            "total": state.total(),
+            "in_flight": state.in_flight,
+            "traceparents": list(state.traceparents),
+        }
     )

@@ -40,6 +40,7 @@ class Vector:
     id_key: str | None = None
     image: str = "valid"
     score_raw: str | None = None
+    pad: str = ""
 
 
 def parse(data: bytes) -> Vector | None:
@@ -99,9 +100,11 @@ def _convert(key: str, value: str) -> object:
             return value
         case "score_raw":
             return value
+        case "pad":  # ignored: makes a vector (used as an id) as long as a test needs
+            return value
         case "image":
-            if value not in ("valid", "invalid"):
-                raise VectorError("sandbox image must be valid or invalid")
+            if value not in ("valid", "invalid", "oversized"):
+                raise VectorError("sandbox image must be valid, invalid or oversized")
             return value
     raise VectorError(f"unknown sandbox directive {key!r}")
 

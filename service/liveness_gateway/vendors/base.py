@@ -1,17 +1,29 @@
-"""What the vendor modules share: request/reply values and tolerant JSON reading."""
+"""What the vendor modules share: endpoint descriptors, request/reply values, tolerant JSON.
+
+An :class:`Endpoint` is everything the gateway knows about one vendor endpoint, in one
+place: its vendor, path, the RPC it serves, whether it may be sent twice, its timeout, how
+big a reply it can legitimately send, which multipart part carries each source, how to
+build the request and how to read the reply. The servicer, :mod:`~liveness_gateway.upstream`,
+the metrics, the settings and the sandbox all iterate over ``vendors.ENDPOINTS``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from liveness_gateway import errors
+from liveness_gateway.config import VendorConfig
+from liveness_gateway.scrub import NO_SECRETS, Scrubber
+from liveness_gateway.validation import Source, SourceKind
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,17 @@ class FormPart:
 
 
 @dataclass(frozen=True)
+class CallOptions:
+    """What the caller asked for beyond the source (AntiHack's image and extra signals)."""
+
+    return_image: bool = False
+    return_extra: bool = False
+
+
+NO_OPTIONS = CallOptions()
+
+
+@dataclass(frozen=True)
 class VendorRequest:
     """A vendor call, fully described; the transport sends it as multipart/form-data."""
 
@@ -33,8 +56,11 @@ class VendorRequest:
     url: str
     parts: Sequence[FormPart]
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    secrets: Sequence[str] = field(default=(), repr=False)
-    """Values to scrub from anything the vendor echoes back."""
+    options: CallOptions = NO_OPTIONS
+    caller_url: bool = False
+    """The vendor must first download a url the caller named (its 5 s download limit)."""
+    max_reply_bytes: int = 64 * 1024
+    """What is read of the reply at most; more is an unusable reply."""
 
 
 @dataclass(frozen=True)
@@ -48,16 +74,111 @@ class VendorReply:
 
 
 @dataclass(frozen=True)
+class ParseContext:
+    """What a reply parser needs besides the reply."""
+
+    endpoint: Endpoint[Any]
+    scrubber: Scrubber = NO_SECRETS
+    options: CallOptions = NO_OPTIONS
+
+
+Builder = Callable[["Endpoint[Any]", VendorConfig, Source, CallOptions], VendorRequest]
+
+
+@dataclass(frozen=True)
+class Endpoint(Generic[R]):
+    """One vendor endpoint, described once (see the module docstring)."""
+
+    vendor: str
+    name: str
+    """The stable short name: metrics label, log field, settings key."""
+    setting: str
+    """How flags and variables name it: ``--<vendor>-<setting>-timeout``."""
+    path: str
+    rpc: str
+    """The liveness.v1 RPC it serves."""
+    idempotent: bool
+    """Safe to send again once it may have reached the vendor."""
+    parts: Mapping[SourceKind, str]
+    """The multipart part that carries each source kind, as the parameter table names it."""
+    builder: Builder
+    parser: Callable[[VendorReply, ParseContext], R]
+    max_reply_bytes: int
+    """The largest reply the endpoint can legitimately send; bounds the cost of parsing."""
+    file_part_readings: tuple[str, ...] = ()
+    """Other names the pages' samples give the data part (a per-endpoint setting)."""
+    default_timeout_s: float | None = None
+    """None: the vendor's timeout."""
+
+    @property
+    def file_part_choices(self) -> tuple[str, ...]:
+        return (self.parts["data"], *self.file_part_readings) if "data" in self.parts else ()
+
+    @property
+    def source_part_names(self) -> frozenset[str]:
+        return frozenset((*self.parts.values(), *self.file_part_readings))
+
+    def build(
+        self, cfg: VendorConfig, source: Source, options: CallOptions = NO_OPTIONS
+    ) -> VendorRequest:
+        return self.builder(self, cfg, source, options)
+
+    def parse(self, reply: VendorReply, context: ParseContext | None = None) -> R:
+        return self.parser(reply, context or ParseContext(self))
+
+    def source_part(self, cfg: VendorConfig, kind: SourceKind) -> str:
+        """The part name for ``kind``: the table's, or the configured reading for data."""
+        if kind == "data":
+            return cfg.file_parts.get(self.name, self.parts["data"])
+        return self.parts[kind]
+
+    def request(
+        self,
+        cfg: VendorConfig,
+        source: Source,
+        parts: Sequence[FormPart],
+        *,
+        headers: Mapping[str, str] | None = None,
+        options: CallOptions = NO_OPTIONS,
+    ) -> VendorRequest:
+        """The :class:`VendorRequest` for this endpoint, with the source's part appended."""
+        name = self.source_part(cfg, source.kind)
+        if source.kind == "data":
+            part = FormPart(name, source.data, filename="liveness_data")
+        else:
+            part = FormPart(name, source.text)
+        return VendorRequest(
+            vendor=self.vendor,
+            endpoint=self.name,
+            url=cfg.base_url + self.path,
+            parts=[*parts, part],
+            headers=headers or {},
+            options=options,
+            caller_url=source.kind == "url",
+            max_reply_bytes=self.max_reply_bytes,
+        )
+
+
+@dataclass(frozen=True)
 class Document:
     """A successful (``status == "OK"``) vendor JSON reply."""
 
     vendor: str
     fields: Mapping[str, Any]
     http_status: int
+    scrubber: Scrubber = NO_SECRETS
 
     @property
     def request_id(self) -> str:
-        return vendor_id(self.fields.get("request_id"))
+        return self.scrubber.id(self.fields.get("request_id"))
+
+    def text_field(self, *names: str) -> str:
+        """The first of ``names`` that holds a usable id (short, printable, no secret)."""
+        for name in names:
+            value = self.scrubber.id(self.fields.get(name))
+            if value:
+                return value
+        return ""
 
     def bad(self, what: str) -> errors.GatewayError:
         return errors.bad_reply(
@@ -65,64 +186,79 @@ class Document:
         )
 
 
-_MAX_JSON_DEPTH = 32
+_MAX_JSON_TOKENS = 4096
+"""Containers and separators a reply may hold. The documented replies have a few dozen; the
+bound keeps a hostile reply from costing the event loop more than a few milliseconds."""
+_FALLBACK_MAX_BYTES = 64 * 1024
+"""Bodies orjson refuses (NaN tokens, UTF-16) get a second parse only below this size."""
 
 
-def read_document(reply: VendorReply, secrets: Sequence[str] = ()) -> Document:
+def read_document(reply: VendorReply, context: ParseContext) -> Document:
     """Decode a reply; raise the mapped :class:`GatewayError` unless it says ``OK``."""
-    doc = _decode(reply.body) or {}
-    status = doc.get("status")
+    scrubber = context.scrubber
+    decoded = _decode(reply.body)
+    if isinstance(decoded, str):
+        if 200 <= reply.http_status < 300:
+            raise errors.bad_reply(reply.vendor, decoded, http_status=reply.http_status)
+        raise errors.from_vendor_http(
+            reply.vendor, reply.http_status, retry_after=reply.retry_after
+        )
+    status = decoded.get("status")
     if not isinstance(status, str) or not status:
         # No usable vendor status: judge by HTTP alone.
         if 200 <= reply.http_status < 300:
-            what = "no status field" if doc else "not a JSON object"
-            raise errors.bad_reply(reply.vendor, what, http_status=reply.http_status)
+            raise errors.bad_reply(reply.vendor, "no status field", http_status=reply.http_status)
         raise errors.from_vendor_http(
             reply.vendor, reply.http_status, retry_after=reply.retry_after
         )
     if status == "OK" and 200 <= reply.http_status < 300:
-        return Document(reply.vendor, doc, reply.http_status)
+        return Document(reply.vendor, decoded, reply.http_status, scrubber)
     if status == "OK":  # "OK" on an error page: trust the HTTP code
         raise errors.from_vendor_http(
             reply.vendor, reply.http_status, retry_after=reply.retry_after
         )
-    reason = doc.get("reason")
     raise errors.from_vendor_status(
         reply.vendor,
         status,
         http_status=reply.http_status,
-        vendor_request_id=vendor_id(doc.get("request_id")) or None,
-        vendor_reason=reason if isinstance(reason, str) else None,
+        vendor_request_id=scrubber.id(decoded.get("request_id")) or None,
+        vendor_reason=_short_text(decoded.get("reason")),
+        vendor_detail=_short_text(decoded.get("image")),
         retry_after=reply.retry_after,
-        redact=secrets,
+        scrubber=scrubber,
+        source_parts=context.endpoint.source_part_names,
     )
 
 
-def _decode(body: bytes) -> dict[str, Any] | None:
-    if not body.strip():
-        return None
+def _short_text(value: object) -> str | None:
+    """A scalar detail as text (NO_FACE_DETECTED's ``image``, any ``reason``), else None."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return None
+
+
+def _decode(body: bytes) -> dict[str, Any] | str:
+    """The reply as a JSON object, or what is wrong with it. Its cost is bounded by the
+    endpoint's reply cap (the transport's) and by counting tokens in C before parsing."""
+    if not body or body.isspace():
+        return "an empty body"
+    tokens = body.count(b"{") + body.count(b"[") + body.count(b",")
+    if tokens > _MAX_JSON_TOKENS:
+        return f"more than {_MAX_JSON_TOKENS} JSON values"
     try:
-        # orjson first: several times faster on the usual reply. What it refuses (NaN and
-        # Infinity tokens, UTF-16/32, nesting past 1024) goes to json, which decides as before.
         value = orjson.loads(body)
-    except ValueError:
-        try:
+    except orjson.JSONDecodeError:
+        if len(body) > _FALLBACK_MAX_BYTES:
+            return "not JSON"
+        try:  # NaN and Infinity tokens, UTF-16/32: what the standard parser also takes
             value = json.loads(body)
         except (ValueError, RecursionError):
-            return None
-    if not isinstance(value, dict) or _depth(value) > _MAX_JSON_DEPTH:
-        return None
+            return "not JSON"
+    if not isinstance(value, dict):
+        return "not a JSON object"
     return value
-
-
-def _depth(value: object, level: int = 0) -> int:
-    if level > _MAX_JSON_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
 
 
 def score_of(doc: Document) -> float:
@@ -131,9 +267,8 @@ def score_of(doc: Document) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise doc.bad("score is missing or not a number")
     if isinstance(raw, str) and not _NUMBER_RE.fullmatch(raw):
-        raise doc.bad(
-            "score is not a number"
-        )  # float() also takes "0_1", " 1 " and non-ASCII digits
+        # float() also takes "0_1", " 1 " and non-ASCII digits
+        raise doc.bad("score is not a number")
     try:
         score = float(raw)
     except (ValueError, OverflowError):
@@ -143,21 +278,4 @@ def score_of(doc: Document) -> float:
     return score
 
 
-_MAX_ID_CHARS = 128
 _NUMBER_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", re.ASCII)
-
-
-def vendor_id(value: object) -> str:
-    """An id the vendor sent, if it is short and printable; it goes into metadata and logs."""
-    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable():
-        return value
-    return ""
-
-
-def text_field(doc: Document, *names: str) -> str:
-    """The first of ``names`` that holds a usable id (short, printable), else ``""``."""
-    for name in names:
-        value = vendor_id(doc.fields.get(name))
-        if value:
-            return value
-    return ""

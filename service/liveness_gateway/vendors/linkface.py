@@ -1,30 +1,31 @@
 """LinkFace: upload_liveness_data and liveness_hack_detect.
 
 Credentials travel in the form body, as the parameter tables say (the cURL samples put them
-in the query string; the sandbox accepts both, the gateway sends the table's form).
+in the query string; the sandbox accepts both, the gateway sends the table's form). Detect's
+data part is ``liveness_data_file`` in the table and ``file`` in eight of the nine samples:
+``--linkface-detect-file-part`` chooses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from liveness_gateway.config import VendorConfig
+from liveness_gateway.config import LINKFACE, VendorConfig
 from liveness_gateway.validation import Source
 from liveness_gateway.vendors.base import (
+    CallOptions,
+    Endpoint,
     FormPart,
+    ParseContext,
     VendorReply,
     VendorRequest,
     read_document,
     score_of,
-    text_field,
 )
 
-UPLOAD_PATH = "/resources/upload_liveness_data"
-DETECT_PATH = "/hackness/liveness_hack_detect"
-UPLOAD = "upload_liveness_data"
-DETECT = "liveness_hack_detect"
-
-_FILENAME = "liveness_data"
+_SMALL_REPLY_BYTES = 64 * 1024
+"""A reply of a status, a score and two ids: a few hundred bytes, with room to spare."""
 
 
 @dataclass(frozen=True)
@@ -40,55 +41,54 @@ class DetectResult:
     request_id: str
 
 
-def _credentials(cfg: VendorConfig) -> list[FormPart]:
-    return [FormPart("api_id", cfg.api_id), FormPart("api_secret", cfg.api_secret)]
+def _build(
+    endpoint: Endpoint[Any], cfg: VendorConfig, source: Source, options: CallOptions
+) -> VendorRequest:
+    credentials = [FormPart("api_id", cfg.api_id), FormPart("api_secret", cfg.api_secret)]
+    return endpoint.request(cfg, source, credentials, options=options)
 
 
-def build_upload(cfg: VendorConfig, source: Source) -> VendorRequest:
-    if source.kind == "data":
-        part = FormPart("file", source.data, filename=_FILENAME)
-    elif source.kind == "url":
-        part = FormPart("url", source.text)
-    else:
-        raise ValueError("upload takes bytes or a url")
-    return VendorRequest(
-        vendor=cfg.name,
-        endpoint=UPLOAD,
-        url=cfg.base_url + UPLOAD_PATH,
-        parts=[*_credentials(cfg), part],
-        secrets=(cfg.api_secret,),
-    )
-
-
-def parse_upload(reply: VendorReply, secrets: tuple[str, ...] = ()) -> UploadResult:
-    doc = read_document(reply, secrets)
+def _parse_upload(reply: VendorReply, context: ParseContext) -> UploadResult:
+    doc = read_document(reply, context)
     # The table says liveness_data_id; the documented sample says image_id.
-    data_id = text_field(doc, "liveness_data_id", "image_id")
+    data_id = doc.text_field("liveness_data_id", "image_id")
     if not data_id:
         raise doc.bad("no liveness_data_id")
     return UploadResult(liveness_data_id=data_id, request_id=doc.request_id)
 
 
-def build_detect(cfg: VendorConfig, source: Source) -> VendorRequest:
-    if source.kind == "data":
-        part = FormPart("liveness_data_file", source.data, filename=_FILENAME)
-    elif source.kind == "url":
-        part = FormPart("liveness_data_url", source.text)
-    else:
-        part = FormPart("liveness_data_id", source.text)
-    return VendorRequest(
-        vendor=cfg.name,
-        endpoint=DETECT,
-        url=cfg.base_url + DETECT_PATH,
-        parts=[*_credentials(cfg), part],
-        secrets=(cfg.api_secret,),
-    )
-
-
-def parse_detect(reply: VendorReply, secrets: tuple[str, ...] = ()) -> DetectResult:
-    doc = read_document(reply, secrets)
+def _parse_detect(reply: VendorReply, context: ParseContext) -> DetectResult:
+    doc = read_document(reply, context)
     return DetectResult(
         score=score_of(doc),
-        liveness_data_id=text_field(doc, "liveness_data_id", "image_id"),
+        liveness_data_id=doc.text_field("liveness_data_id", "image_id"),
         request_id=doc.request_id,
     )
+
+
+UPLOAD: Endpoint[UploadResult] = Endpoint(
+    vendor=LINKFACE,
+    name="upload_liveness_data",
+    setting="upload",
+    path="/resources/upload_liveness_data",
+    rpc="Upload",
+    idempotent=False,  # each upload stores a new object: resent only if it never left
+    parts={"data": "file", "url": "url"},
+    builder=_build,
+    parser=_parse_upload,
+    max_reply_bytes=_SMALL_REPLY_BYTES,
+)
+
+DETECT: Endpoint[DetectResult] = Endpoint(
+    vendor=LINKFACE,
+    name="liveness_hack_detect",
+    setting="detect",
+    path="/hackness/liveness_hack_detect",
+    rpc="Detect",
+    idempotent=True,
+    parts={"data": "liveness_data_file", "url": "liveness_data_url", "id": "liveness_data_id"},
+    file_part_readings=("file",),
+    builder=_build,
+    parser=_parse_detect,
+    max_reply_bytes=_SMALL_REPLY_BYTES,
+)

@@ -40,6 +40,12 @@ export enum Verdict {
   VERDICT_LIVE = 1,
   /** VERDICT_HACK - The score is above the threshold: a spoof ("hack"). */
   VERDICT_HACK = 2,
+  /**
+   * VERDICT_REVIEW - The score lies within the operator's review band around the threshold (at most the band
+   * away from it, either side): too close to call, as Azure Face's "uncertain". Only returned
+   * when the operator set a band (--detect-review-band, --antihack-review-band).
+   */
+  VERDICT_REVIEW = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -54,6 +60,9 @@ export function verdictFromJSON(object: any): Verdict {
     case 2:
     case "VERDICT_HACK":
       return Verdict.VERDICT_HACK;
+    case 3:
+    case "VERDICT_REVIEW":
+      return Verdict.VERDICT_REVIEW;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -69,6 +78,8 @@ export function verdictToJSON(object: Verdict): string {
       return "VERDICT_LIVE";
     case Verdict.VERDICT_HACK:
       return "VERDICT_HACK";
+    case Verdict.VERDICT_REVIEW:
+      return "VERDICT_REVIEW";
     case Verdict.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

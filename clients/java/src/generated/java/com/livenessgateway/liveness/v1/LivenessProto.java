@@ -115,18 +115,19 @@ public final class LivenessProto extends com.google.protobuf.GeneratedFile {
       "ace_too_smallB\022\n\020_image_too_smallB\t\n\007_ma" +
       "skedB\023\n\021_face_quality_lowB\025\n\023_face_quali" +
       "ty_scoreB\n\n\010_is_liveB\r\n\013_live_probaB\r\n\013_" +
-      "eye_closedB\014\n\n_eye_score*F\n\007Verdict\022\027\n\023V" +
+      "eye_closedB\014\n\n_eye_score*Z\n\007Verdict\022\027\n\023V" +
       "ERDICT_UNSPECIFIED\020\000\022\020\n\014VERDICT_LIVE\020\001\022\020" +
-      "\n\014VERDICT_HACK\020\0022\336\001\n\rLivenessCheck\022A\n\006Up" +
-      "load\022\032.liveness.v1.UploadRequest\032\033.liven" +
-      "ess.v1.UploadResponse\022A\n\006Detect\022\032.livene" +
-      "ss.v1.DetectRequest\032\033.liveness.v1.Detect" +
-      "Response\022G\n\010AntiHack\022\034.liveness.v1.AntiH" +
-      "ackRequest\032\035.liveness.v1.AntiHackRespons" +
-      "eB\201\001\n\037com.livenessgateway.liveness.v1B\rL" +
-      "ivenessProtoP\001ZMgithub.com/liveness-gate" +
-      "way/liveness-gateway/clients/go/liveness" +
-      "v1;livenessv1b\006proto3"
+      "\n\014VERDICT_HACK\020\002\022\022\n\016VERDICT_REVIEW\020\0032\336\001\n" +
+      "\rLivenessCheck\022A\n\006Upload\022\032.liveness.v1.U" +
+      "ploadRequest\032\033.liveness.v1.UploadRespons" +
+      "e\022A\n\006Detect\022\032.liveness.v1.DetectRequest\032" +
+      "\033.liveness.v1.DetectResponse\022G\n\010AntiHack" +
+      "\022\034.liveness.v1.AntiHackRequest\032\035.livenes" +
+      "s.v1.AntiHackResponseB\201\001\n\037com.livenessga" +
+      "teway.liveness.v1B\rLivenessProtoP\001ZMgith" +
+      "ub.com/liveness-gateway/liveness-gateway" +
+      "/clients/go/livenessv1;livenessv1b\006proto" +
+      "3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,

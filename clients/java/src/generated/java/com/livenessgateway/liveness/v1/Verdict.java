@@ -39,6 +39,16 @@ public enum Verdict
    * <code>VERDICT_HACK = 2;</code>
    */
   VERDICT_HACK(2),
+  /**
+   * <pre>
+   * The score lies within the operator's review band around the threshold (at most the band
+   * away from it, either side): too close to call, as Azure Face's "uncertain". Only returned
+   * when the operator set a band (--detect-review-band, --antihack-review-band).
+   * </pre>
+   *
+   * <code>VERDICT_REVIEW = 3;</code>
+   */
+  VERDICT_REVIEW(3),
   UNRECOGNIZED(-1),
   ;
 
@@ -75,6 +85,16 @@ public enum Verdict
    * <code>VERDICT_HACK = 2;</code>
    */
   public static final int VERDICT_HACK_VALUE = 2;
+  /**
+   * <pre>
+   * The score lies within the operator's review band around the threshold (at most the band
+   * away from it, either side): too close to call, as Azure Face's "uncertain". Only returned
+   * when the operator set a band (--detect-review-band, --antihack-review-band).
+   * </pre>
+   *
+   * <code>VERDICT_REVIEW = 3;</code>
+   */
+  public static final int VERDICT_REVIEW_VALUE = 3;
 
 
   public final int getNumber() {
@@ -104,6 +124,7 @@ public enum Verdict
       case 0: return VERDICT_UNSPECIFIED;
       case 1: return VERDICT_LIVE;
       case 2: return VERDICT_HACK;
+      case 3: return VERDICT_REVIEW;
       default: return null;
     }
   }
