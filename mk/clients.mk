@@ -49,17 +49,35 @@ $(GO_PLUGINS_STAMP):
 	GOBIN=$(CLIENT_TOOLS_BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	@rm -f $(CLIENT_STAMPS)/go-plugins-* && touch $@
 
+# The client embeds the shipped service config; the copy is made here and checked by
+# build-client-go.
+GO_SERVICE_CONFIG := protos/liveness/v1/service_config.json
+GO_SERVICE_CONFIG_COPY := clients/go/livenessclient/service_config.json
+
 gen-client-go: $(STAMP) $(GO_PLUGINS_STAMP)
 	$(CLIENT_BUF) generate --template buf.gen.go.yaml
+	cp $(GO_SERVICE_CONFIG) $(GO_SERVICE_CONFIG_COPY)
 
 build-client-go:
+	@diff -u $(GO_SERVICE_CONFIG) $(GO_SERVICE_CONFIG_COPY) || \
+	  { echo "$(GO_SERVICE_CONFIG_COPY) differs from $(GO_SERVICE_CONFIG): run make gen-client-go" >&2; exit 1; }
 	@cd clients/go && unformatted=$$(gofmt -l .) && [ -z "$$unformatted" ] || \
 	  { echo "gofmt: not formatted: $$unformatted" >&2; exit 1; }
-	cd clients/go && go vet ./... && go build ./...
+	cd clients/go && go vet ./... && go vet -tags securetest ./... && go build ./...
+
+# Unit and interop tests on one gateway; the conformance table on a gateway with the table's
+# gateway_env (read from clients/conformance.json); TLS, mTLS and bearer tokens on gateways
+# with certificates and a callers file; the example; the consumer install from outside.
+GO_CONFORMANCE_ENV = $$($(CURDIR)/$(BIN)/python -c 'import json; \
+  print(" ".join(f"{k}={v}" for k, v in json.load(open("../conformance.json"))["gateway_env"].items()))')
 
 test-client-go: $(STAMP) build-client-go
-	cd clients/go && ../../$(WITH_GATEWAY) go test -count=1 ./...
+	cd clients/go && ../../$(WITH_GATEWAY) go test -race -count=1 -skip '^TestConformance$$' ./...
+	set -o pipefail && cd clients/go && env $(GO_CONFORMANCE_ENV) ../../$(WITH_GATEWAY) \
+	  go test -count=1 -run '^TestConformance$$' -v ./livenessclient/ | grep -v '^=== RUN'
+	cd clients/go && ./secure-test.sh ../../$(WITH_GATEWAY)
 	cd clients/go && ../../$(WITH_GATEWAY) go run ./examples/detect 'SANDBOX:score=0.995'
+	cd clients/go && ../../$(WITH_GATEWAY) ./consumer-test.sh
 
 # --- TypeScript -----------------------------------------------------------------------------
 # `npm ci` from the committed package-lock.json; re-run when the lock file changes.

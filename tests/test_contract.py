@@ -137,6 +137,17 @@ async def test_every_failure_carries_retry_advice(
     assert trailers[errors.RETRY_PUSHBACK_KEY] == pushback
 
 
+async def test_no_resend_is_advised_past_the_callers_deadline(make_stub) -> None:
+    """A delay the caller's deadline cannot wait out is advised as -1: the caller gets the
+    gateway's reason at once instead of its own DEADLINE_EXCEEDED later."""
+    stub = await make_stub(resilience=ResilienceConfig(breaker_failures=100))
+    vector = b"SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=5"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Detect(pb.DetectRequest(liveness_data=vector), timeout=2)
+    assert failure_of(caught.value).info.reason == "RATE_LIMIT_EXCEEDED"
+    assert dict(caught.value.trailing_metadata())[errors.RETRY_PUSHBACK_KEY] == "-1"
+
+
 async def test_an_open_breaker_advises_its_remaining_time(make_stub) -> None:
     stub = await make_stub(resilience=ResilienceConfig(breaker_failures=1, breaker_open_s=4.0))
     with pytest.raises(grpc.aio.AioRpcError):

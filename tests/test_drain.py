@@ -48,7 +48,9 @@ async def test_overload_keeps_memory_bounded(processes: Processes) -> None:
             assert {r.code() for r in shed} == {grpc.StatusCode.UNAVAILABLE}
             series.append(rss_mib())
     warm, late = max(series[:5]), max(series[5:])
-    assert late - warm < 32, f"RSS MiB per burst: {series}"
+    # Alone, the late bursts sit 13-16 MiB above the warm ones (allocator noise); on a
+    # busy machine up to ~36. Retaining shed payloads would add ~110 MiB.
+    assert late - warm < 56, f"RSS MiB per burst: {series}"
 
 
 async def test_sigterm_under_load_loses_no_accepted_rpc(processes: Processes) -> None:

@@ -48,6 +48,16 @@ _VERDICT_NAMES = {
 }
 
 
+def _pushback_ms(failure: GatewayError, context: grpc.aio.ServicerContext) -> int:
+    """The failure's retry advice, or -1 when the advised delay outlasts the caller's
+    deadline: a resend could not start in time, so the caller gets the reason now."""
+    advised = failure.retry_pushback_ms
+    remaining = context.time_remaining()
+    if advised >= 0 and remaining is not None and advised / 1000 >= float(remaining):
+        return -1
+    return advised
+
+
 class LivenessServicer:
     """Maps each RPC onto its vendor endpoint.
 
@@ -215,7 +225,7 @@ class LivenessServicer:
         # abort() replaces the trailers set so far: keep the request id beside the details,
         # and tell gRFC A6 clients whether (and after what delay) to resend.
         extra = record.response_metadata() if record is not None else ()
-        pushback = ((errors.RETRY_PUSHBACK_KEY, str(failure.retry_pushback_ms)),)
+        pushback = ((errors.RETRY_PUSHBACK_KEY, str(_pushback_ms(failure, context))),)
         await context.abort(
             status.code, status.details, (*status.trailing_metadata, *extra, *pushback)
         )

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -41,19 +40,21 @@ func main() {
 	}
 	defer client.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	reply, err := client.Detect(ctx, &livenessv1.DetectRequest{
+	// No deadline of its own: the client's default (livenessclient.DefaultTimeout) applies.
+	reply, err := client.Detect(context.Background(), &livenessv1.DetectRequest{
 		Source: &livenessv1.DetectRequest_LivenessData{LivenessData: data}})
 	var lerr *livenessclient.Error
 	switch {
 	case err == nil:
-		fmt.Printf("score=%v verdict=%s threshold=%v\n", reply.GetScore(), reply.GetVerdict(), reply.GetThreshold())
-	case errors.As(err, &lerr) && lerr.Reason == livenessclient.ReasonRateLimitExceeded:
-		fmt.Printf("rate limited: retry in %s\n", lerr.RetryDelay)
+		fmt.Printf("score=%v verdict=%s threshold=%v request_id=%s\n",
+			reply.GetScore(), reply.GetVerdict(), reply.GetThreshold(), reply.RequestID)
+	case errors.As(err, &lerr) && lerr.HasRetryInfo:
+		fmt.Printf("failed: code=%s reason=%s request_id=%s: try again in %s\n",
+			lerr.Code, lerr.Reason, lerr.RequestID, lerr.RetryDelay)
 		os.Exit(1)
 	case errors.As(err, &lerr):
-		fmt.Printf("failed: code=%s reason=%s metadata=%v\n", lerr.Code, lerr.Reason, lerr.Metadata)
+		fmt.Printf("failed: code=%s reason=%s request_id=%s metadata=%v\n",
+			lerr.Code, lerr.Reason, lerr.RequestID, lerr.Metadata)
 		os.Exit(1)
 	}
 }
