@@ -94,10 +94,5 @@ async def running_collector(directory: Path) -> AsyncIterator[Collector]:
                 await asyncio.sleep(0.1)
         yield Collector(f"http://127.0.0.1:{port}", output)
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await tools.stop(proc)
         log.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import aiohttp
 from liveness.v1 import liveness_pb2 as pb
 from liveness_gateway.server import RunningGateway
 
+from tests import tools
 from tests.metrics_text import scrape
 
 _PROMETHEUS_WAIT_S = 60.0
@@ -27,15 +27,7 @@ async def test_promtool_accepts_the_exposition(gateway: RunningGateway, stub, to
     assert gateway.metrics_port
     await stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.5"))
     text = await scrape(gateway.metrics_port)
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [tool("promtool"), "check", "metrics"],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await tools.promtool_check_metrics(tool("promtool"), text)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "", result.stdout
 
@@ -93,12 +85,7 @@ async def test_prometheus_scrapes_and_promql_sees_the_calls(
             up = await _query(session, base, 'up{job="liveness-gateway"}')
             assert float(up[0]["value"][1]) == 1
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await tools.stop(proc)
 
 
 def test_tools_present(tool) -> None:

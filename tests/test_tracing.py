@@ -7,7 +7,6 @@ import asyncio
 import logging
 import secrets
 import socket
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from liveness_gateway.sandbox import RunningSandbox
 from liveness_gateway.server import RunningGateway
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from tests import tools
 from tests.conftest import CHANNEL_OPTIONS
 from tests.metrics_text import scrape
 from tests.otel_collector import CLIENT, SERVER, Collector, attrs
@@ -262,15 +262,7 @@ async def test_openmetrics_exemplars_name_exported_spans(
     # The classic text format has no exemplars, and promtool still accepts it.
     plain = await scrape(gateway.metrics_port)
     assert trace_id not in plain
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [tool("promtool"), "check", "metrics"],
-        input=plain,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await tools.promtool_check_metrics(tool("promtool"), plain)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -327,9 +319,4 @@ async def test_prometheus_ingests_the_exemplars(
                     for e in series["exemplars"]
                 }
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await tools.stop(proc)

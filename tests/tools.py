@@ -6,8 +6,10 @@ variables below; run by hand, the newest build in .tools/ (or the program on PAT
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,29 @@ def find(name: str) -> str:
         how = f"set {var} or " if var else ""
         pytest.fail(f"{name} not found ({how}run the tests through `make test`, which installs it)")
     return path
+
+
+async def promtool_check_metrics(
+    promtool: str, exposition: str
+) -> subprocess.CompletedProcess[str]:
+    """``promtool check metrics`` on a text exposition."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [promtool, "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def stop(proc: asyncio.subprocess.Process, timeout_s: float = 10.0) -> None:
+    """SIGTERM an external program, then SIGKILL it if it has not exited in ``timeout_s``."""
+    if proc.returncode is None:
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
