@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 # Re-install when the pinned dependencies change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help setup serve sandbox test lint proto proto-check proto-breaking pytest fuzz clean
+.PHONY: help setup serve sandbox test test-fast lint proto proto-check proto-breaking pytest fuzz clean
 
 help:
 	@echo "make serve        run the gateway on the embedded vendor sandbox (port 50051)"
 	@echo "make test         lint, contract checks and the full test suite"
+	@echo "make test-fast    the fast suite: pytest -m 'not system' (no external tools needed)"
 	@echo "make lint         ruff, mypy, buf lint"
 	@echo "make proto        regenerate Python code from protos/"
 
@@ -51,6 +52,10 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The tests that run inside one Python process; `make test` runs the system tests too.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not system"
 
 # Each area adds its checks to TEST_TARGETS in its own mk/<area>.mk, so areas stay apart.
 TEST_TARGETS := lint proto-check proto-breaking pytest

@@ -311,6 +311,7 @@ def measured(pid: int, run: Any) -> tuple[dict[str, Any], float, int]:
     return result, cores, max(status_kb(pid, "VmHWM") or [0])
 
 
+@contextlib.contextmanager
 def start_gateway(
     cfg: Cfg,
     tmp: Path,
@@ -318,13 +319,16 @@ def start_gateway(
     workers: int,
     name: str,
     extra_env: dict[str, str] | None = None,
-) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The gateway on a free port, once every worker serves (its ready file): (process, port)."""
+    from liveness_gateway import readyfile
+
     env = {**base_env(cfg.uvloop), **(extra_env or {})}
     for vendor in ("LINKFACE", "ACCUAUTH"):
         env[f"{vendor}_BASE_URL"] = f"http://127.0.0.1:{sandbox_port}"
         env[f"{vendor}_API_ID"] = SANDBOX_ID
         env[f"{vendor}_API_SECRET"] = SANDBOX_SECRET
-    port = free_port()
+    ready = tmp / f"{name}.ready.json"
     argv = [
         PY,
         str(HERE / "gateway_main.py"),
@@ -332,17 +336,19 @@ def start_gateway(
         "--host",
         "127.0.0.1",
         "--port",
-        str(port),
+        "0",
         "--metrics-host",
         "127.0.0.1",
         "--metrics-port",
-        str(free_port()),
+        "0",
         "--workers",
         str(workers),
+        "--ready-file",
+        str(ready),
     ]
-    ctx = process(argv, env, tmp / f"{name}.log")
-    ctx.port = port  # type: ignore[attr-defined]
-    return ctx
+    with process(argv, env, tmp / f"{name}.log") as proc:
+        info = readyfile.wait(ready, timeout_s=60, alive=lambda: proc.poll() is None)
+        yield proc, int(info["port"])
 
 
 def sandbox_process(
@@ -368,9 +374,8 @@ def run(cfg: Cfg) -> dict[str, Any]:
         tmp / "floor.log",
     )
     gw_ctx = start_gateway(cfg, tmp, sandbox_port, 1, "gateway")
-    with sandbox, ceiling as ceiling_proc, floor as floor_proc, gw_ctx as gw:
-        gw_port = gw_ctx.port  # type: ignore[attr-defined]
-        for port in (sandbox_port, ceiling_port, floor_port, gw_port):
+    with sandbox, ceiling as ceiling_proc, floor as floor_proc, gw_ctx as (gw, gw_port):
+        for port in (sandbox_port, ceiling_port, floor_port):
             wait_port(port)
         targets = {
             "gateway": (gw.pid, gw_port),
@@ -504,9 +509,7 @@ def scaling(
         wait_port(sandbox_port)
         for workers in (1, 2):
             ctx = start_gateway(cfg, tmp, sandbox_port, workers, f"gateway-w{workers}")
-            with ctx as gw:
-                wait_port(ctx.port)  # type: ignore[attr-defined]
-                port = ctx.port  # type: ignore[attr-defined]
+            with ctx as (gw, port):
                 ghz(cfg, port, files[label][0], duration_s=1, concurrency=4)
                 res, cores, _ = measured(
                     gw.pid,
@@ -569,9 +572,7 @@ def tracing(cfg: Cfg, tmp: Path, files: dict[str, tuple[Path, Path]]) -> dict[st
                 }
             name = f"gateway-tracing-{mode.rstrip('%')}"
             ctx = start_gateway(cfg, tmp, sandbox_port, 1, name, extra)
-            with ctx as gw:
-                port = ctx.port  # type: ignore[attr-defined]
-                wait_port(port)
+            with ctx as (gw, port):
                 ghz(cfg, port, grpc_bin, duration_s=1, concurrency=4)
                 res, cores, _ = measured(
                     gw.pid,

@@ -1,9 +1,23 @@
-"""Fixtures: the real sandbox and the real gateway on loopback port 0, talking over sockets."""
+"""Fixtures: the real sandbox and the real gateway on loopback port 0, talking over sockets.
+
+Two ways to run the gateway, one fixture each:
+
+- in this process (``make_gateway``, ``make_stub``, ``gateway``, ``stub``): ``server.start``
+  on the ``sandbox`` fixture, for every test of behaviour;
+- as a real process (``processes``, see processes.py): for the command line, signals and
+  ``--workers``.
+
+A test is a *system* test (marker ``system``) when it reaches outside this Python process:
+it starts real processes (``processes``) or drives an external program (``tool``,
+``toxiproxy``, ``collector``, ``helm``). Using one of those fixtures marks it;
+``pytest -m "not system"`` is the fast suite, which needs nothing but the virtualenv.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,6 +27,11 @@ from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig, VendorConfig
 from liveness_gateway.sandbox import RunningSandbox, SandboxConfig, start_sandbox
 from liveness_gateway.server import RunningGateway, start
+from liveness_gateway.transport import Transport
+
+from tests import tools
+from tests.otel_collector import Collector, running_collector
+from tests.processes import Processes
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
@@ -20,12 +39,53 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# Fixtures that reach outside this process: a test that uses one (even through another
+# fixture) is a system test.
+SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "collector", "helm"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SYSTEM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.system)
+
+
 @pytest.fixture
-async def sandbox(request: pytest.FixtureRequest) -> AsyncIterator[RunningSandbox]:
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Start the gateway or the sandbox as real processes; all are stopped after the test."""
+    started = Processes(tmp_path)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def tool() -> Callable[[str], str]:
+    """Find an external program by name (tests/tools.py); a missing one fails the test."""
+    return tools.find
+
+
+@pytest.fixture
+async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
+    """A real OpenTelemetry Collector receiving OTLP on loopback (tests/otel_collector.py)."""
+    async with running_collector(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """The ``sandbox`` fixture's configuration; a module overrides it for other credentials."""
+    return SandboxConfig.generate(download_timeout_s=1.0)
+
+
+@pytest.fixture
+async def sandbox(
+    request: pytest.FixtureRequest, sandbox_config: SandboxConfig
+) -> AsyncIterator[RunningSandbox]:
     """The sandbox; ``@pytest.mark.parametrize("sandbox", [{...}], indirect=True)`` sets its
     readings of the pages (``detect_file_part``, ``extra_bools``, ``image_encoding``)."""
     readings = getattr(request, "param", {})
-    running = await start_sandbox(SandboxConfig.generate(download_timeout_s=1.0, **readings))
+    running = await start_sandbox(dataclasses.replace(sandbox_config, **readings))
     yield running
     await running.stop()
 
@@ -66,11 +126,12 @@ GatewayFactory = Callable[..., Awaitable[liveness_pb2_grpc.LivenessCheckStub]]
 async def make_gateway(
     sandbox: RunningSandbox,
 ) -> AsyncIterator[Callable[..., Awaitable[RunningGateway]]]:
-    """Start gateways with config overrides; all are stopped after the test."""
+    """Start gateways with config overrides (and ``transport=`` to replace the vendors'
+    sockets); all are stopped after the test."""
     gateways: list[RunningGateway] = []
 
-    async def factory(**overrides: Any) -> RunningGateway:
-        gateway = await start(config_for(sandbox, **overrides))
+    async def factory(*, transport: Transport | None = None, **overrides: Any) -> RunningGateway:
+        gateway = await start(config_for(sandbox, **overrides), transport=transport)
         gateways.append(gateway)
         return gateway
 
@@ -98,10 +159,8 @@ async def make_stub(
 
 
 @pytest.fixture
-async def gateway(sandbox: RunningSandbox) -> AsyncIterator[RunningGateway]:
-    running = await start(config_for(sandbox))
-    yield running
-    await running.stop(0)
+async def gateway(make_gateway: Callable[..., Awaitable[RunningGateway]]) -> RunningGateway:
+    return await make_gateway()
 
 
 @pytest.fixture
@@ -140,7 +199,9 @@ async def file_server() -> AsyncIterator[FileServer]:
 
     app = web.Application()
     app.router.add_get("/{name}", serve)
-    runner = web.AppRunner(app, access_log=None)
+    # handler_cancellation: a slow file's handler ends when its client gives up, so teardown
+    # does not wait for the delay to run out.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

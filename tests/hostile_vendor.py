@@ -47,7 +47,11 @@ def hostile_vendor() -> Iterator[HostileVendor]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     vendor.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="hostile-vendor", daemon=True)
+    # A short poll interval: shutdown() waits for the next poll (0.5 s by default).
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="hostile-vendor"
+    )
+    thread.daemon = True
     thread.start()
     try:
         yield vendor

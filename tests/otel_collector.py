@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,22 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests import tools
 
-_ROOT = Path(__file__).resolve().parent.parent
 _START_TIMEOUT_S = 30.0
 _WAIT_S = 20.0
 SERVER, CLIENT = 2, 3  # OTLP SpanKind values
-
-
-def collector_binary() -> Path:
-    explicit = os.environ.get("OTELCOL")
-    if explicit:
-        return Path(explicit)
-    built = sorted((_ROOT / ".tools").glob("otelcol-tests-*/otelcol-tests"))
-    if not built:
-        pytest.fail("the OpenTelemetry Collector is not built: run the tests through make")
-    return built[-1]
 
 
 def _free_port() -> int:
@@ -91,7 +79,7 @@ async def running_collector(directory: Path) -> AsyncIterator[Collector]:
     )
     log = (directory / "otelcol.log").open("w")
     proc = await asyncio.create_subprocess_exec(
-        str(collector_binary()), f"--config={config}", stdout=log, stderr=log
+        tools.find("otelcol"), f"--config={config}", stdout=log, stderr=log
     )
     try:
         deadline = time.monotonic() + _START_TIMEOUT_S
@@ -106,10 +94,5 @@ async def running_collector(directory: Path) -> AsyncIterator[Collector]:
                 await asyncio.sleep(0.1)
         yield Collector(f"http://127.0.0.1:{port}", output)
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await tools.stop(proc)
         log.close()

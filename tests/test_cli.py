@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
-import time
+import json
+import urllib.request
 
 import grpc
 import pytest
@@ -15,9 +12,7 @@ from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.cli import main
 from liveness_gateway.config import GatewayConfig, VendorConfig
 
-from tests.processes import clean_env
-
-_STARTUP_TIMEOUT_S = 20.0
+from tests.processes import Processes, clean_env
 
 
 def test_refuses_to_start_without_credentials(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,48 +38,21 @@ def test_config_repr_hides_secrets() -> None:
     assert "super-secret-value" not in str(vendor)
 
 
-def test_serve_sandbox_answers_and_drains_on_sigterm() -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "liveness_gateway",
-            "serve",
-            "--sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--grace",
-            "2",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
-    try:
-        assert proc.stderr is not None
-        port = None
-        seen: list[str] = []
-        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-        while port is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            match = re.search(r"listening on \S+:(\d+)", line)
-            if match:
-                port = int(match.group(1))
-        assert port, f"gateway did not report its port: {seen}"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = liveness_pb2_grpc.LivenessCheckStub(channel)
-            reply = stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.99"), timeout=10)
-        assert reply.verdict == pb.VERDICT_HACK
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+def test_serve_sandbox_answers_and_drains_on_sigterm(processes: Processes) -> None:
+    gateway = processes.gateway("--grace", "2")
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        reply = stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.99"), timeout=10)
+    assert reply.verdict == pb.VERDICT_HACK
+    assert gateway.stop() == 0
+    assert not gateway.ready_path.exists(), "the ready file is removed on stop"
+
+
+def test_sandbox_command_reports_its_port_and_stops_on_sigterm(processes: Processes) -> None:
+    sandbox = processes.sandbox()
+    assert sandbox.url == f"http://127.0.0.1:{sandbox.port}"
+    stats = f"http://127.0.0.1:{sandbox.port}/_sandbox/stats"
+    with urllib.request.urlopen(stats, timeout=10) as reply:
+        assert json.load(reply)["total"] == 0
+    assert sandbox.stop() == 0
+    assert not sandbox.ready_path.exists(), "the ready file is removed on stop"

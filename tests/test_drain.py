@@ -11,88 +11,50 @@ well before the vendor's 800 ms, or they were accepted and then cut off.
 from __future__ import annotations
 
 import asyncio
-import re
-import signal
-import sys
 import time
 
 import grpc
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 
-from tests.processes import clean_env
+from tests.processes import Processes
 
-_STARTUP_TIMEOUT_S = 20.0
 _LOAD_S = 2.0
 _WORKERS = 8
 
 
-async def _gateway(*flags: str) -> tuple[asyncio.subprocess.Process, int, asyncio.Task[None]]:
-    """``liveness-gateway serve --sandbox`` on free ports: (process, port, log reader)."""
-    env = clean_env()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "liveness_gateway", "serve", "--sandbox", "--host", "127.0.0.1",
-        "--port", "0", "--metrics-port", "0", *flags,
-        stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    port = None
-    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-    while port is None:
-        line = await asyncio.wait_for(proc.stderr.readline(), deadline - time.monotonic())
-        assert line, "gateway exited before listening"
-        if m := re.search(rb"listening on \S+:(\d+)", line):
-            port = int(m.group(1))
-
-    async def drain_stderr() -> None:
-        while await proc.stderr.readline():  # type: ignore[union-attr]
-            pass
-
-    return proc, port, asyncio.create_task(drain_stderr())
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.kill()
-        await proc.wait()
-
-
-async def test_overload_keeps_memory_bounded() -> None:
+async def test_overload_keeps_memory_bounded(processes: Processes) -> None:
     """Shed calls hold nothing: after warm-up, ten more bursts at 10x the cap do not grow
     the process. Retaining even one shed payload per call would add ~110 MiB here."""
-    proc, port, drainer = await _gateway("--max-in-flight", "5")
+    gateway = await asyncio.to_thread(processes.gateway, "--max-in-flight", "5")
     payload = b"SANDBOX:delay_ms=300\n" + b"x" * (256 * 1024)
 
     def rss_mib() -> float:
-        with open(f"/proc/{proc.pid}/statm") as statm:
+        with open(f"/proc/{gateway.pid}/statm") as statm:
             return int(statm.read().split()[1]) * 4096 / 2**20
 
     options = [("grpc.max_send_message_length", 6 << 20)]
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
-            stub = liveness_pb2_grpc.LivenessCheckStub(channel)
-            series = []
-            for _ in range(15):
-                results = await asyncio.gather(
-                    *(stub.Detect(pb.DetectRequest(liveness_data=payload), timeout=10)
-                      for _ in range(50)),
-                    return_exceptions=True,
-                )  # fmt: skip
-                shed = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
-                assert len(shed) >= 45
-                assert {r.code() for r in shed} == {grpc.StatusCode.UNAVAILABLE}
-                series.append(rss_mib())
-        warm, late = max(series[:5]), max(series[5:])
-        # Alone, the late bursts sit 13-16 MiB above the warm ones (allocator noise); on a
-        # busy machine up to ~36. Retaining shed payloads would add ~110 MiB.
-        assert late - warm < 56, f"RSS MiB per burst: {series}"
-    finally:
-        await _stop(proc)
-        drainer.cancel()
+    async with grpc.aio.insecure_channel(gateway.address, options=options) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        series = []
+        for _ in range(15):
+            results = await asyncio.gather(
+                *(stub.Detect(pb.DetectRequest(liveness_data=payload), timeout=10)
+                  for _ in range(50)),
+                return_exceptions=True,
+            )  # fmt: skip
+            shed = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+            assert len(shed) >= 45
+            assert {r.code() for r in shed} == {grpc.StatusCode.UNAVAILABLE}
+            series.append(rss_mib())
+    warm, late = max(series[:5]), max(series[5:])
+    # Alone, the late bursts sit 13-16 MiB above the warm ones (allocator noise); on a
+    # busy machine up to ~36. Retaining shed payloads would add ~110 MiB.
+    assert late - warm < 56, f"RSS MiB per burst: {series}"
 
 
-async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
-    proc, port, drainer = await _gateway("--grace", "5")
+async def test_sigterm_under_load_loses_no_accepted_rpc(processes: Processes) -> None:
+    gateway = await asyncio.to_thread(processes.gateway, "--grace", "5")
     outcomes: list[tuple[bool, grpc.StatusCode]] = []  # (accepted, code)
     signalled = asyncio.Event()
     drained: list[grpc.StatusCode] = []  # accepted calls that finished after the signal
@@ -121,19 +83,17 @@ async def test_sigterm_under_load_loses_no_accepted_rpc() -> None:
             if signalled.is_set() and code != grpc.StatusCode.OK:
                 break
 
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(_WORKERS)]
+    channels = [grpc.aio.insecure_channel(gateway.address) for _ in range(_WORKERS)]
     try:
         tasks = [asyncio.create_task(worker(ch)) for ch in channels]
         await asyncio.sleep(_LOAD_S)
-        proc.send_signal(signal.SIGTERM)
+        gateway.terminate()
         signalled.set()
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=20)
-        exit_code = await asyncio.wait_for(proc.wait(), timeout=20)
+        exit_code = await asyncio.to_thread(gateway.wait)
     finally:
         for ch in channels:
             await ch.close()
-        await _stop(proc)
-        drainer.cancel()
     accepted = [code for ok, code in outcomes if ok]
     assert len(accepted) >= _WORKERS * 2, "the load was not steady"
     assert all(code == grpc.StatusCode.OK for code in accepted), outcomes

@@ -182,6 +182,7 @@ async def test_invalid_base64_image_drops_the_image_not_the_score(gateway, stub)
     assert dropped() == 1
 
 
+@pytest.mark.parametrize("sandbox", [{"download_timeout_s": 0.3}], indirect=True, ids=["0.3 s"])
 async def test_url_download_failures(stub, file_server) -> None:
     missing = file_server.url + "/missing"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -189,7 +190,7 @@ async def test_url_download_failures(stub, file_server) -> None:
     failure = failure_of(caught.value)
     assert (failure.code, failure.info.reason) == (C.INVALID_ARGUMENT, "DOWNLOAD_ERROR")
 
-    slow = file_server.add("slow", b"data", delay_s=2.0)  # the sandbox's limit here is 1 s
+    slow = file_server.add("slow", b"data", delay_s=2.0)  # the sandbox's limit here is 0.3 s
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Detect(pb.DetectRequest(liveness_data_url=slow))
     failure = failure_of(caught.value)
@@ -211,7 +212,7 @@ async def test_per_endpoint_default_timeout(make_stub: GatewayFactory) -> None:
     stub = await make_stub(
         linkface={"timeout_s": 5.0, "endpoint_timeouts_s": {"upload_liveness_data": 0.3}}
     )
-    slow = b"SANDBOX:score=0.4;delay_ms=800"
+    slow = b"SANDBOX:score=0.4;delay_ms=500"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Upload(pb.UploadRequest(liveness_data=slow))
     failure = failure_of(caught.value)

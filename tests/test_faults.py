@@ -19,9 +19,9 @@ from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import ResilienceConfig
 from liveness_gateway.sandbox import RunningSandbox
-from liveness_gateway.server import RunningGateway, start
+from liveness_gateway.server import RunningGateway
 
-from tests.conftest import CHANNEL_OPTIONS, config_for
+from tests.conftest import CHANNEL_OPTIONS
 from tests.metrics_text import sample, scrape
 from tests.status import failure_of
 from tests.toxiproxy import Proxy, ToxiproxyServer
@@ -31,6 +31,8 @@ DETECT = {"vendor": "linkface", "endpoint": "liveness_hack_detect"}
 UPLOAD = {"vendor": "linkface", "endpoint": "upload_liveness_data"}
 DETECT_PATH = "/hackness/liveness_hack_detect"
 UPLOAD_PATH = "/resources/upload_liveness_data"
+# Long enough for twenty fast-failing calls while open, short enough for the fast suite.
+_BREAKER_OPEN_S = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +68,10 @@ class Rig:
 
     async def close(self) -> None:
         await self.channel.close()
-        await self.gateway.stop(0)
 
 
 @pytest.fixture
-async def rig_factory(sandbox: RunningSandbox) -> AsyncIterator[Any]:
+async def rig_factory(make_gateway: Any, sandbox: RunningSandbox) -> AsyncIterator[Any]:
     rigs: list[Rig] = []
 
     async def make(base_url: str | None = None, **resilience: Any) -> Rig:
@@ -78,7 +79,7 @@ async def rig_factory(sandbox: RunningSandbox) -> AsyncIterator[Any]:
         if base_url is not None:
             overrides["linkface"] = {"base_url": base_url, "timeout_s": 1.0}
             overrides["accuauth"] = {"base_url": base_url, "timeout_s": 1.0}
-        rig = Rig(await start(config_for(sandbox, **overrides)), sandbox)
+        rig = Rig(await make_gateway(**overrides), sandbox)
         rigs.append(rig)
         return rig
 
@@ -239,11 +240,12 @@ async def test_quota_errors_are_not_retried(rig_factory, status: str) -> None:
 
 
 async def test_500_storm_opens_breaker_fails_fast_and_recovers(rig_factory) -> None:
-    rig = await rig_factory(breaker_failures=5, breaker_open_s=3.0)
+    rig = await rig_factory(breaker_failures=5, breaker_open_s=_BREAKER_OPEN_S)
     storm = b"SANDBOX:status=INTERNAL_ERROR;delay_ms=200"
     for _ in range(2):  # 3 + 2 attempts: the fifth failure opens the breaker
         failure = failure_of(await detect_failure(rig, storm))
         assert (failure.code, failure.info.reason) == (C.UNAVAILABLE, "INTERNAL_ERROR")
+    opened_by = time.monotonic()
     assert rig.vendor_requests() == 5
     text = await rig.metrics()
     assert sample(text, "liveness_gateway_circuit_state", **DETECT) == 2
@@ -255,14 +257,15 @@ async def test_500_storm_opens_breaker_fails_fast_and_recovers(rig_factory) -> N
         latencies.append(time.monotonic() - started)
         assert (failure.code, failure.info.reason) == (C.UNAVAILABLE, "CIRCUIT_OPEN")
         assert failure.retry_delay_s is not None
-        assert 0 < failure.retry_delay_s <= 3.0
+        assert 0 < failure.retry_delay_s <= _BREAKER_OPEN_S
     assert rig.vendor_requests() == 5, "an open breaker sends nothing to the vendor"
     # Failing fast: open-circuit calls are quicker than one vendor round trip (200 ms).
     assert sorted(latencies)[len(latencies) // 2] < 0.2
     text = await rig.metrics()
     assert sample(text, "liveness_gateway_shed_total", cause="circuit_open") == 20
 
-    await asyncio.sleep(3.1)  # half-open: one probe goes through, succeeds, closes
+    # half-open once _BREAKER_OPEN_S have passed: one probe goes through, succeeds, closes
+    await asyncio.sleep(opened_by + _BREAKER_OPEN_S + 0.1 - time.monotonic())
     reply = await detect(rig, b"SANDBOX:score=0.2")
     assert reply.score == pytest.approx(0.2)
     text = await rig.metrics()

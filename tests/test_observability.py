@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import subprocess
-from pathlib import Path
 
 import grpc
 import pytest
@@ -125,7 +124,28 @@ async def test_health_serving_then_not_serving_on_shutdown(gateway: RunningGatew
         stopping = asyncio.create_task(gateway.stop(1.0))
         update = await asyncio.wait_for(watch.read(), timeout=5)
         assert update.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        watch.cancel()  # an open stream would hold the stop for its whole grace period
         await stopping
+
+
+async def test_ready_file_names_the_bound_ports_while_serving(
+    make_gateway, sandbox, tmp_path
+) -> None:
+    path = tmp_path / "ready.json"
+    gateway = await make_gateway(ready_file=str(path), health_port=0)
+    ready = json.loads(path.read_text())
+    assert ready == {
+        "pid": os.getpid(),
+        "port": gateway.port,
+        "metrics_port": gateway.metrics_port,
+        "health_port": gateway.health_port,
+        "workers": [],
+        "vendors": {"linkface": sandbox.url, "accuauth": sandbox.url},
+    }
+    assert 0 not in (gateway.port, gateway.metrics_port, gateway.health_port)
+    assert [p.name for p in tmp_path.iterdir()] == ["ready.json"], "no temporary file is left"
+    await gateway.stop(0)
+    assert not path.exists(), "a stopping gateway is no longer ready"
 
 
 async def test_reflection_lists_the_service(gateway: RunningGateway) -> None:
@@ -183,14 +203,8 @@ async def test_request_id_echoed_or_generated_and_logged(
     assert failed["vendor_request_id"].startswith("TID")
 
 
-def _go_tool(env_var: str, default: str) -> str:
-    path = os.environ.get(env_var) or str(Path(__file__).resolve().parent.parent / default)
-    assert Path(path).is_file(), f"{path} is not built: run the tests with `make test`"
-    return path
-
-
-async def test_grpcurl_lists_services_without_a_proto(gateway: RunningGateway) -> None:
-    grpcurl = _go_tool("GRPCURL", ".tools/grpcurl-v1.9.3/grpcurl")
+async def test_grpcurl_lists_services_without_a_proto(gateway: RunningGateway, tool) -> None:
+    grpcurl = tool("grpcurl")
     result = await asyncio.to_thread(
         subprocess.run,
         [grpcurl, "-plaintext", gateway.address, "list"],
@@ -207,8 +221,8 @@ async def test_grpcurl_lists_services_without_a_proto(gateway: RunningGateway) -
     assert "rpc Detect ( .liveness.v1.DetectRequest )" in described.stdout
 
 
-async def test_grpc_health_probe_reports_serving(gateway: RunningGateway) -> None:
-    probe = _go_tool("GRPC_HEALTH_PROBE", ".tools/grpc-health-probe-v0.4.61/grpc-health-probe")
+async def test_grpc_health_probe_reports_serving(gateway: RunningGateway, tool) -> None:
+    probe = tool("grpc-health-probe")
     for service in ("", SERVICE):
         result = await asyncio.to_thread(
             subprocess.run,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,15 +11,10 @@ import aiohttp
 from liveness.v1 import liveness_pb2 as pb
 from liveness_gateway.server import RunningGateway
 
+from tests import tools
 from tests.metrics_text import scrape
 
 _PROMETHEUS_WAIT_S = 60.0
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is not installed: run the tests through `make test`"
-    return path
 
 
 def _free_port() -> int:
@@ -30,19 +23,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_promtool_accepts_the_exposition(gateway: RunningGateway, stub) -> None:
+async def test_promtool_accepts_the_exposition(gateway: RunningGateway, stub, tool) -> None:
     assert gateway.metrics_port
     await stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.5"))
     text = await scrape(gateway.metrics_port)
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [_tool("promtool"), "check", "metrics"],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await tools.promtool_check_metrics(tool("promtool"), text)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "", result.stdout
 
@@ -55,7 +40,7 @@ async def _query(session: aiohttp.ClientSession, base: str, promql: str) -> list
 
 
 async def test_prometheus_scrapes_and_promql_sees_the_calls(
-    gateway: RunningGateway, stub, tmp_path: Path
+    gateway: RunningGateway, stub, tool, tmp_path: Path
 ) -> None:
     assert gateway.metrics_port
     for score in ("0.2", "0.3", "0.995"):
@@ -69,7 +54,7 @@ async def test_prometheus_scrapes_and_promql_sees_the_calls(
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = await asyncio.create_subprocess_exec(
-        _tool("prometheus"),
+        tool("prometheus"),
         f"--config.file={config}",
         f"--storage.tsdb.path={tmp_path / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -100,15 +85,10 @@ async def test_prometheus_scrapes_and_promql_sees_the_calls(
             up = await _query(session, base, 'up{job="liveness-gateway"}')
             assert float(up[0]["value"][1]) == 1
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await tools.stop(proc)
 
 
-def test_tools_present() -> None:
+def test_tools_present(tool) -> None:
     # Fails loudly (never skips) when the Makefile did not install them.
-    for tool in ("prometheus", "promtool"):
-        assert _tool(tool)
+    for name in ("prometheus", "promtool"):
+        assert tool(name)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-from pathlib import Path
 
 import grpc
 import pytest
@@ -15,12 +14,11 @@ from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import TracingConfig
 from liveness_gateway.errors import VENDOR_STATUS_TABLE
 from liveness_gateway.logs import JsonFormatter, TextFormatter
-from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
-from liveness_gateway.server import start
+from liveness_gateway.sandbox import Credentials, SandboxConfig
 
-from tests.conftest import CHANNEL_OPTIONS, config_for
+from tests.conftest import CHANNEL_OPTIONS
 from tests.metrics_text import scrape
-from tests.otel_collector import CLIENT, SERVER, Collector, running_collector
+from tests.otel_collector import CLIENT, SERVER, Collector
 
 CANARY = "CANARY" + secrets.token_hex(12)
 
@@ -41,83 +39,67 @@ VECTORS = [
 ]
 
 
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """The sandbox (and so every gateway in front of it) holds the canary as its secret."""
+    creds = Credentials("canary-id", CANARY)
+    return SandboxConfig(creds, creds, download_timeout_s=0.3)
+
+
 async def test_canary_secret_never_leaks(
-    caplog: pytest.LogCaptureFixture, file_server, tmp_path: Path
-) -> None:
-    async with running_collector(tmp_path) as collector:
-        await _drive_every_error_path(caplog, file_server, collector)
-
-
-async def _drive_every_error_path(
-    caplog: pytest.LogCaptureFixture, file_server, collector: Collector
+    caplog: pytest.LogCaptureFixture, make_gateway, file_server, collector: Collector
 ) -> None:
     caplog.set_level(logging.DEBUG)
     traced = TracingConfig(collector.endpoint)
-    creds = Credentials("canary-id", CANARY)
-    sandbox = await start_sandbox(SandboxConfig(creds, creds, download_timeout_s=0.3))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     # Every gateway exports its spans: they are searched too.
     gateways = [
-        await start(
-            config_for(sandbox, linkface_timeout_s=0.3, accuauth_timeout_s=0.3, tracing=traced)
-        ),
+        await make_gateway(linkface_timeout_s=0.3, accuauth_timeout_s=0.3, tracing=traced),
         # wrong id with the canary secret: the vendor answers UNAUTHORIZED
-        await start(
-            config_for(sandbox, linkface={"api_id": "x"}, accuauth={"api_id": "x"}, tracing=traced)
-        ),
+        await make_gateway(linkface={"api_id": "x"}, accuauth={"api_id": "x"}, tracing=traced),
         # nobody listening
-        await start(
-            config_for(
-                sandbox,
-                linkface={"base_url": f"http://127.0.0.1:{closed_port}"},
-                accuauth={"base_url": f"http://127.0.0.1:{closed_port}"},
-                tracing=traced,
-            )
+        await make_gateway(
+            linkface={"base_url": f"http://127.0.0.1:{closed_port}"},
+            accuauth={"base_url": f"http://127.0.0.1:{closed_port}"},
+            tracing=traced,
         ),
     ]
+    assert all(g.config.linkface.api_secret == CANARY for g in gateways)
     rpcs = 0
     seen: list[str] = []
     slow_url = file_server.add("slow", b"x", delay_s=1.0)
-    try:
-        for gateway in gateways:
-            async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
-                stub = liveness_pb2_grpc.LivenessCheckStub(ch)
-                requests = [
-                    (stub.Detect, pb.DetectRequest(liveness_data=v.encode())) for v in VECTORS
-                ]
-                requests += [
-                    (stub.AntiHack, pb.AntiHackRequest(liveness_data=v.encode(), return_image=True))
-                    for v in VECTORS
-                ]
-                requests += [
-                    (stub.Upload, pb.UploadRequest(liveness_data=v.encode())) for v in VECTORS
-                ]
-                requests += [
-                    (stub.Detect, pb.DetectRequest()),
-                    (stub.Detect, pb.DetectRequest(liveness_data_url="ftp://x")),
-                    (stub.Detect, pb.DetectRequest(liveness_data_url=slow_url)),
-                    (stub.Detect, pb.DetectRequest(liveness_data_url=file_server.url + "/no")),
-                    (stub.Detect, pb.DetectRequest(liveness_data_id="unknown")),
-                    (stub.AntiHack, pb.AntiHackRequest(image_id="")),
-                    (stub.Upload, pb.UploadRequest(liveness_data=b"x" * (5 * 1024 * 1024 + 1))),
-                ]
-                rpcs += len(requests)
-                for method, request in requests:
-                    call = method(request, timeout=5)
-                    try:
-                        await call
-                    except grpc.aio.AioRpcError as err:
-                        seen.append(err.details() or "")
-                        seen.extend(repr(v) for _, v in err.trailing_metadata() or ())
-                    seen.extend(repr(v) for _, v in await call.trailing_metadata() or ())
-            assert gateway.metrics_port
-            seen.append(await scrape(gateway.metrics_port))
-    finally:
-        for gateway in gateways:
-            await gateway.stop(0)  # exports the spans left
-        await sandbox.stop()
+    for gateway in gateways:
+        async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
+            stub = liveness_pb2_grpc.LivenessCheckStub(ch)
+            requests = [(stub.Detect, pb.DetectRequest(liveness_data=v.encode())) for v in VECTORS]
+            requests += [
+                (stub.AntiHack, pb.AntiHackRequest(liveness_data=v.encode(), return_image=True))
+                for v in VECTORS
+            ]
+            requests += [(stub.Upload, pb.UploadRequest(liveness_data=v.encode())) for v in VECTORS]
+            requests += [
+                (stub.Detect, pb.DetectRequest()),
+                (stub.Detect, pb.DetectRequest(liveness_data_url="ftp://x")),
+                (stub.Detect, pb.DetectRequest(liveness_data_url=slow_url)),
+                (stub.Detect, pb.DetectRequest(liveness_data_url=file_server.url + "/no")),
+                (stub.Detect, pb.DetectRequest(liveness_data_id="unknown")),
+                (stub.AntiHack, pb.AntiHackRequest(image_id="")),
+                (stub.Upload, pb.UploadRequest(liveness_data=b"x" * (5 * 1024 * 1024 + 1))),
+            ]
+            rpcs += len(requests)
+            for method, request in requests:
+                call = method(request, timeout=5)
+                try:
+                    await call
+                except grpc.aio.AioRpcError as err:
+                    seen.append(err.details() or "")
+                    seen.extend(repr(v) for _, v in err.trailing_metadata() or ())
+                seen.extend(repr(v) for _, v in await call.trailing_metadata() or ())
+        assert gateway.metrics_port
+        seen.append(await scrape(gateway.metrics_port))
+        await gateway.stop(0)  # exports the spans left; what it logs while stopping is searched
     assert len(seen) > 3 * len(VECTORS) * 3
     spans = await collector.wait_for(
         lambda spans: len([s for s in spans if s["kind"] == SERVER]) >= rpcs

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,9 @@ from liveness_gateway.auth import hash_token, load_callers
 from liveness_gateway.cli import _parser
 from liveness_gateway.config import ConfigError, TlsConfig
 from liveness_gateway.logs import ACCESS_LOGGER
-from liveness_gateway.sandbox import RunningSandbox
-from liveness_gateway.server import RunningGateway, start
+from liveness_gateway.server import RunningGateway
 
-from tests.conftest import CHANNEL_OPTIONS, config_for
+from tests.conftest import CHANNEL_OPTIONS
 from tests.metrics_text import sample, scrape
 from tests.pki import Authority, Pair
 from tests.status import failure_of
@@ -63,22 +61,6 @@ def secure_channel(
     )
 
 
-@pytest.fixture
-async def gateways(sandbox: RunningSandbox) -> AsyncIterator[list[RunningGateway]]:
-    started: list[RunningGateway] = []
-    yield started
-    for gateway in started:
-        await gateway.stop(0)
-
-
-async def _start(
-    gateways: list[RunningGateway], sandbox: RunningSandbox, **kw: Any
-) -> RunningGateway:
-    gateway = await start(config_for(sandbox, **kw))
-    gateways.append(gateway)
-    return gateway
-
-
 async def detect(channel: grpc.aio.Channel, data: bytes = OK_DATA, **kw: Any) -> Any:
     return await liveness_pb2_grpc.LivenessCheckStub(channel).Detect(
         pb.DetectRequest(liveness_data=data), timeout=5, **kw
@@ -88,8 +70,8 @@ async def detect(channel: grpc.aio.Channel, data: bytes = OK_DATA, **kw: Any) ->
 # --- transport -------------------------------------------------------------------------------
 
 
-async def test_tls_handshake_and_plaintext_refused(gateways, sandbox, pki, ca) -> None:
-    gateway = await _start(gateways, sandbox, tls=TlsConfig(str(pki["cert"]), str(pki["key"])))
+async def test_tls_handshake_and_plaintext_refused(make_gateway, sandbox, pki, ca) -> None:
+    gateway = await make_gateway(tls=TlsConfig(str(pki["cert"]), str(pki["key"])))
     async with secure_channel(gateway, ca.pem) as channel:
         assert (await detect(channel)).score == pytest.approx(0.2)
     async with grpc.aio.insecure_channel(gateway.address) as channel:
@@ -103,10 +85,10 @@ async def test_tls_handshake_and_plaintext_refused(gateways, sandbox, pki, ca) -
     assert sandbox.state.total() == 1
 
 
-async def test_mtls_requires_a_client_certificate_from_the_ca(gateways, sandbox, pki, ca) -> None:
-    gateway = await _start(
-        gateways, sandbox, tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"]))
-    )
+async def test_mtls_requires_a_client_certificate_from_the_ca(
+    make_gateway, sandbox, pki, ca
+) -> None:
+    gateway = await make_gateway(tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"])))
     async with secure_channel(gateway, ca.pem, ca.issue("kyc.internal")) as channel:
         assert (await detect(channel)).verdict == pb.VERDICT_LIVE
     for client in (None, Authority("rogue-ca").issue("kyc.internal")):
@@ -117,8 +99,8 @@ async def test_mtls_requires_a_client_certificate_from_the_ca(gateways, sandbox,
     assert sandbox.state.total() == 1
 
 
-async def test_certificates_reload_from_disk_without_restart(gateways, sandbox, pki, ca) -> None:
-    gateway = await _start(gateways, sandbox, tls=TlsConfig(str(pki["cert"]), str(pki["key"])))
+async def test_certificates_reload_from_disk_without_restart(make_gateway, pki, ca) -> None:
+    gateway = await make_gateway(tls=TlsConfig(str(pki["cert"]), str(pki["key"])))
     async with secure_channel(gateway, ca.pem) as channel:
         await detect(channel)
     rotated = Authority("rotated-ca")
@@ -164,12 +146,10 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 async def test_two_callers_with_different_permissions_and_limits(
-    gateways, sandbox, pki, ca, caplog: pytest.LogCaptureFixture
+    make_gateway, sandbox, pki, ca, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
-    gateway = await _start(
-        gateways,
-        sandbox,
+    gateway = await make_gateway(
         tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"])),
         callers_file=str(_callers_file(pki["dir"])),
     )
@@ -304,10 +284,8 @@ def test_no_command_line_flag_takes_a_secret() -> None:
     assert not [f for f in flags if "secret" in f or "token" in f or f == "--tls-key-data"]
 
 
-async def test_plaintext_health_port_beside_a_tls_listener(gateways, sandbox, pki, ca) -> None:
-    gateway = await _start(
-        gateways,
-        sandbox,
+async def test_plaintext_health_port_beside_a_tls_listener(make_gateway, sandbox, pki, ca) -> None:
+    gateway = await make_gateway(
         tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"])),
         health_port=0,
     )

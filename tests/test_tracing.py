@@ -7,9 +7,8 @@ import asyncio
 import logging
 import secrets
 import socket
-import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ from liveness_gateway.sandbox import RunningSandbox
 from liveness_gateway.server import RunningGateway
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from tests import tools
 from tests.conftest import CHANNEL_OPTIONS
 from tests.metrics_text import scrape
-from tests.otel_collector import CLIENT, SERVER, Collector, attrs, running_collector
+from tests.otel_collector import CLIENT, SERVER, Collector, attrs
 
 DETECT = "/liveness.v1.LivenessCheck/Detect"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -36,12 +36,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
-    async with running_collector(tmp_path) as running:
-        yield running
 
 
 def traceparent(sampled: bool = True) -> tuple[str, str, str]:
@@ -248,7 +242,7 @@ def _exemplars(text: str, family_name: str) -> list[dict[str, str]]:
 
 
 async def test_openmetrics_exemplars_name_exported_spans(
-    make_gateway: Factory, collector: Collector
+    make_gateway: Factory, collector: Collector, tool: Callable[[str], str]
 ) -> None:
     gateway = await make_gateway(tracing=TracingConfig(collector.endpoint))
     assert gateway.metrics_port
@@ -268,20 +262,12 @@ async def test_openmetrics_exemplars_name_exported_spans(
     # The classic text format has no exemplars, and promtool still accepts it.
     plain = await scrape(gateway.metrics_port)
     assert trace_id not in plain
-    result = await asyncio.to_thread(
-        subprocess.run,
-        ["promtool", "check", "metrics"],
-        input=plain,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = await tools.promtool_check_metrics(tool("promtool"), plain)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 async def test_prometheus_ingests_the_exemplars(
-    make_gateway: Factory, collector: Collector, tmp_path: Path
+    make_gateway: Factory, collector: Collector, tool: Callable[[str], str], tmp_path: Path
 ) -> None:
     """promtool cannot read OpenMetrics (prometheus/prometheus#8932): the real Prometheus
     server checks that exposition instead, by scraping it (it asks for OpenMetrics first) and
@@ -299,7 +285,7 @@ async def test_prometheus_ingests_the_exemplars(
     )
     port = _free_port()
     proc = await asyncio.create_subprocess_exec(
-        "prometheus",
+        tool("prometheus"),
         f"--config.file={config}",
         f"--storage.tsdb.path={tmp_path / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -333,9 +319,4 @@ async def test_prometheus_ingests_the_exemplars(
                     for e in series["exemplars"]
                 }
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await tools.stop(proc)

@@ -23,7 +23,6 @@ from liveness_gateway import errors
 from liveness_gateway.config import GatewayConfig, ResilienceConfig, VendorConfig
 from liveness_gateway.errors import GatewayError
 from liveness_gateway.metrics import Metrics
-from liveness_gateway.server import start
 from liveness_gateway.transport import InMemoryTransport
 from liveness_gateway.upstream import Upstream
 from liveness_gateway.validation import Source
@@ -31,7 +30,7 @@ from liveness_gateway.vendors import linkface
 from liveness_gateway.vendors.base import Endpoint, VendorReply, VendorRequest
 from prometheus_client import CollectorRegistry
 
-from tests.conftest import CHANNEL_OPTIONS, config_for
+from tests.conftest import CHANNEL_OPTIONS
 
 C = grpc.StatusCode
 OK = {"status": "OK", "score": "0.25", "request_id": "TID1", "liveness_data_id": "LD1"}
@@ -300,17 +299,14 @@ async def test_oversized_replies_are_refused_before_parsing() -> None:
     assert "larger than" in caught.value.message
 
 
-async def test_the_whole_gateway_runs_over_the_in_memory_transport(sandbox) -> None:
+async def test_the_whole_gateway_runs_over_the_in_memory_transport(make_gateway, sandbox) -> None:
     """The seam at the server: start() takes the transport, so a test drives real gRPC
     calls through the real servicer and Upstream with no vendor socket at all."""
     vendor = Vendor([HTML_502, json_reply(OK)])
     transport = InMemoryTransport(vendor)
-    gateway = await start(config_for(sandbox), transport=transport)
-    try:
-        async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
-            reply = await LivenessCheckStub(ch).Detect(pb.DetectRequest(liveness_data=b"blob"))
-    finally:
-        await gateway.stop(0)
+    gateway = await make_gateway(transport=transport)
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as ch:
+        reply = await LivenessCheckStub(ch).Detect(pb.DetectRequest(liveness_data=b"blob"))
     assert reply.score == 0.25
     assert reply.vendor_request_id == "TID1"
     assert vendor.calls == 2  # the 502 was retried

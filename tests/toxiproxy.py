@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-_REPO = Path(__file__).resolve().parent.parent
-_DEFAULT = _REPO / ".tools" / "toxiproxy-v2.5.0" / "server"
+from tests import tools
+
 _START_TIMEOUT_S = 15.0
-
-
-def _binary() -> str:
-    path = os.environ.get("TOXIPROXY_SERVER") or str(_DEFAULT)
-    assert Path(path).is_file(), f"toxiproxy not built at {path}: run the tests with `make test`"
-    return path
 
 
 def _free_port() -> int:
@@ -35,7 +27,7 @@ class ToxiproxyServer:
     def __init__(self) -> None:
         self.port = _free_port()
         self.proc = subprocess.Popen(  # noqa: S603  (our own built binary)
-            [_binary(), "-host", "127.0.0.1", "-port", str(self.port)],
+            [tools.find("toxiproxy"), "-host", "127.0.0.1", "-port", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

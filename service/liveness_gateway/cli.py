@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from liveness_gateway import __version__, logs, settings, workers
+from liveness_gateway import __version__, logs, readyfile, settings, workers
 from liveness_gateway.config import ConfigError, GatewayConfig
 from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
 from liveness_gateway.server import serve_until, start, stop_signal
@@ -79,13 +79,19 @@ async def _serve(values: Mapping[str, Any], env: Mapping[str, str]) -> None:
 
 
 async def _sandbox(values: Mapping[str, Any]) -> None:
+    stop = stop_signal()
     sandbox = await start_sandbox(
         sandbox_config(values), host=values["sandbox.host"], port=values["sandbox.port"]
     )
     log.info("vendor sandbox listening on %s", sandbox.url)
+    ready_file = values["sandbox.ready_file"]
     try:
-        await asyncio.Event().wait()
+        if ready_file:
+            readyfile.write(ready_file, readyfile.sandbox_info(sandbox.port, sandbox.url))
+        await stop.wait()
     finally:
+        if ready_file:
+            readyfile.remove(ready_file)
         await sandbox.stop()
 
 

@@ -205,6 +205,8 @@ class GatewayConfig:
     """Hosts a liveness_data_url may name (``*.example.com`` for subdomains); empty: any."""
     tracing: TracingConfig | None = None
     """OpenTelemetry tracing; None (no OTLP endpoint) turns it off, at no cost per call."""
+    ready_file: str | None = None
+    """Written (JSON: pid and bound ports) once serving, removed on stop; see readyfile.py."""
 
     def __post_init__(self) -> None:
         for name in (

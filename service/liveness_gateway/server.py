@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from liveness_gateway import wire
+from liveness_gateway import readyfile, wire
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
@@ -94,6 +94,8 @@ class RunningGateway:
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Drain: NOT_SERVING first, then let in-flight RPCs finish, then close the session."""
+        if self.config.ready_file:
+            readyfile.remove(self.config.ready_file)
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
         if self.health_server is not None:
@@ -202,7 +204,7 @@ async def start(
     # The vendor session is up and the port is bound: ready.
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningGateway(
+    running = RunningGateway(
         server,
         port,
         session,
@@ -215,6 +217,15 @@ async def start(
         health_port,
         tracing,
     )
+    if config.ready_file:
+        try:
+            readyfile.write(
+                config.ready_file, readyfile.gateway_info(config, port, metrics_port, health_port)
+            )
+        except OSError:
+            await running.stop(0)
+            raise
+    return running
 
 
 async def start_health_server(

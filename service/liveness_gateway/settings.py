@@ -214,6 +214,9 @@ SETTINGS: tuple[Setting, ...] = (
             "address of the /metrics HTTP endpoint"),
     Setting("metrics_port", "LIVENESS_METRICS_PORT", "--metrics-port", int, 9464,
             "port of the /metrics HTTP endpoint (0 picks a free one)"),
+    Setting("ready_file", "LIVENESS_READY_FILE", "--ready-file", _optional_str, None,
+            "once serving, write the pid and the bound ports here as JSON (removed on stop): "
+            "how a script learns the ports --port 0 got"),
     # OpenTelemetry's own variables, so that a platform's usual settings just work.
     Setting("tracing.endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", None, _optional_str, None,
             "OTLP/gRPC collector URL (http://collector:4317) for traces",
@@ -231,6 +234,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sandbox.host", "SANDBOX_HOST", "--host", str, "127.0.0.1", "address to listen on",
             command=SANDBOX),
     Setting("sandbox.port", "SANDBOX_PORT", "--port", int, 8080, "HTTP port", command=SANDBOX),
+    Setting("sandbox.ready_file", "SANDBOX_READY_FILE", "--ready-file", _optional_str, None,
+            "once listening, write the pid, port and URL here as JSON (removed on stop)",
+            command=SANDBOX),
     *(
         Setting(f"sandbox.{vendor}.{what}", f"SANDBOX_{vendor.upper()}_API_{what.upper()}",
                 None, str, f"sandbox-{what}", f"the {_DISPLAY[vendor]} {what} the sandbox accepts",

@@ -2,12 +2,11 @@
 
 These tests run in the root ``make pytest`` as well as in ``make test-helm``'s company; make
 builds helm first and passes its path in ``LIVENESS_HELM``. Without helm they fail loudly:
-they are never skipped.
+they are never skipped. Those that use helm are system tests (tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests import tools
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "liveness-gateway"
@@ -26,25 +27,9 @@ Manifest = dict[str, Any]
 Render = Callable[..., list[Manifest]]
 
 
-def _find_helm() -> Path:
-    explicit = os.environ.get("LIVENESS_HELM")
-    if explicit:
-        return Path(explicit)
-    built = sorted((ROOT / ".tools").glob("helm-v*/helm"))
-    if built:
-        return built[-1]
-    pytest.fail(
-        "helm not found: run these tests through make (make pytest or make test-helm builds "
-        "it into .tools/), or set LIVENESS_HELM"
-    )
-
-
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    path = _find_helm()
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"helm at {path} is not executable: run make test-helm to build it")
-    return path
+    return Path(tools.find("helm"))
 
 
 def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:

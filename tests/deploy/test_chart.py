@@ -8,10 +8,14 @@ import json
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 import yaml
+from liveness.v1 import liveness_pb2 as pb
+from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import GatewayConfig
 
 from tests.deploy.conftest import (
@@ -26,6 +30,7 @@ from tests.deploy.conftest import (
     run_helm,
     template_args,
 )
+from tests.processes import Processes
 
 ALL_VALUES = ["", "all-features", "existing-secret", "sandbox", "tls-auth"]
 CI_SECRETS = ("ci-linkface-secret-value", "ci-accuauth-secret-value")
@@ -255,6 +260,7 @@ def _serve_settings() -> set[str]:
 NOT_FROM_VALUES = {
     "LIVENESS_HOST": "a pod listens on all its interfaces",
     "LIVENESS_METRICS_HOST": "a pod listens on all its interfaces",
+    "LIVENESS_READY_FILE": "for whoever starts the gateway on port 0; pods are probed by gRPC",
 }
 
 
@@ -399,7 +405,6 @@ def test_dashboard_only_queries_metrics_the_gateway_exports(render: Render) -> N
 
 # Labels a Prometheus scrape adds to every series (target labels), not the gateway.
 _TARGET_LABELS = {"namespace", "job", "pod", "instance"}
-_STARTUP_TIMEOUT_S = 30.0
 
 
 def _dashboard_queries(render: Render) -> list[tuple[set[str], set[str]]]:
@@ -418,65 +423,24 @@ def _dashboard_queries(render: Render) -> list[tuple[set[str], set[str]]]:
     return queries
 
 
-def _running_gateway_metrics(workers: int) -> str:
+def _running_gateway_metrics(processes: Processes, workers: int) -> str:
     """/metrics of a real ``liveness-gateway serve --sandbox --workers N`` after a Detect."""
-    import grpc
-    from liveness.v1 import liveness_pb2 as pb
-    from liveness.v1 import liveness_pb2_grpc
-
-    from tests.processes import clean_env
-
-    proc = subprocess.Popen(  # noqa: S603 (our own entry point, fixed arguments)
-        [sys.executable, "-m", "liveness_gateway", "serve", "--sandbox", "--workers",
-         str(workers), "--host", "127.0.0.1", "--port", "0", "--metrics-host", "127.0.0.1",
-         "--metrics-port", "0", "--grace", "1"],
-        stderr=subprocess.PIPE, text=True, env=clean_env(),
-    )  # fmt: skip
-    lines: list[str] = []
-
-    def read() -> None:
-        assert proc.stderr is not None
-        lines.extend(proc.stderr)
-
-    import threading
-    import time
-    import urllib.request
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-        grpc_port = metrics_port = None
-        while time.monotonic() < deadline and not (grpc_port and metrics_port):
-            for line in list(lines):
-                if m := re.search(r"listening on \S+:(\d+)", line):
-                    grpc_port = int(m.group(1))
-                if m := re.search(r"metrics on http://\S+:(\d+)/metrics", line):
-                    metrics_port = int(m.group(1))
-            time.sleep(0.05)
-        assert grpc_port, f"the gateway did not start: {lines}"
-        assert metrics_port, f"the gateway serves no /metrics: {lines}"
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            stub = liveness_pb2_grpc.LivenessCheckStub(channel)
-            stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.5"), timeout=10)
-        url = f"http://127.0.0.1:{metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return str(resp.read().decode())
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    gateway = processes.gateway("--workers", str(workers), "--grace", "1")
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.5"), timeout=10)
+    url = f"http://127.0.0.1:{gateway.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return str(resp.read().decode())
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_dashboard_metric_and_label_exists_on_a_running_gateway(
-    render: Render, workers: int
+    render: Render, processes: Processes, workers: int
 ) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = _running_gateway_metrics(workers)
+    text = _running_gateway_metrics(processes, workers)
     labels_of: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:

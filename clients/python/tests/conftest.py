@@ -1,22 +1,23 @@
 """Fixtures: the REAL gateway (with its embedded vendor sandbox) as a subprocess on loopback.
 
 The gateway binary is the repository venv's, found relative to this file; it binds port 0 and
-the port is read from its "listening on HOST:PORT" log line. Everything is bounded in time.
+the port is read from its ready file (``--ready-file``), written once it is SERVING.
+Everything is bounded in time.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import queue
-import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,7 +30,6 @@ GATEWAY_BIN = Path(
     os.environ.get("LIVENESS_GATEWAY_BIN", REPO_ROOT / ".venv" / "bin" / "liveness-gateway")
 )
 LIVENESSCTL = Path(sys.executable).parent / "livenessctl"
-LISTENING = re.compile(r"listening on \S+:(\d+)")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
@@ -37,16 +37,8 @@ STOP_TIMEOUT_S = 15.0
 @dataclass
 class Gateway:
     target: str
-    process: subprocess.Popen[str]
-    log: list[str] = field(default_factory=list)
-
-
-def _drain(stream: Iterator[str], lines: queue.Queue[str | None], log: list[str]) -> None:
-    # Keeps reading after the port is known, so a chatty gateway never blocks on a full pipe.
-    for line in stream:
-        log.append(line)
-        lines.put(line)
-    lines.put(None)
+    process: subprocess.Popen[bytes]
+    log: Path
 
 
 @pytest.fixture(scope="session")
@@ -62,44 +54,39 @@ def gateway() -> Iterator[Gateway]:
         # keep its circuit breaker (tested on its own in the gateway's suite) out of the way.
         "LIVENESS_BREAKER_FAILURES": "1000000",
     }
-    process = subprocess.Popen(
-        [str(GATEWAY_BIN), "serve", "--sandbox", "--host", "127.0.0.1", "--port", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    log: list[str] = []
-    lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_drain, args=(process.stderr, lines, log), daemon=True)
-    reader.start()
-    try:
-        port = _wait_for_port(lines, log)
-        yield Gateway(f"127.0.0.1:{port}", process, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryDirectory(prefix="liveness-client-tests-") as work:
+        ready, log = Path(work) / "ready.json", Path(work) / "gateway.log"
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(
+                [str(GATEWAY_BIN), "serve", "--sandbox", "--host", "127.0.0.1", "--port", "0",
+                 "--ready-file", str(ready)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=env,
+            )  # fmt: skip
         try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
-        reader.join(timeout=STOP_TIMEOUT_S)
+            port = _wait_for_port(process, ready, log)
+            yield Gateway(f"127.0.0.1:{port}", process, log)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT_S)
 
 
-def _wait_for_port(lines: queue.Queue[str | None], log: list[str]) -> int:
+def _wait_for_port(process: subprocess.Popen[bytes], ready: Path, log: Path) -> int:
+    """The port from the ready file, which the gateway writes atomically once it serves."""
     deadline = time.monotonic() + START_TIMEOUT_S
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=remaining)
-        except queue.Empty:
-            break
-        if line is None:
-            pytest.fail("the gateway exited before listening:\n" + "".join(log))
-        if match := LISTENING.search(line):
-            return int(match.group(1))
-    pytest.fail(f"the gateway did not report its port in {START_TIMEOUT_S}s:\n" + "".join(log))
+    while not ready.exists():
+        if process.poll() is not None:
+            pytest.fail("the gateway exited before it was ready:\n" + log.read_text())
+        if time.monotonic() > deadline:
+            pytest.fail(f"the gateway was not ready in {START_TIMEOUT_S}s:\n" + log.read_text())
+        time.sleep(0.05)
+    return int(json.loads(ready.read_text())["port"])
 
 
 @pytest.fixture
