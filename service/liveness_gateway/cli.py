@@ -168,6 +168,15 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _env_option(
         serve,
         env,
+        "--max-streams-per-connection",
+        "LIVENESS_MAX_STREAMS_PER_CONNECTION",
+        16,
+        type=int,
+        help="HTTP/2 streams one client connection may have open (bounds memory, SECURITY.md)",
+    )
+    _env_option(
+        serve,
+        env,
         "--max-in-flight",
         "LIVENESS_MAX_IN_FLIGHT",
         512,
@@ -282,6 +291,12 @@ def _positive(value: float, flag: str) -> float:
     return value
 
 
+def _at_least_one(value: int, flag: str) -> int:
+    if value < 1:
+        raise ConfigError(f"{flag} must be at least 1")
+    return value
+
+
 def _grace(value: float) -> float:
     if not value >= 0:  # 0 is allowed: stop without waiting
         raise ConfigError("--grace must be 0 or more seconds")
@@ -338,6 +353,9 @@ def _gateway_config(
         health_port=args.health_port,
         callers_file=args.callers_file or None,
         url_allow_hosts=tuple(h.strip() for h in args.url_allow_hosts.split(",") if h.strip()),
+        max_streams_per_connection=_at_least_one(
+            args.max_streams_per_connection, "--max-streams-per-connection"
+        ),
     )
 
 

@@ -116,6 +116,10 @@ class GatewayConfig:
     """A TOML file of callers (see auth.py); None leaves authentication off."""
     url_allow_hosts: tuple[str, ...] = ()
     """Hosts a liveness_data_url may name (``*.example.com`` for subdomains); empty: any."""
+    max_streams_per_connection: int = 16
+    """HTTP/2 streams one client connection may have open at once (the SETTINGS the server
+    sends, enforced on streams past it). Each stream can hold one unfinished message of up to
+    ``MAX_GRPC_MESSAGE_BYTES`` before anyone is authenticated: see ``max_connections``."""
     """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
 
     @property

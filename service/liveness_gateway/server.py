@@ -34,12 +34,24 @@ REFLECTION_SERVICE = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflectio
 SERVICE_NAME = LIVENESS_SERVICE.full_name
 
 
-def server_options(*, reuse_port: bool = False) -> list[tuple[str, int]]:
-    return [
+def server_options(
+    *, reuse_port: bool = False, max_streams_per_connection: int | None = None
+) -> list[tuple[str, int]]:
+    """gRPC core's channel arguments for a listener.
+
+    gRPC reads a whole message before any handler (authentication included) runs, and opens a
+    stream's flow-control window to the length its message header announces: a stream costs
+    up to ``MAX_GRPC_MESSAGE_BYTES`` whoever sends it. The stream limit bounds that per
+    connection (SECURITY.md, "Memory").
+    """
+    options = [
         ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
         ("grpc.so_reuseport", int(reuse_port)),
     ]
+    if max_streams_per_connection is not None:
+        options.append(("grpc.max_concurrent_streams", max_streams_per_connection))
+    return options
 
 
 def methods_of(services: Iterable[ServiceDescriptor]) -> list[Method]:
@@ -134,7 +146,9 @@ async def start(
     session = new_session()
     transport = VendorTransport(session, max_reply_bytes=config.max_reply_bytes)
     server = grpc.aio.server(
-        options=server_options(reuse_port=reuse_port),
+        options=server_options(
+            reuse_port=reuse_port, max_streams_per_connection=config.max_streams_per_connection
+        ),
         interceptors=[ObservabilityInterceptor(metrics)],
     )
     upstream = Upstream(config, transport, metrics)
@@ -160,7 +174,7 @@ async def start(
             raise OSError(f"cannot listen on {config.host}:{config.port}")
         if config.health_port is not None:
             health_server, health_port = await start_health_server(
-                health_servicer, config.host, config.health_port, reuse_port=reuse_port
+                health_servicer, config, reuse_port=reuse_port
             )
         if serve_metrics and config.metrics_port is not None:
             metrics_runner, metrics_port = await start_metrics_server(
@@ -198,10 +212,15 @@ async def start(
 
 
 async def start_health_server(
-    servicer: health.aio.HealthServicer, host: str, port: int, *, reuse_port: bool
+    servicer: health.aio.HealthServicer, config: GatewayConfig, *, reuse_port: bool
 ) -> tuple[grpc.aio.Server, int]:
     """grpc.health.v1 alone, in plaintext, for probes that cannot speak TLS (kubelet's)."""
-    server = grpc.aio.server(options=server_options(reuse_port=reuse_port))
+    host, port = config.host, config.health_port
+    server = grpc.aio.server(
+        options=server_options(
+            reuse_port=reuse_port, max_streams_per_connection=config.max_streams_per_connection
+        )
+    )
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
