@@ -177,6 +177,15 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _env_option(
         serve,
         env,
+        "--max-connections",
+        "LIVENESS_MAX_CONNECTIONS",
+        32,
+        type=int,
+        help="client connections the gRPC port accepts at once (bounds memory, SECURITY.md)",
+    )
+    _env_option(
+        serve,
+        env,
         "--max-in-flight",
         "LIVENESS_MAX_IN_FLIGHT",
         512,
@@ -356,6 +365,7 @@ def _gateway_config(
         max_streams_per_connection=_at_least_one(
             args.max_streams_per_connection, "--max-streams-per-connection"
         ),
+        max_connections=_at_least_one(args.max_connections, "--max-connections"),
     )
 
 

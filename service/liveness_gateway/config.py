@@ -120,6 +120,10 @@ class GatewayConfig:
     """HTTP/2 streams one client connection may have open at once (the SETTINGS the server
     sends, enforced on streams past it). Each stream can hold one unfinished message of up to
     ``MAX_GRPC_MESSAGE_BYTES`` before anyone is authenticated: see ``max_connections``."""
+    max_connections: int = 32
+    """Client connections a gRPC listener accepts at once; more are closed on accept. With
+    ``max_streams_per_connection`` it bounds what unfinished messages can hold:
+    ``max_connections * max_streams_per_connection * MAX_GRPC_MESSAGE_BYTES``."""
     """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
 
     @property

@@ -35,14 +35,17 @@ SERVICE_NAME = LIVENESS_SERVICE.full_name
 
 
 def server_options(
-    *, reuse_port: bool = False, max_streams_per_connection: int | None = None
+    *,
+    reuse_port: bool = False,
+    max_streams_per_connection: int | None = None,
+    max_connections: int | None = None,
 ) -> list[tuple[str, int]]:
     """gRPC core's channel arguments for a listener.
 
     gRPC reads a whole message before any handler (authentication included) runs, and opens a
     stream's flow-control window to the length its message header announces: a stream costs
     up to ``MAX_GRPC_MESSAGE_BYTES`` whoever sends it. The stream limit bounds that per
-    connection (SECURITY.md, "Memory").
+    connection, the connection limit the connections (SECURITY.md, "Memory").
     """
     options = [
         ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
@@ -51,6 +54,8 @@ def server_options(
     ]
     if max_streams_per_connection is not None:
         options.append(("grpc.max_concurrent_streams", max_streams_per_connection))
+    if max_connections is not None:
+        options.append(("grpc.max_allowed_incoming_connections", max_connections))
     return options
 
 
@@ -147,7 +152,9 @@ async def start(
     transport = VendorTransport(session, max_reply_bytes=config.max_reply_bytes)
     server = grpc.aio.server(
         options=server_options(
-            reuse_port=reuse_port, max_streams_per_connection=config.max_streams_per_connection
+            reuse_port=reuse_port,
+            max_streams_per_connection=config.max_streams_per_connection,
+            max_connections=config.max_connections,
         ),
         interceptors=[ObservabilityInterceptor(metrics)],
     )
@@ -218,7 +225,9 @@ async def start_health_server(
     host, port = config.host, config.health_port
     server = grpc.aio.server(
         options=server_options(
-            reuse_port=reuse_port, max_streams_per_connection=config.max_streams_per_connection
+            reuse_port=reuse_port,
+            max_streams_per_connection=config.max_streams_per_connection,
+            max_connections=config.max_connections,
         )
     )
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
