@@ -230,3 +230,28 @@ def unfinished_messages(
 
 def settings_of(client: RawConnection) -> h2.settings.Settings:
     return client.conn.remote_settings
+
+
+def unary_call(
+    port: int,
+    body: bytes,
+    *,
+    path: str = DETECT_PATH,
+    metadata: Sequence[tuple[str, str]] = (),
+    timeout_s: float = 5.0,
+) -> StreamState:
+    """One whole unary call, whatever its metadata (gRPC's own clients refuse non-ASCII)."""
+    client = RawConnection("127.0.0.1", port)
+    try:
+        stream_id = client.open(path, metadata)
+        client.send(stream_id, grpc_prefix(len(body)) + body, end=True)
+        client.flush()
+        deadline = time.monotonic() + timeout_s
+        state = client.streams[stream_id]
+        while not (state.ended or state.reset or client.terminated):
+            if time.monotonic() > deadline:
+                raise TimeoutError("no answer")
+            client.read_for(0.05)
+        return state
+    finally:
+        client.close()

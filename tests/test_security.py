@@ -6,8 +6,10 @@ Certificates are made in the test; every handshake is a real one over loopback.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,12 @@ from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.auth import hash_token, load_callers
 from liveness_gateway.cli import _parser
 from liveness_gateway.config import ConfigError, TlsConfig
-from liveness_gateway.logs import ACCESS_LOGGER
+from liveness_gateway.logs import ACCESS_LOGGER, TextFormatter
 from liveness_gateway.sandbox import RunningSandbox
 from liveness_gateway.server import RunningGateway, start
 
 from tests.conftest import CHANNEL_OPTIONS, config_for
+from tests.h2raw import unary_call
 from tests.metrics_text import sample, scrape
 from tests.pki import Authority, Pair
 from tests.status import failure_of
@@ -329,3 +332,80 @@ async def test_plaintext_health_port_beside_a_tls_listener(gateways, sandbox, pk
         assert update.status == health_pb2.HealthCheckResponse.NOT_SERVING
         await stopping
     assert sandbox.state.total() == 0
+
+
+# --- the error contract under malformed bytes and hostile metadata (issue #17) ---------------
+
+DETECT_METHOD = "/liveness.v1.LivenessCheck/Detect"
+
+
+async def test_malformed_protobuf_is_invalid_argument_logged_once_without_traceback(
+    gateway: RunningGateway, sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 9-byte request 00 00000004 ffffffff: a truncated varint, which protobuf refuses."""
+    caplog.set_level(logging.INFO)
+    calls = 50
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        raw = channel.unary_unary(DETECT_METHOD)  # bytes in, bytes out: no serializer
+        for _ in range(calls):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await raw(b"\xff\xff\xff\xff", timeout=5)
+            failure = failure_of(caught.value)
+            assert (failure.code, failure.info.reason) == (C.INVALID_ARGUMENT, "INVALID_REQUEST")
+            bad = failure.detail(error_details_pb2.BadRequest)
+            assert isinstance(bad, error_details_pb2.BadRequest)
+            assert bad.field_violations[0].field == "request"
+            assert "Error" not in failure.message
+            assert "class" not in failure.message
+            trailers = dict(caught.value.trailing_metadata() or ())
+            assert re.fullmatch(r"[0-9a-f]{32}", str(trailers["x-request-id"]))
+    access = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert [getattr(r, "code", None) for r in access] == ["INVALID_ARGUMENT"] * calls
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+    # Only the access lines: what unauthenticated bytes add to the log is one line per call.
+    assert len(caplog.records) == calls
+    assert gateway.metrics_port
+    text = await scrape(gateway.metrics_port)
+    handled = sample(
+        text, "grpc_server_handled_total", grpc_method="Detect", grpc_code="INVALID_ARGUMENT"
+    )
+    assert handled == calls
+    assert sandbox.state.total() == 0
+
+
+async def test_non_ascii_request_id_is_replaced_before_the_vendor_is_called(
+    gateway: RunningGateway, sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    body = pb.DetectRequest(liveness_data=OK_DATA).SerializeToString()
+    for given in ("café", "id\u00a0nbsp", "日本"):
+        # gRPC's own clients refuse to send these: the raw HTTP/2 client does, as anyone can.
+        answer = await asyncio.to_thread(
+            unary_call, gateway.port, body, metadata=(("x-request-id", given),)
+        )
+        assert answer.header(b"grpc-status") == b"0", answer.headers
+        assert pb.DetectResponse.FromString(bytes(answer.data[5:])).score == pytest.approx(0.2)
+        echoed = answer.header(b"x-request-id")
+        assert echoed is not None
+        assert re.fullmatch(rb"[0-9a-f]{32}", echoed)
+    assert sandbox.state.total() == 3  # once per call, and each call answered OK
+    assert [getattr(r, "code", None) for r in caplog.records] == ["OK"] * 3
+    answer = await asyncio.to_thread(
+        unary_call, gateway.port, body, metadata=(("x-request-id", "abc-123 ok"),)
+    )
+    assert answer.header(b"x-request-id") == b"abc-123 ok"  # printable ASCII is kept
+
+
+async def test_text_log_values_cannot_forge_fields(stub, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    forged = 'fake caller=admin code=OK "x=1'
+    await stub.Detect(pb.DetectRequest(liveness_data=OK_DATA), metadata=(("x-request-id", forged),))
+    (record,) = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    line = TextFormatter().format(record)
+    fields = re.findall(r'(?:^| )([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)', line.split(" rpc ", 1)[1])
+    names = [name for name, _ in fields]
+    assert names.count("caller") == 1, line
+    assert names.count("code") == 1, line
+    values = dict(fields)
+    assert json.loads(values["request_id"]) == forged
+    assert values["code"] == "OK"
