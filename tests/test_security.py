@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
+from cryptography import x509
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from liveness.v1 import liveness_pb2 as pb
@@ -409,3 +410,41 @@ async def test_text_log_values_cannot_forge_fields(stub, caplog: pytest.LogCaptu
     values = dict(fields)
     assert json.loads(values["request_id"]) == forged
     assert values["code"] == "OK"
+
+
+async def test_certificate_identity_follows_rfc_6125(gateways, sandbox, pki, ca, tmp_path) -> None:
+    """DNS SANs identify; URI SANs only where a cert_names entry is a URI; the CN only when
+    the certificate has no SAN; an e-mail SAN equal to a name never does."""
+    callers = tmp_path / "cert-callers.toml"
+    callers.write_text(
+        '[[caller]]\nname = "kyc"\ncert_names = ["kyc.internal"]\nrpcs = ["*"]\n'
+        '[[caller]]\nname = "mesh"\ncert_names = ["spiffe://corp/kyc"]\nrpcs = ["*"]\n'
+    )
+    gateway = await _start(
+        gateways,
+        sandbox,
+        tls=TlsConfig(str(pki["cert"]), str(pki["key"]), str(pki["ca"])),
+        callers_file=str(callers),
+    )
+    dns, uri, email = x509.DNSName, x509.UniformResourceIdentifier, x509.RFC822Name
+    cases = [
+        ("the CN beside a SAN", ca.issue("kyc.internal", sans=[dns("stranger.internal")]), False),
+        ("an e-mail SAN", ca.issue("other", sans=[email("kyc.internal")]), False),
+        ("a URI SAN equal to a DNS name", ca.issue("other", sans=[uri("kyc.internal")]), False),
+        ("a DNS SAN like a URI entry", ca.issue("o", sans=[dns("spiffe://corp/kyc")]), False),
+        ("a DNS SAN", ca.issue("other", sans=[dns("KYC.internal")]), True),
+        ("the CN, no SAN at all", ca.issue("kyc.internal", sans=[]), True),
+        ("a configured URI SAN", ca.issue("other", sans=[uri("spiffe://corp/kyc")]), True),
+    ]  # fmt: skip
+    for what, client, admitted in cases:
+        async with secure_channel(gateway, ca.pem, client) as channel:
+            if admitted:
+                assert (await detect(channel)).score == pytest.approx(0.2), what
+                continue
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await detect(channel)
+            failure = failure_of(caught.value)
+            assert (failure.code, failure.info.reason) == (C.UNAUTHENTICATED, "CALLER_UNKNOWN"), (
+                what
+            )
+    assert sandbox.state.total() == 3
