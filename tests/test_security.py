@@ -6,16 +6,20 @@ Certificates are made in the test; every handshake is a real one over loopback.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
+from aiohttp import web
 from cryptography import x509
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -25,8 +29,9 @@ from liveness_gateway.auth import hash_token, load_callers
 from liveness_gateway.cli import _parser
 from liveness_gateway.config import ConfigError, TlsConfig
 from liveness_gateway.logs import ACCESS_LOGGER, TextFormatter
-from liveness_gateway.sandbox import RunningSandbox
+from liveness_gateway.sandbox import Credentials, RunningSandbox, SandboxConfig, start_sandbox
 from liveness_gateway.server import RunningGateway, start
+from liveness_gateway.vendors import linkface
 
 from tests.conftest import CHANNEL_OPTIONS, config_for
 from tests.h2raw import unary_call
@@ -448,3 +453,105 @@ async def test_certificate_identity_follows_rfc_6125(gateways, sandbox, pki, ca,
                 what
             )
     assert sandbox.state.total() == 3
+
+
+# --- the sandbox's url downloads (issue #17) ---------------------------------------------------
+
+
+async def _sandbox_detect_url(sandbox: RunningSandbox, url: str) -> dict[str, Any]:
+    """LinkFace detect on the sandbox with a url source, as the gateway sends it."""
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("api_id", sandbox.config.linkface.api_id)
+    form.add_field("api_secret", sandbox.config.linkface.api_secret)
+    form.add_field("liveness_data_url", url)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(sandbox.url + linkface.DETECT_PATH, data=form) as resp,
+    ):
+        reply: dict[str, Any] = await resp.json()
+        return reply
+
+
+@pytest.fixture
+async def web_origin() -> AsyncIterator[tuple[str, list[str]]]:
+    """A loopback HTTP server: /data answers a vector, /redirect points at /data, /missing is
+    a 404. Returns its base url (127.0.0.1) and the paths it was asked for."""
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(request.path)
+        if request.path == "/data":
+            return web.Response(body=OK_DATA)
+        if request.path == "/redirect":
+            raise web.HTTPFound(f"http://127.0.0.1:{request.url.port}/data")
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    await runner.cleanup()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_sandbox_follows_no_redirect_and_says_one_thing_for_every_failure(
+    sandbox: RunningSandbox, web_origin: tuple[str, list[str]]
+) -> None:
+    origin, seen = web_origin
+    assert (await _sandbox_detect_url(sandbox, f"{origin}/data"))["status"] == "OK"
+    failures = [
+        await _sandbox_detect_url(sandbox, url)
+        for url in (
+            f"{origin}/redirect",  # would lead to /data
+            f"{origin}/missing",  # answered 404
+            f"http://127.0.0.1:{_closed_port()}/x",  # nothing listens
+        )
+    ]
+    assert [(f["status"], f.get("reason")) for f in failures] == [
+        ("DOWNLOAD_ERROR", "download failed")
+    ] * 3
+    assert seen == ["/data", "/redirect", "/missing"]  # the redirect was not followed
+
+
+async def test_sandbox_downloads_only_from_allowed_addresses(
+    web_origin: tuple[str, list[str]],
+) -> None:
+    origin, seen = web_origin
+    port = origin.rsplit(":", 1)[1]
+    # Only 127.0.0.2 allowed: the origin on 127.0.0.1 (by address or by name) is refused
+    # before a connection is made. Loopback only: nothing leaves the machine.
+    only = SandboxConfig(
+        Credentials.generate(),
+        Credentials.generate(),
+        download_allow=(ipaddress.ip_network("127.0.0.2/32"),),
+    )
+    restricted = await start_sandbox(only)
+    try:
+        for url in (f"{origin}/data", f"http://localhost:{port}/data"):
+            reply = await _sandbox_detect_url(restricted, url)
+            assert (reply["status"], reply["reason"]) == ("DOWNLOAD_ERROR", "download failed")
+    finally:
+        await restricted.stop()
+    assert seen == []
+    default = SandboxConfig(Credentials.generate(), Credentials.generate())
+    assert {str(n) for n in default.download_allow} == {"127.0.0.0/8", "::1/128"}
+
+
+def test_sandbox_download_allow_list_setting() -> None:
+    from liveness_gateway.cli import _networks
+
+    args = _parser({"SANDBOX_DOWNLOAD_ALLOW": "10.1.0.0/16, ::1"}).parse_args(["sandbox"])
+    assert [str(n) for n in _networks(args.download_allow, "--download-allow")] == [
+        "10.1.0.0/16",
+        "::1/128",
+    ]
+    for bad in ("", "example.com", "10.0.0.0/33"):
+        with pytest.raises(ConfigError, match="--download-allow"):
+            _networks(bad, "--download-allow")

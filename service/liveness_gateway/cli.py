@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import sys
@@ -29,6 +30,7 @@ from liveness_gateway.config import (
     vendor_from_env,
 )
 from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
+from liveness_gateway.sandbox.app import Network
 from liveness_gateway.server import serve_until, start, stop_signal
 from liveness_gateway.vendors.linkface import UPLOAD
 
@@ -277,6 +279,14 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="run the offline vendor sandbox alone")
     _env_option(sandbox, env, "--host", "SANDBOX_HOST", "127.0.0.1", help="address to listen on")
     _env_option(sandbox, env, "--port", "SANDBOX_PORT", 8080, type=int, help="HTTP port")
+    _env_option(
+        sandbox,
+        env,
+        "--download-allow",
+        "SANDBOX_DOWNLOAD_ALLOW",
+        "127.0.0.0/8,::1",
+        help="comma-separated addresses or networks url sources may be downloaded from",
+    )
     _log_options(sandbox, env)
     return root
 
@@ -423,6 +433,18 @@ async def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> None:
             await sandbox.stop()
 
 
+def _networks(value: str, flag: str) -> tuple[Network, ...]:
+    try:
+        networks = tuple(
+            ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip()
+        )
+    except ValueError:
+        raise ConfigError(f"{flag}: not a list of addresses or networks: {value!r}") from None
+    if not networks:
+        raise ConfigError(f"{flag} must name at least one address or network")
+    return networks
+
+
 async def _sandbox(args: argparse.Namespace, env: Mapping[str, str]) -> None:
     config = SandboxConfig(
         linkface=Credentials(
@@ -433,6 +455,7 @@ async def _sandbox(args: argparse.Namespace, env: Mapping[str, str]) -> None:
             env.get("SANDBOX_ACCUAUTH_API_ID", "sandbox-id"),
             env.get("SANDBOX_ACCUAUTH_API_SECRET", "sandbox-secret"),
         ),
+        download_allow=_networks(args.download_allow, "--download-allow"),
     )
     sandbox = await start_sandbox(config, host=args.host, port=args.port)
     log.info("vendor sandbox listening on %s", sandbox.url)
