@@ -23,6 +23,7 @@ from aiohttp import web
 from cryptography import x509
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.auth import hash_token, load_callers
@@ -555,3 +556,76 @@ def test_sandbox_download_allow_list_setting() -> None:
     for bad in ("", "example.com", "10.0.0.0/33"):
         with pytest.raises(ConfigError, match="--download-allow"):
             _networks(bad, "--download-allow")
+
+
+async def _list_services(channel: grpc.aio.Channel, metadata: Any = ()) -> list[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    call = stub.ServerReflectionInfo(metadata=metadata, timeout=5)
+    await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+    await call.done_writing()
+    reply = await call.read()
+    return [s.name for s in reply.list_services_response.service]
+
+
+async def test_reflection_answers_known_callers_only_when_authentication_is_on(
+    gateways, sandbox, tmp_path
+) -> None:
+    callers = str(_callers_file(tmp_path))
+    gateway = await _start(gateways, sandbox, callers_file=callers)  # the default: callers
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _list_services(channel)
+        failure = failure_of(caught.value)
+        assert (failure.code, failure.info.reason) == (C.UNAUTHENTICATED, "CALLER_UNKNOWN")
+        assert "liveness.v1.LivenessCheck" in await _list_services(channel, bearer(CHECKOUT_TOKEN))
+    gateway = await _start(gateways, sandbox, callers_file=callers, reflection_callers_only=False)
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        assert "liveness.v1.LivenessCheck" in await _list_services(channel)  # --reflection on
+    gateway = await _start(gateways, sandbox)  # no authentication: open, as before
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        assert "liveness.v1.LivenessCheck" in await _list_services(channel)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, (True, None)),
+        (["--no-reflection"], {}, (False, None)),
+        (["--reflection", "off"], {}, (False, None)),
+        (["--reflection", "on"], {}, (True, False)),
+        ([], {"LIVENESS_REFLECTION": "callers", "LIVENESS_CALLERS_FILE": "x"}, (True, True)),
+    ],
+)
+def test_reflection_setting(argv: list[str], env: dict[str, str], expected: Any) -> None:
+    from liveness_gateway.cli import _gateway_config
+
+    args = _parser(env).parse_args(["serve", *argv])
+    config = _gateway_config(args, env, ("http://127.0.0.1:1", _sandbox_config()))
+    assert (config.reflection, config.reflection_callers_only) == expected
+
+
+def test_reflection_callers_needs_a_callers_file_and_a_known_mode() -> None:
+    from liveness_gateway.cli import _gateway_config
+
+    for env in ({"LIVENESS_REFLECTION": "callers"}, {"LIVENESS_REFLECTION": "yes"}):
+        args = _parser(env).parse_args(["serve"])
+        with pytest.raises(ConfigError, match="reflection"):
+            _gateway_config(args, env, ("http://127.0.0.1:1", _sandbox_config()))
+
+
+def test_no_url_allow_list_is_a_warning_outside_sandbox_mode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from liveness_gateway.cli import _gateway_config
+
+    env = {f"{v}_API_{k}": "x" for v in ("LINKFACE", "ACCUAUTH") for k in ("ID", "SECRET")}
+    _gateway_config(_parser(env).parse_args(["serve"]), env, None)
+    assert any("no url allow-list" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    env["LIVENESS_URL_ALLOW_HOSTS"] = "cdn.example"
+    _gateway_config(_parser(env).parse_args(["serve"]), env, None)
+    assert not any("allow-list" in r.getMessage() for r in caplog.records)
+
+
+def _sandbox_config() -> SandboxConfig:
+    return SandboxConfig(Credentials.generate(), Credentials.generate())

@@ -122,8 +122,22 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         type=float,
         help="seconds in-flight RPCs get to finish on SIGTERM",
     )
+    _env_option(
+        serve,
+        env,
+        "--reflection",
+        "LIVENESS_REFLECTION",
+        None,
+        choices=("on", "off", "callers"),
+        help="gRPC server reflection: on, off, or callers (known callers only); "
+        "default: callers with a callers file, else on",
+    )
     serve.add_argument(
-        "--no-reflection", action="store_true", help="turn gRPC server reflection off"
+        "--no-reflection",
+        dest="reflection",
+        action="store_const",
+        const="off",
+        help="the same as --reflection off",
     )
     _env_option(
         serve,
@@ -356,6 +370,15 @@ def _gateway_config(
             )
     if sandbox is None:
         require_credentials(*vendors.values())
+        if not args.url_allow_hosts.strip():
+            log.warning(
+                "no url allow-list: liveness_data_url may name any host, which the vendor "
+                "will fetch (set --url-allow-hosts)"
+            )
+    if args.reflection not in (None, "on", "off", "callers"):
+        raise ConfigError("--reflection must be on, off or callers")
+    if args.reflection == "callers" and not args.callers_file:
+        raise ConfigError("--reflection callers needs --callers-file")
     return GatewayConfig(
         linkface=vendors[LINKFACE],
         accuauth=vendors[ACCUAUTH],
@@ -364,7 +387,8 @@ def _gateway_config(
         detect_threshold=_threshold(args.detect_threshold, "--detect-threshold"),
         antihack_threshold=_threshold(args.antihack_threshold, "--antihack-threshold"),
         grace_s=_grace(args.grace),
-        reflection=not args.no_reflection,
+        reflection=args.reflection != "off",
+        reflection_callers_only={"on": False, "callers": True}.get(args.reflection),
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
         resilience=_resilience(args),

@@ -106,6 +106,9 @@ class GatewayConfig:
     """Kept back from the caller's deadline so that the gateway can still answer in time."""
     grace_s: float = 10.0
     reflection: bool = True
+    reflection_callers_only: bool | None = None
+    """Reflection answers only known callers, as the liveness RPCs do. None: so when a callers
+    file is set (authentication on), else reflection is open."""
     metrics_host: str = ALL_INTERFACES
     metrics_port: int | None = 9464
     resilience: ResilienceConfig = field(default_factory=ResilienceConfig)

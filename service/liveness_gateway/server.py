@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import grpc
 from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
+from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry
 
-from liveness_gateway import wire
+from liveness_gateway import errors, wire
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
-from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
+from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, ConfigError, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
 from liveness_gateway.servicer import RPC_VENDORS, VENDOR_ENDPOINTS, LivenessServicer
@@ -87,6 +90,23 @@ def new_metrics(
         rpcs=RPC_VENDORS,
         callers=(*callers, UNKNOWN_CALLER) if callers else (ANONYMOUS,),
     )
+
+
+class CallersOnlyReflection(ReflectionServicer):  # type: ignore[misc]
+    """Server reflection that answers known callers only (it lists every service)."""
+
+    def __init__(self, service_names: tuple[str, ...], auth: CallerAuth) -> None:
+        super().__init__(service_names)
+        self._auth = auth
+
+    async def ServerReflectionInfo(  # noqa: N802  (gRPC method name)
+        self, request_iterator: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        if self._auth.identify(context) is None:
+            status = rpc_status.to_status(errors.unauthenticated().to_status())
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        async for response in super().ServerReflectionInfo(request_iterator, context):
+            yield response
 
 
 @dataclass
@@ -163,9 +183,16 @@ async def start(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        callers_only = config.reflection_callers_only
+        if auth is not None and callers_only is not False:
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+                CallersOnlyReflection(names, auth), server
+            )
+        elif callers_only:
+            raise ConfigError("reflection for callers only needs a callers file")
+        else:
+            reflection.enable_server_reflection(names, server)
     address = f"{config.host}:{config.port}"
     try:
         if credentials is None:
