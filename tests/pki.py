@@ -49,14 +49,22 @@ class Authority:
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, common_name: str, *, server: bool = False) -> Pair:
+    def issue(
+        self,
+        common_name: str,
+        *,
+        server: bool = False,
+        sans: list[x509.GeneralName] | None = None,
+    ) -> Pair:
+        """A leaf certificate; its SANs are the CN as a DNS name unless ``sans`` are given
+        (an empty list: no SAN extension at all)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        names: list[x509.GeneralName] = [x509.DNSName(common_name)]
+        names: list[x509.GeneralName] = [x509.DNSName(common_name)] if sans is None else sans
         if server:
             names += [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(self._name)
@@ -64,10 +72,11 @@ class Authority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .sign(self._key, hashes.SHA256())
         )
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = builder.sign(self._key, hashes.SHA256())
         return Pair(
             cert.public_bytes(serialization.Encoding.PEM),
             key.private_bytes(

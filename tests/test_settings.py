@@ -87,7 +87,7 @@ def test_flag_beats_variable_beats_default() -> None:
     assert config(["--port", "7001"], {"LIVENESS_PORT": "7000"}).port == 7001
     assert config([]).reflection is True
     assert config(["--no-reflection"]).reflection is False
-    assert config([], {"LIVENESS_REFLECTION": "0"}).reflection is False
+    assert config([], {"LIVENESS_REFLECTION": "off"}).reflection is False
     assert config([], {"LIVENESS_VENDOR_RATE": "0"}).resilience.vendor_rate_per_s is None
     assert config([], {"LIVENESS_URL_ALLOW_HOSTS": "a.test, *.b.test"}).url_allow_hosts == (
         "a.test",

@@ -1,16 +1,17 @@
 """Who is calling, may they call this RPC, and are they within their share.
 
 Off unless a callers file is configured. A caller is identified by its mTLS client
-certificate (a SAN or the CN matching one of its ``cert_names``) or by a bearer token in the
-``authorization`` metadata, matched against SHA-256 hashes (every caller's hash is compared,
-in constant time, so timing tells nothing about which one almost matched).
+certificate (a DNS SAN matching one of its ``cert_names``; a URI SAN only when the entry is
+a URI such as ``spiffe://...``; the CN only when the certificate has no SAN) or by a bearer
+token in the ``authorization`` metadata, matched against SHA-256 hashes (every caller's hash
+is compared, in constant time, so timing tells nothing about which one almost matched).
 
 The callers file is TOML::
 
     [[caller]]
     name = "checkout"                   # metric label and log field: keep it short
     token_sha256 = "9f86d08...e9a5"      # sha256 of the bearer token, hex (optional)
-    cert_names = ["checkout.internal"]  # mTLS SAN/CN (optional)
+    cert_names = ["checkout.internal"]  # mTLS DNS SAN, or a URI SAN (optional)
     rpcs = ["Detect", "AntiHack"]       # or ["*"]
     rate_per_s = 20                     # token bucket (optional)
     burst = 40
@@ -118,7 +119,8 @@ def _caller(entry: Any, index: int) -> Caller:
     return Caller(
         name=name,
         token_sha256=digest,
-        cert_names=frozenset(cert_names),
+        # DNS names compare without case (RFC 6125); URIs exactly.
+        cert_names=frozenset(n if _is_uri(n) else n.lower() for n in cert_names),
         rpcs=frozenset(rpcs),
         rate_per_s=float(rate) if rate is not None else None,
         burst=burst,
@@ -212,13 +214,24 @@ class CallerAuth:
 
 
 def _peer_names(auth_context: Mapping[str, Iterable[bytes]] | None) -> frozenset[str]:
+    """The client certificate's identities, as RFC 6125 reads them: its DNS names (lowercase)
+    and URIs (``cert_names`` entries with ``://`` match those); the CN only when the
+    certificate has no subjectAltName at all. E-mail and IP SANs are never identities."""
     if not auth_context:
         return frozenset()
-    names: set[str] = set()
-    for key in ("x509_subject_alternative_name", "x509_common_name"):
-        for value in auth_context.get(key, ()):
-            names.add(value.decode("utf-8", "replace"))
+
+    def texts(key: str) -> list[str]:
+        return [v.decode("utf-8", "replace") for v in auth_context.get(key, ())]
+
+    names = {n.lower() for n in texts("peer_dns") if not _is_uri(n)}
+    names.update(u for u in texts("peer_uri") if _is_uri(u))
+    if not texts("x509_subject_alternative_name"):
+        names.update(n.lower() for n in texts("x509_common_name") if not _is_uri(n))
     return frozenset(names)
+
+
+def _is_uri(name: str) -> bool:
+    return "://" in name
 
 
 def _bearer(metadata: Any) -> str | None:

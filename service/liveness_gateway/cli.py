@@ -55,6 +55,7 @@ def sandbox_config(values: Mapping[str, Any]) -> SandboxConfig:
         detect_file_part=values["sandbox.detect_file_part"],
         extra_bools=values["sandbox.extra_bools"],
         image_encoding=values["sandbox.image_encoding"],
+        download_allow=values["sandbox.download_allow"],
     )
 
 

@@ -192,6 +192,9 @@ class GatewayConfig:
     """Kept back from the caller's deadline so that the gateway can still answer in time."""
     grace_s: float = 10.0
     reflection: bool = True
+    reflection_callers_only: bool | None = None
+    """Reflection answers only known callers, as the liveness RPCs do. None: so when a callers
+    file is set (authentication on), else reflection is open."""
     metrics_host: str = ALL_INTERFACES
     metrics_port: int | None = 9464
     """The /metrics HTTP port; None turns the endpoint off, 0 picks a free port."""
@@ -207,6 +210,14 @@ class GatewayConfig:
     """OpenTelemetry tracing; None (no OTLP endpoint) turns it off, at no cost per call."""
     ready_file: str | None = None
     """Written (JSON: pid and bound ports) once serving, removed on stop; see readyfile.py."""
+    max_streams_per_connection: int = 16
+    """HTTP/2 streams one client connection may have open at once (the SETTINGS the server
+    sends, enforced on streams past it). Each stream can hold one unfinished message of up to
+    ``MAX_GRPC_MESSAGE_BYTES`` before anyone is authenticated: see ``max_connections``."""
+    max_connections: int = 32
+    """Client connections a gRPC listener accepts at once; more are closed on accept. With
+    ``max_streams_per_connection`` it bounds what unfinished messages can hold:
+    ``max_connections * max_streams_per_connection * MAX_GRPC_MESSAGE_BYTES``."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -218,6 +229,8 @@ class GatewayConfig:
             _check(0.0 <= getattr(self, name) <= 1.0, name, "must be within [0, 1]")
         _check(self.grace_s >= 0, "grace_s", "must be 0 or more seconds")
         _check(self.deadline_margin_s >= 0, "deadline_margin_s", "must be 0 or more seconds")
+        for name in ("max_streams_per_connection", "max_connections"):
+            _check(getattr(self, name) >= 1, name, "must be at least 1")
         for name in ("port", "metrics_port", "health_port"):
             port = getattr(self, name)
             _check(port is None or 0 <= port <= 65535, name, "must be a port within [0, 65535]")

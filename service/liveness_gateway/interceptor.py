@@ -26,10 +26,11 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 
 
 def request_id_from(metadata: Any) -> str:
-    """The caller's ``x-request-id`` if it is sane, else a new one."""
+    """The caller's ``x-request-id`` if it is printable ASCII, else a new one (it is echoed in
+    the trailers, where gRPC refuses anything else, after the vendor was already paid)."""
     for key, value in metadata or ():
         if key == REQUEST_ID_KEY and isinstance(value, str):
-            if 0 < len(value) <= _MAX_REQUEST_ID_CHARS and value.isprintable():
+            if 0 < len(value) <= _MAX_REQUEST_ID_CHARS and value.isascii() and value.isprintable():
                 return value
             break
     return secrets.token_hex(16)  # 32 hex digits like uuid4().hex, without building a UUID

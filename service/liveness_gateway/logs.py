@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -117,11 +118,23 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = [
-            f"{k}={v}"
+            f"{k}={_text_value(v)}"
             for k, v in record.__dict__.items()
             if k not in _STANDARD_ATTRS and not k.startswith("_")
         ]
         return " ".join([line, *extras]) if extras else line
+
+
+_BARE_VALUE = re.compile(r"[A-Za-z0-9_.:/@+-]+")
+
+
+def _text_value(value: Any) -> str:
+    """A value as it is, when it cannot be mistaken for more fields; else a quoted JSON string
+    (a request id ``x caller=admin`` must not add a second ``caller=`` to the line)."""
+    text = str(value)
+    if _BARE_VALUE.fullmatch(text):
+        return text
+    return orjson.dumps(text).decode("utf-8")
 
 
 def configure(log_format: str = "json", level: str = "INFO") -> None:

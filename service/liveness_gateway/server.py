@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import grpc
 from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
+from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from liveness_gateway import readyfile, wire
+from liveness_gateway import errors, readyfile, wire
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
-from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
+from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, ConfigError, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
 from liveness_gateway.servicer import LivenessServicer
@@ -35,12 +38,29 @@ REFLECTION_SERVICE = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflectio
 SERVICE_NAME = LIVENESS_SERVICE.full_name
 
 
-def server_options(*, reuse_port: bool = False) -> list[tuple[str, int]]:
-    return [
+def server_options(
+    *,
+    reuse_port: bool = False,
+    max_streams_per_connection: int | None = None,
+    max_connections: int | None = None,
+) -> list[tuple[str, int]]:
+    """gRPC core's channel arguments for a listener.
+
+    gRPC reads a whole message before any handler (authentication included) runs, and opens a
+    stream's flow-control window to the length its message header announces: a stream costs
+    up to ``MAX_GRPC_MESSAGE_BYTES`` whoever sends it. The stream limit bounds that per
+    connection, the connection limit the connections (SECURITY.md, "Memory").
+    """
+    options = [
         ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
         ("grpc.so_reuseport", int(reuse_port)),
     ]
+    if max_streams_per_connection is not None:
+        options.append(("grpc.max_concurrent_streams", max_streams_per_connection))
+    if max_connections is not None:
+        options.append(("grpc.max_allowed_incoming_connections", max_connections))
+    return options
 
 
 def methods_of(services: Iterable[ServiceDescriptor]) -> list[Method]:
@@ -69,6 +89,23 @@ def new_metrics(
         methods=methods_of(services),
         callers=(*callers, UNKNOWN_CALLER) if callers else (ANONYMOUS,),
     )
+
+
+class CallersOnlyReflection(ReflectionServicer):  # type: ignore[misc]
+    """Server reflection that answers known callers only (it lists every service)."""
+
+    def __init__(self, service_names: tuple[str, ...], auth: CallerAuth) -> None:
+        super().__init__(service_names)
+        self._auth = auth
+
+    async def ServerReflectionInfo(  # noqa: N802  (gRPC method name)
+        self, request_iterator: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        if self._auth.identify(context) is None:
+            status = rpc_status.to_status(errors.unauthenticated().to_status())
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        async for response in super().ServerReflectionInfo(request_iterator, context):
+            yield response
 
 
 @dataclass
@@ -153,16 +190,28 @@ async def start(
     if tracing is not None:  # outermost, so that its server span is current in ours
         interceptors.insert(0, tracing.server_interceptor(SERVICE_NAME))
     server = grpc.aio.server(
-        options=server_options(reuse_port=reuse_port), interceptors=interceptors
+        options=server_options(
+            reuse_port=reuse_port,
+            max_streams_per_connection=config.max_streams_per_connection,
+            max_connections=config.max_connections,
+        ),
+        interceptors=interceptors,
     )
     upstream = Upstream(config, transport, metrics, tracer=tracing.tracer if tracing else None)
     wire.add_to_server(LivenessServicer(config, upstream, metrics, auth), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        callers_only = config.reflection_callers_only
+        if auth is not None and callers_only is not False:
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+                CallersOnlyReflection(names, auth), server
+            )
+        elif callers_only:
+            raise ConfigError("reflection for callers only needs a callers file")
+        else:
+            reflection.enable_server_reflection(names, server)
     address = f"{config.host}:{config.port}"
     try:
         if credentials is None:
@@ -178,7 +227,7 @@ async def start(
             raise OSError(f"cannot listen on {config.host}:{config.port}")
         if config.health_port is not None:
             health_server, health_port = await start_health_server(
-                health_servicer, config.host, config.health_port, reuse_port=reuse_port
+                health_servicer, config, reuse_port=reuse_port
             )
         if serve_metrics and config.metrics_port is not None:
             metrics_runner, metrics_port = await start_metrics_server(
@@ -229,10 +278,17 @@ async def start(
 
 
 async def start_health_server(
-    servicer: health.aio.HealthServicer, host: str, port: int, *, reuse_port: bool
+    servicer: health.aio.HealthServicer, config: GatewayConfig, *, reuse_port: bool
 ) -> tuple[grpc.aio.Server, int]:
     """grpc.health.v1 alone, in plaintext, for probes that cannot speak TLS (kubelet's)."""
-    server = grpc.aio.server(options=server_options(reuse_port=reuse_port))
+    host, port = config.host, config.health_port
+    server = grpc.aio.server(
+        options=server_options(
+            reuse_port=reuse_port,
+            max_streams_per_connection=config.max_streams_per_connection,
+            max_connections=config.max_connections,
+        )
+    )
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

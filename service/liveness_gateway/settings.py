@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
+import logging
 import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +35,8 @@ from liveness_gateway.config import (
     require_credentials,
 )
 from liveness_gateway.vendors import ENDPOINTS, VENDORS
+
+log = logging.getLogger(__name__)
 
 SERVE = "serve"
 SANDBOX = "sandbox"
@@ -68,6 +72,13 @@ def _pairs(text: str) -> dict[str, str]:
     return pairs
 
 
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = tuple(ipaddress.ip_network(p.strip()) for p in text.split(",") if p.strip())
+    if not networks:
+        raise ValueError("must name at least one address or network")
+    return networks
+
+
 def _rate(text: str) -> float | None:
     rate = float(text)
     return None if rate == 0 else rate  # 0 turns the limit off
@@ -93,6 +104,8 @@ class Setting:
     """A flag without a value (``--sandbox``); its variable takes 1/0."""
     const: Any = True
     """What a switch's flag sets (``--no-reflection`` sets False)."""
+    aliases: tuple[tuple[str, Any], ...] = ()
+    """Other flags that set a fixed value (``--no-reflection`` is ``--reflection off``)."""
     shown_default: str | None = None
     """How ``--help`` and the README show the default, where ``repr`` would not say it."""
 
@@ -207,9 +220,16 @@ SETTINGS: tuple[Setting, ...] = (
             int, 5, "consecutive vendor failures that open an endpoint's circuit breaker"),
     Setting("resilience.breaker_open_s", "LIVENESS_BREAKER_OPEN_S", "--breaker-open", float,
             5.0, "seconds an open breaker fails fast before one probe"),
-    Setting("reflection", "LIVENESS_REFLECTION", "--no-reflection", _bool, True,
-            "turn gRPC server reflection off (LIVENESS_REFLECTION=0 likewise)", switch=True,
-            const=False, shown_default="on"),
+    Setting("cli.reflection", "LIVENESS_REFLECTION", "--reflection", str, None,
+            "gRPC server reflection: on, off, or callers (known callers only); "
+            "--no-reflection is --reflection off", choices=("on", "off", "callers"),
+            aliases=(("--no-reflection", "off"),),
+            shown_default="callers with a callers file, else on"),
+    Setting("max_streams_per_connection", "LIVENESS_MAX_STREAMS_PER_CONNECTION",
+            "--max-streams-per-connection", int, 16,
+            "HTTP/2 streams one client connection may have open (bounds memory, SECURITY.md)"),
+    Setting("max_connections", "LIVENESS_MAX_CONNECTIONS", "--max-connections", int, 32,
+            "client connections the gRPC port accepts at once (bounds memory, SECURITY.md)"),
     Setting("metrics_host", "LIVENESS_METRICS_HOST", "--metrics-host", str, ALL_INTERFACES,
             "address of the /metrics HTTP endpoint"),
     Setting("metrics_port", "LIVENESS_METRICS_PORT", "--metrics-port", int, 9464,
@@ -244,6 +264,10 @@ SETTINGS: tuple[Setting, ...] = (
         for vendor in VENDORS
         for what in ("id", "secret")
     ),
+    Setting("sandbox.download_allow", "SANDBOX_DOWNLOAD_ALLOW", "--download-allow", _networks,
+            _networks("127.0.0.0/8,::1"),
+            "comma-separated addresses or networks url sources may be downloaded from",
+            command=SANDBOX, shown_default="127.0.0.0/8,::1 (loopback)"),
     Setting("sandbox.detect_file_part", "SANDBOX_DETECT_FILE_PART", "--detect-file-part", str,
             "any", "which Detect data part the sandbox reads: any, liveness_data_file or file",
             choices=("any", "liveness_data_file", "file"), command=SANDBOX),
@@ -282,6 +306,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                 help=f"{setting.help} {shown}",
             )
             continue
+        for alias, value in setting.aliases:
+            parser.add_argument(
+                alias,
+                dest=setting.dest,
+                action="store_const",
+                const=value,
+                default=None,
+                help=f"the same as {setting.flag} {value}",
+            )
         parser.add_argument(
             setting.flag,
             dest=setting.dest,
@@ -350,12 +383,22 @@ def _build(
     tls = _group(values, "tls")
     if any(tls.values()) and not (tls["cert_file"] and tls["key_file"]):
         raise ConfigError("TLS needs both --tls-cert and --tls-key")
+    reflection = values.get("cli.reflection")
+    if reflection == "callers" and not values.get("callers_file"):
+        raise ConfigError("--reflection callers needs --callers-file")
+    if sandbox is None and not values.get("url_allow_hosts"):
+        log.warning(
+            "no url allow-list: liveness_data_url may name any host, which the vendor will "
+            "fetch (set --url-allow-hosts)"
+        )
     fields = {f.name for f in dataclasses.fields(GatewayConfig)}
     top = {k: v for k, v in values.items() if k in fields}
     tracing = _group(values, "tracing")
     return GatewayConfig(
         **vendors,
         **top,
+        reflection=reflection != "off",
+        reflection_callers_only={"on": False, "callers": True}.get(reflection or ""),
         resilience=_within("resilience", ResilienceConfig, _group(values, "resilience")),
         tls=TlsConfig(**tls) if any(tls.values()) else None,
         tracing=_within("tracing", TracingConfig, tracing) if tracing["endpoint"] else None,

@@ -43,6 +43,10 @@ _ID_FIELDS = {"liveness_data_id": "id", "image_id": "id"}
 def source_of(request: Received[Any], *, url_allow_hosts: tuple[str, ...] = ()) -> Source:
     """Validate the ``source`` oneof of any of the three requests, as the deserializers of
     :mod:`liveness_gateway.wire` deliver them (the liveness data set aside, as a view)."""
+    if request.malformed:
+        raise errors.invalid_request(
+            [FieldViolation("request", "not a valid protocol buffers message")]
+        )
     if request.liveness_data is not None:
         violation = _check(DATA_FIELD, request.liveness_data, url_allow_hosts)
         if violation is not None:

@@ -7,6 +7,7 @@ call in flight, on top of the buffer gRPC hands over. The deserializers here fin
 tags and lengths, nothing else is decoded by hand), keep it as a ``memoryview`` into that
 buffer, and let protobuf parse the remaining fields, which are small.
 
+Bytes protobuf refuses come back as ``Received(malformed=True)``, never as an exception.
 Anything the scan does not expect (a truncated or malformed buffer, a group, field number 0,
 a tag or length longer than upb allows, more than ``MAX_SCANNED_FIELDS`` top-level fields)
 is handed to protobuf's own parser unchanged, so what is accepted and what is refused stays
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from liveness.v1 import liveness_pb2
 
 M = TypeVar("M", bound=Message)
@@ -42,6 +43,9 @@ class Received(Generic[M]):
 
     message: M
     liveness_data: memoryview | None = None
+    malformed: bool = False
+    """protobuf refused the bytes; ``message`` is empty. The handler answers INVALID_ARGUMENT
+    (an exception here would be gRPC's UNKNOWN with its text and a logged traceback)."""
 
 
 class _MalformedError(Exception):
@@ -125,6 +129,12 @@ def deserializer(message_type: type[M]) -> Callable[[bytes], Received[M]]:
     rivals = frozenset(f.number for f in others)
 
     def parse(raw: bytes) -> Received[M]:
+        try:
+            return _parse(raw)
+        except DecodeError:
+            return Received(message_type(), malformed=True)
+
+    def _parse(raw: bytes) -> Received[M]:
         try:
             data, rest = split_field(memoryview(raw), number, rivals)
         except _MalformedError:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
 import json
 import secrets
+import socket
 import uuid
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
@@ -77,6 +79,13 @@ class Credentials:
         return self.api_id, self.api_secret
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[Network, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     """The sandbox's accounts, and which reading of the pages it follows where they differ."""
@@ -92,6 +101,11 @@ class SandboxConfig:
     image_encoding: str = "standard"
     """How ``image_base64`` is written: standard, urlsafe, unpadded, wrapped (MIME lines of
     76) or data_uri (``data:image/png;base64,...``)."""
+
+    download_allow: tuple[Network, ...] = LOOPBACK
+    """Addresses a url source may be downloaded from, checked on every address a connection
+    is made to (after DNS, so a name cannot point elsewhere). Loopback only by default: the
+    sandbox is a test double and must not reach into the network it runs in."""
 
     def __post_init__(self) -> None:
         if self.detect_file_part not in DETECT_FILE_PARTS:
@@ -165,8 +179,22 @@ def create_app(config: SandboxConfig) -> web.Application:
     return app
 
 
+def _guarded_socket(allowed: tuple[Network, ...]) -> Any:
+    """aiohttp's socket factory: a socket only for an allowed address, else OSError."""
+
+    def create(addr_info: Any) -> socket.socket:
+        family, kind, proto, _, sockaddr = addr_info
+        address = ipaddress.ip_address(sockaddr[0])
+        if not any(address in network for network in allowed):
+            raise OSError("address not allowed for downloads")
+        return socket.socket(family, kind, proto)
+
+    return create
+
+
 async def _download_session(app: web.Application) -> Any:
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(socket_factory=_guarded_socket(app[CONFIG].download_allow))
+    async with aiohttp.ClientSession(connector=connector) as session:
         app[SESSION] = session
         yield
 
@@ -290,11 +318,14 @@ async def _download(request: web.Request, url: str) -> bytes:
         raise _fail(400, "DOWNLOAD_ERROR", "only http and https urls are supported")
     config = request.app[CONFIG]
     session = request.app[SESSION]
+    # One message for every failure (refused address, no answer, an HTTP error, a redirect,
+    # too large): different ones would tell a caller which hosts and ports answer.
+    failed = _fail(400, "DOWNLOAD_ERROR", "download failed")
     try:
         async with asyncio.timeout(config.download_timeout_s):
-            async with session.get(url, allow_redirects=True) as resp:
+            async with session.get(url, allow_redirects=False) as resp:
                 if resp.status != 200:
-                    raise _fail(400, "DOWNLOAD_ERROR", f"download answered HTTP {resp.status}")
+                    raise failed
                 data = await resp.content.read(MAX_LIVENESS_BYTES + 1)
                 while len(data) <= MAX_LIVENESS_BYTES and not resp.content.at_eof():
                     more = await resp.content.read(MAX_LIVENESS_BYTES + 1 - len(data))
@@ -304,10 +335,10 @@ async def _download(request: web.Request, url: str) -> bytes:
     except TimeoutError:
         raise _fail(400, "DOWNLOAD_TIMEOUT", "download took longer than allowed") from None
     except (aiohttp.ClientError, OSError, ValueError):
-        raise _fail(400, "DOWNLOAD_ERROR", "download failed") from None
-    if len(data) > MAX_LIVENESS_BYTES:
-        raise _fail(400, "DOWNLOAD_ERROR", "downloaded file is larger than 5 MB")
-    return _check_size(data, "url")
+        raise failed from None
+    if not data or len(data) > MAX_LIVENESS_BYTES:
+        raise failed
+    return data
 
 
 def _one_of(form: _Form, files: tuple[str, ...], texts: tuple[str, ...]) -> tuple[str, Any]:
