@@ -615,3 +615,35 @@ def _serve_config(argv: list[str], env: dict[str, str], *, sandbox: bool = True)
 
 def _sandbox_config() -> SandboxConfig:
     return SandboxConfig(Credentials.generate(), Credentials.generate())
+
+
+@pytest.mark.parametrize("method", ["/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"])
+async def test_malformed_requests_to_any_service_are_refused_without_a_traceback(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    """Health answers anyone: bytes it cannot parse must not put a traceback in the log."""
+    caplog.set_level(logging.INFO)
+    calls = 20
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        if method.endswith("Check"):
+            raw: Any = channel.unary_unary(method)
+        else:
+            raw = channel.unary_stream(method)
+        for _ in range(calls):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await _finish(raw(b"\xff\xff\xff\xff", timeout=5))
+            failure = failure_of(caught.value)
+            assert (failure.code, failure.info.reason) == (C.INVALID_ARGUMENT, "INVALID_REQUEST")
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+    access = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert [getattr(r, "code", None) for r in access] == ["INVALID_ARGUMENT"] * calls
+    assert len(caplog.records) == calls
+
+
+async def _finish(call: Any) -> None:
+    """Await a unary call, or read a server stream to its end."""
+    if isinstance(call, grpc.aio.UnaryStreamCall):
+        async for _ in call:
+            pass
+    else:
+        await call

@@ -15,8 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
+from grpc_status import rpc_status
 
-from liveness_gateway import tracing
+from liveness_gateway import errors, tracing
 from liveness_gateway.logs import ACCESS_LOGGER, REQUEST_ID_KEY, CallRecord, current_call
 from liveness_gateway.metrics import Metrics
 
@@ -34,6 +36,41 @@ def request_id_from(metadata: Any) -> str:
                 return value
             break
     return secrets.token_hex(16)  # 32 hex digits like uuid4().hex, without building a UUID
+
+
+class _Malformed:
+    """A request protobuf refused, for the services whose deserializers are not ours
+    (health, reflection): liveness.v1's own (wire.py) never raise."""
+
+
+MALFORMED = _Malformed()
+_OWN_DESERIALIZERS = "/liveness.v1."
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer``, with bytes it refuses turned into :data:`MALFORMED` instead of an
+    exception that gRPC would log with a traceback: unauthenticated bytes must not be able
+    to flood the log."""
+    if deserializer is None:
+        return None
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except DecodeError:
+            return MALFORMED
+
+    return deserialize
+
+
+async def _refuse_malformed(record: CallRecord, context: grpc.aio.ServicerContext) -> None:
+    failure = errors.invalid_request(
+        [errors.FieldViolation("request", "is not a valid protobuf message for this method")]
+    )
+    record.reason = failure.reason
+    status = rpc_status.to_status(failure.to_status())
+    trailers = (*status.trailing_metadata, *record.response_metadata())
+    await context.abort(status.code, status.details, trailers)
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -61,22 +98,25 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        deserializer = handler.request_deserializer
+        if not method.startswith(_OWN_DESERIALIZERS):
+            deserializer = _tolerant(deserializer)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._streaming(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._streaming(method, handler.stream_stream),
-                request_deserializer=handler.request_deserializer,
+                self._streaming(method, handler.stream_stream, streaming_requests=True),
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # client streaming: the gateway has none
@@ -104,6 +144,8 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             context.set_trailing_metadata(record.response_metadata())
             code = grpc.StatusCode.UNKNOWN
             try:
+                if request is MALFORMED:
+                    await _refuse_malformed(record, context)
                 response = await behavior(request, context)
                 code = context.code() or grpc.StatusCode.OK
                 return response
@@ -115,13 +157,23 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
 
         return wrapped
 
-    def _streaming(self, method: str, behavior: Any) -> Any:
+    def _streaming(self, method: str, behavior: Any, *, streaming_requests: bool = False) -> Any:
         # Servicers stream either as async generators or as coroutines calling
         # context.write(); the wrapper is a coroutine and writes in both cases.
+        async def checked(requests: Any, record: CallRecord, context: Any) -> Any:
+            async for request in requests:
+                if request is MALFORMED:
+                    await _refuse_malformed(record, context)
+                yield request
+
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> None:
             record = self._begin(method, context)
             code = grpc.StatusCode.UNKNOWN
             try:
+                if streaming_requests:
+                    request = checked(request, record, context)
+                elif request is MALFORMED:
+                    await _refuse_malformed(record, context)
                 result = behavior(request, context)
                 if inspect.isasyncgen(result):
                     async for response in result:
