@@ -44,8 +44,8 @@ proto-breaking: $(STAMP)
 	  echo "proto-breaking: no breaking change against liveness.v1 v1.0"
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench fuzz
+	$(BIN)/ruff format --check service tests bench fuzz
 	$(BIN)/mypy
 	$(BIN)/bandit -q -c pyproject.toml -r service
 	$(BIN)/buf lint
@@ -63,11 +63,14 @@ TEST_TARGETS := lint proto-check proto-breaking pytest
 
 test: $(TEST_TARGETS)
 
-# Coverage-guided fuzzing of the validator and the vendor parsers; bounded, not part of test.
+# Coverage-guided fuzzing of the validator and the vendor parsers, then the gRPC framing and
+# message layer of a live gateway over raw HTTP/2; both bounded, not part of test.
 FUZZ_RUNS ?= 200000
+FUZZ_FRAMING_RUNS ?= 2000
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[fuzz]'
 	$(BIN)/python fuzz/fuzz_gateway.py -runs=$(FUZZ_RUNS) -max_len=4096 -rss_limit_mb=2048
+	$(BIN)/python fuzz/fuzz_framing.py --runs $(FUZZ_FRAMING_RUNS) --seconds 600
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
