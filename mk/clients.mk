@@ -84,11 +84,13 @@ build-client-typescript: $(TS_STAMP)
 	cd $(TS_DIR) && npm run --silent build && npm run --silent build:test
 
 # Unit and interop tests on a gateway with its defaults, the conformance table on one with the
-# table's gateway_env, the example, and the README's install route from a temporary directory
-# with the pinned and the lowest admitted @grpc/grpc-js.
+# table's gateway_env, TLS/mTLS/token on gateways with TLS and caller authentication, the
+# example, and the README's install route from a temporary directory with the pinned and the
+# lowest admitted @grpc/grpc-js.
 test-client-typescript: $(STAMP) build-client-typescript
 	cd $(TS_DIR) && ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/errors.test.js build/test/interop.test.js
 	cd $(TS_DIR) && env $(TS_CONFORMANCE_ENV) ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/conformance.test.js
+	$(TS_DIR)/scripts/test-tls.sh
 	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node build/examples/detect.js 'SANDBOX:score=0.995'
 	$(WITH_GATEWAY) $(TS_DIR)/scripts/consumer-test.sh
 	GRPC_JS_VERSION=$(TS_GRPC_JS_LOWEST) $(WITH_GATEWAY) $(TS_DIR)/scripts/consumer-test.sh

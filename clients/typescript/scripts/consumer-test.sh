@@ -49,7 +49,7 @@ cat >tsconfig.json <<'JSON'
 JSON
 mkdir src
 cat >src/main.ts <<'TS'
-import assert from "node:assert/strict";
+import { strict as assert } from "node:assert";
 
 import { credentials } from "@grpc/grpc-js";
 import { ErrorReason, LivenessClient, LivenessError, Verdict } from "@liveness-gateway/client";
