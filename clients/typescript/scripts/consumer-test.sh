@@ -3,7 +3,8 @@
 # as a fresh checkout has it, `npm ci && npm pack` there, then a new application in a temporary
 # directory that runs `npm install <tarball> @grpc/grpc-js`, builds with tsc and calls the
 # gateway at LIVENESS_TARGET with credentials from its own @grpc/grpc-js: a score, then an
-# error with its reason, its request id and the vendor calls the sandbox counted.
+# error with its reason, its request id and the vendor calls the sandbox counted, and a rate
+# limit resent after the advised delay.
 #   scripts/with-gateway.sh clients/typescript/scripts/consumer-test.sh
 # GRPC_JS_VERSION picks the application's @grpc/grpc-js (default: the version the client's tests
 # pin); run it with the lowest the peer range admits as well.
@@ -80,6 +81,21 @@ async function main(): Promise<void> {
       const calls = (await vendorCalls()) - before;
       assert.equal(calls, 3, "the gateway's three attempts, no resend by the client");
       console.log(`consumer: error reason=${ErrorReason[err.reason]} request=${err.requestId} vendor calls=${calls}`);
+    }
+
+    // A vendor rate limit: grpc-js resends after the gateway's advised delay (pushback), twice.
+    const limited = await vendorCalls();
+    const started = Date.now();
+    try {
+      await client.detect({ source: { $case: "livenessData", value: Buffer.from("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=0.2") } });
+      assert.fail("SANDBOX:status=RATE_LIMIT_EXCEEDED succeeded");
+    } catch (err) {
+      assert.ok(err instanceof LivenessError, `want a LivenessError, got ${err}`);
+      assert.equal(err.reason, ErrorReason.RATE_LIMIT_EXCEEDED, err.message);
+      const elapsed = Date.now() - started;
+      assert.equal((await vendorCalls()) - limited, 3, "three attempts, after the advised delays");
+      assert.ok(elapsed >= 400, `resent sooner than advised: ${elapsed} ms`);
+      console.log(`consumer: rate limited, resent after the advised delay: 3 vendor calls in ${elapsed} ms`);
     }
   } finally {
     client.close();

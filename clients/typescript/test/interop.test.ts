@@ -50,6 +50,8 @@ test("OUT_OF_QUOTA: the reason, vendor metadata and a QuotaFailure, no RetryInfo
   assert.match(err.message, /OUT_OF_QUOTA/);
 });
 
+// grpc-js's retry throttling is per target for the whole process: this test expects the tokens
+// that the failures before it left (enough for two resends); the conformance table isolates cases.
 test("a vendor rate limit: RetryInfo with the vendor's Retry-After, after the client's resends", async () => {
   const before = (await sandboxStats()).total;
   const err = await livenessError(client.detect(data("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=0.2")));
