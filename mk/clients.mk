@@ -83,6 +83,10 @@ test-client-go: $(STAMP) build-client-go
 # `npm ci` from the committed package-lock.json; re-run when the lock file changes.
 TS_DIR := clients/typescript
 TS_STAMP := $(TS_DIR)/node_modules/.installed
+# The conformance table's gateway settings (gateway_env in clients/conformance.json), as VAR=value.
+TS_CONFORMANCE_ENV = $(shell node -p "Object.entries(require('./clients/conformance.json').gateway_env).map(([k, v]) => k + '=' + v).join(' ')")
+# The lowest @grpc/grpc-js the client's peer range admits; the consumer test runs with it too.
+TS_GRPC_JS_LOWEST = $(shell node -p "require('./$(TS_DIR)/package.json').peerDependencies['@grpc/grpc-js'].replace(/^\\^/, '')")
 
 client-tools-typescript: $(TS_STAMP)
 
@@ -93,12 +97,21 @@ $(TS_STAMP): $(TS_DIR)/package-lock.json
 gen-client-typescript: $(STAMP) $(TS_STAMP)
 	$(CLIENT_BUF) generate --template buf.gen.typescript.yaml
 
+# dist/: the package as `npm pack` ships it; build/: the package with its tests and example.
 build-client-typescript: $(TS_STAMP)
-	cd $(TS_DIR) && rm -rf dist && npm run --silent build
+	cd $(TS_DIR) && npm run --silent build && npm run --silent build:test
 
+# Unit and interop tests on a gateway with its defaults, the conformance table on one with the
+# table's gateway_env, TLS/mTLS/token on gateways with TLS and caller authentication, the
+# example, and the README's install route from a temporary directory with the pinned and the
+# lowest admitted @grpc/grpc-js.
 test-client-typescript: $(STAMP) build-client-typescript
-	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node --test dist/test/*.test.js
-	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node dist/examples/detect.js 'SANDBOX:score=0.995'
+	cd $(TS_DIR) && ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/errors.test.js build/test/types.test.js build/test/interop.test.js
+	cd $(TS_DIR) && env $(TS_CONFORMANCE_ENV) ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/conformance.test.js
+	$(TS_DIR)/scripts/test-tls.sh
+	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node build/examples/detect.js 'SANDBOX:score=0.995'
+	$(WITH_GATEWAY) $(TS_DIR)/scripts/consumer-test.sh
+	GRPC_JS_VERSION=$(TS_GRPC_JS_LOWEST) $(WITH_GATEWAY) $(TS_DIR)/scripts/consumer-test.sh
 
 # --- Java -------------------------------------------------------------------------------------
 # protoc (for buf's built-in java generator) and protoc-gen-grpc-java, as executables from Maven

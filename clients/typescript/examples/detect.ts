@@ -2,23 +2,19 @@
 //   npm run example -- 'SANDBOX:score=0.995'      (LIVENESS_TARGET defaults to localhost:50051)
 import { credentials } from "@grpc/grpc-js";
 
-import { LivenessClient, LivenessError, Reason, Verdict } from "../src";
+import { ErrorReason, LivenessClient, LivenessError, Verdict } from "../src";
 
 async function main(): Promise<number> {
   const target = process.env.LIVENESS_TARGET ?? "localhost:50051";
   const data = Buffer.from(process.argv[2] ?? "SANDBOX:score=0.995");
-  const client = new LivenessClient(target, credentials.createInsecure());
+  const client = new LivenessClient(target, { credentials: credentials.createInsecure() });
   try {
-    const reply = await client.detect({ livenessData: data }, { deadline: Date.now() + 15_000 });
-    console.log(`score=${reply.score} verdict=${Verdict[reply.verdict]} threshold=${reply.threshold}`);
+    const reply = await client.detect({ source: { $case: "livenessData", value: data } });
+    console.log(`score=${reply.score} verdict=${Verdict[reply.verdict]} threshold=${reply.threshold} request=${reply.requestId}`);
     return 0;
   } catch (err) {
     const e = LivenessError.from(err);
-    if (e.reason === Reason.RATE_LIMIT_EXCEEDED) {
-      console.log(`rate limited: retry in ${e.retryDelayMs} ms`);
-    } else {
-      console.log(`failed: code=${e.code} reason=${e.reason} metadata=${JSON.stringify(e.errorMetadata)}`);
-    }
+    console.log(`failed: code=${e.code} reason=${ErrorReason[e.reason]} request=${e.requestId} metadata=${JSON.stringify(e.errorMetadata)}`);
     return 1;
   } finally {
     client.close();

@@ -88,15 +88,18 @@ export function verdictToJSON(object: Verdict): string {
 
 /** The liveness data to store at LinkFace. */
 export interface UploadRequest {
-  /** The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB). */
-  livenessData?:
-    | Buffer
+  /** Exactly one source is required. */
+  source?:
+    | //
+    /** The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB). */
+    { $case: "livenessData"; value: Buffer }
+    | //
+    /**
+     * An absolute http(s) URL the vendor downloads the file from (at most 2048 characters;
+     * the vendor gives up after 5 seconds).
+     */
+    { $case: "livenessDataUrl"; value: string }
     | undefined;
-  /**
-   * An absolute http(s) URL the vendor downloads the file from (at most 2048 characters;
-   * the vendor gives up after 5 seconds).
-   */
-  livenessDataUrl?: string | undefined;
 }
 
 /** The result of a successful Upload. */
@@ -109,19 +112,21 @@ export interface UploadResponse {
 
 /** The liveness data to score with LinkFace. */
 export interface DetectRequest {
-  /** The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB). */
-  livenessData?:
-    | Buffer
+  /** Exactly one source is required. */
+  source?:
+    | //
+    /** The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB). */
+    { $case: "livenessData"; value: Buffer }
+    | //
+    /**
+     * An absolute http(s) URL the vendor downloads the file from (at most 2048 characters;
+     * the vendor gives up after 5 seconds).
+     */
+    { $case: "livenessDataUrl"; value: string }
+    | //
+    /** An id returned by Upload. */
+    { $case: "livenessDataId"; value: string }
     | undefined;
-  /**
-   * An absolute http(s) URL the vendor downloads the file from (at most 2048 characters;
-   * the vendor gives up after 5 seconds).
-   */
-  livenessDataUrl?:
-    | string
-    | undefined;
-  /** An id returned by Upload. */
-  livenessDataId?: string | undefined;
 }
 
 /** LinkFace's verdict on the liveness data. */
@@ -140,13 +145,14 @@ export interface DetectResponse {
 
 /** The liveness data to score with AccuAuth. */
 export interface AntiHackRequest {
-  /** The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB). */
-  livenessData?:
-    | Buffer
-    | undefined;
-  /** An image id produced by the vendor's H5 (web) liveness SDK. */
-  imageId?:
-    | string
+  /** Exactly one source is required. */
+  source?:
+    | //
+    /** The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB). */
+    { $case: "livenessData"; value: Buffer }
+    | //
+    /** An image id produced by the vendor's H5 (web) liveness SDK. */
+    { $case: "imageId"; value: string }
     | undefined;
   /** Ask the vendor for the face image; it arrives decoded in AntiHackResponse.image. */
   returnImage: boolean;
@@ -237,16 +243,18 @@ export interface FaceQuality {
 }
 
 function createBaseUploadRequest(): UploadRequest {
-  return { livenessData: undefined, livenessDataUrl: undefined };
+  return { source: undefined };
 }
 
 export const UploadRequest: MessageFns<UploadRequest> = {
   encode(message: UploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.livenessData !== undefined) {
-      writer.uint32(10).bytes(message.livenessData);
-    }
-    if (message.livenessDataUrl !== undefined) {
-      writer.uint32(18).string(message.livenessDataUrl);
+    switch (message.source?.$case) {
+      case "livenessData":
+        writer.uint32(10).bytes(message.source.value);
+        break;
+      case "livenessDataUrl":
+        writer.uint32(18).string(message.source.value);
+        break;
     }
     return writer;
   },
@@ -269,7 +277,7 @@ export const UploadRequest: MessageFns<UploadRequest> = {
               break;
             }
 
-            message.livenessData = Buffer.from(reader.bytes());
+            message.source = { $case: "livenessData", value: Buffer.from(reader.bytes()) };
             continue;
           }
           case 2: {
@@ -277,7 +285,7 @@ export const UploadRequest: MessageFns<UploadRequest> = {
               break;
             }
 
-            message.livenessDataUrl = reader.string();
+            message.source = { $case: "livenessDataUrl", value: reader.string() };
             continue;
           }
         }
@@ -294,26 +302,24 @@ export const UploadRequest: MessageFns<UploadRequest> = {
 
   fromJSON(object: any): UploadRequest {
     return {
-      livenessData: isSet(object.livenessData)
-        ? Buffer.from(bytesFromBase64(object.livenessData))
+      source: isSet(object.livenessData)
+        ? { $case: "livenessData", value: Buffer.from(bytesFromBase64(object.livenessData)) }
         : isSet(object.liveness_data)
-        ? Buffer.from(bytesFromBase64(object.liveness_data))
-        : undefined,
-      livenessDataUrl: isSet(object.livenessDataUrl)
-        ? globalThis.String(object.livenessDataUrl)
+        ? { $case: "livenessData", value: Buffer.from(bytesFromBase64(object.liveness_data)) }
+        : isSet(object.livenessDataUrl)
+        ? { $case: "livenessDataUrl", value: globalThis.String(object.livenessDataUrl) }
         : isSet(object.liveness_data_url)
-        ? globalThis.String(object.liveness_data_url)
+        ? { $case: "livenessDataUrl", value: globalThis.String(object.liveness_data_url) }
         : undefined,
     };
   },
 
   toJSON(message: UploadRequest): unknown {
     const obj: any = {};
-    if (message.livenessData !== undefined) {
-      obj.livenessData = base64FromBytes(message.livenessData);
-    }
-    if (message.livenessDataUrl !== undefined) {
-      obj.livenessDataUrl = message.livenessDataUrl;
+    if (message.source?.$case === "livenessData") {
+      obj.livenessData = base64FromBytes(message.source.value);
+    } else if (message.source?.$case === "livenessDataUrl") {
+      obj.livenessDataUrl = message.source.value;
     }
     return obj;
   },
@@ -323,8 +329,20 @@ export const UploadRequest: MessageFns<UploadRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<UploadRequest>, I>>(object: I): UploadRequest {
     const message = createBaseUploadRequest();
-    message.livenessData = object.livenessData ?? undefined;
-    message.livenessDataUrl = object.livenessDataUrl ?? undefined;
+    switch (object.source?.$case) {
+      case "livenessData": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "livenessData", value: object.source.value };
+        }
+        break;
+      }
+      case "livenessDataUrl": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "livenessDataUrl", value: object.source.value };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -423,19 +441,21 @@ export const UploadResponse: MessageFns<UploadResponse> = {
 };
 
 function createBaseDetectRequest(): DetectRequest {
-  return { livenessData: undefined, livenessDataUrl: undefined, livenessDataId: undefined };
+  return { source: undefined };
 }
 
 export const DetectRequest: MessageFns<DetectRequest> = {
   encode(message: DetectRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.livenessData !== undefined) {
-      writer.uint32(10).bytes(message.livenessData);
-    }
-    if (message.livenessDataUrl !== undefined) {
-      writer.uint32(18).string(message.livenessDataUrl);
-    }
-    if (message.livenessDataId !== undefined) {
-      writer.uint32(26).string(message.livenessDataId);
+    switch (message.source?.$case) {
+      case "livenessData":
+        writer.uint32(10).bytes(message.source.value);
+        break;
+      case "livenessDataUrl":
+        writer.uint32(18).string(message.source.value);
+        break;
+      case "livenessDataId":
+        writer.uint32(26).string(message.source.value);
+        break;
     }
     return writer;
   },
@@ -458,7 +478,7 @@ export const DetectRequest: MessageFns<DetectRequest> = {
               break;
             }
 
-            message.livenessData = Buffer.from(reader.bytes());
+            message.source = { $case: "livenessData", value: Buffer.from(reader.bytes()) };
             continue;
           }
           case 2: {
@@ -466,7 +486,7 @@ export const DetectRequest: MessageFns<DetectRequest> = {
               break;
             }
 
-            message.livenessDataUrl = reader.string();
+            message.source = { $case: "livenessDataUrl", value: reader.string() };
             continue;
           }
           case 3: {
@@ -474,7 +494,7 @@ export const DetectRequest: MessageFns<DetectRequest> = {
               break;
             }
 
-            message.livenessDataId = reader.string();
+            message.source = { $case: "livenessDataId", value: reader.string() };
             continue;
           }
         }
@@ -491,34 +511,30 @@ export const DetectRequest: MessageFns<DetectRequest> = {
 
   fromJSON(object: any): DetectRequest {
     return {
-      livenessData: isSet(object.livenessData)
-        ? Buffer.from(bytesFromBase64(object.livenessData))
+      source: isSet(object.livenessData)
+        ? { $case: "livenessData", value: Buffer.from(bytesFromBase64(object.livenessData)) }
         : isSet(object.liveness_data)
-        ? Buffer.from(bytesFromBase64(object.liveness_data))
-        : undefined,
-      livenessDataUrl: isSet(object.livenessDataUrl)
-        ? globalThis.String(object.livenessDataUrl)
+        ? { $case: "livenessData", value: Buffer.from(bytesFromBase64(object.liveness_data)) }
+        : isSet(object.livenessDataUrl)
+        ? { $case: "livenessDataUrl", value: globalThis.String(object.livenessDataUrl) }
         : isSet(object.liveness_data_url)
-        ? globalThis.String(object.liveness_data_url)
-        : undefined,
-      livenessDataId: isSet(object.livenessDataId)
-        ? globalThis.String(object.livenessDataId)
+        ? { $case: "livenessDataUrl", value: globalThis.String(object.liveness_data_url) }
+        : isSet(object.livenessDataId)
+        ? { $case: "livenessDataId", value: globalThis.String(object.livenessDataId) }
         : isSet(object.liveness_data_id)
-        ? globalThis.String(object.liveness_data_id)
+        ? { $case: "livenessDataId", value: globalThis.String(object.liveness_data_id) }
         : undefined,
     };
   },
 
   toJSON(message: DetectRequest): unknown {
     const obj: any = {};
-    if (message.livenessData !== undefined) {
-      obj.livenessData = base64FromBytes(message.livenessData);
-    }
-    if (message.livenessDataUrl !== undefined) {
-      obj.livenessDataUrl = message.livenessDataUrl;
-    }
-    if (message.livenessDataId !== undefined) {
-      obj.livenessDataId = message.livenessDataId;
+    if (message.source?.$case === "livenessData") {
+      obj.livenessData = base64FromBytes(message.source.value);
+    } else if (message.source?.$case === "livenessDataUrl") {
+      obj.livenessDataUrl = message.source.value;
+    } else if (message.source?.$case === "livenessDataId") {
+      obj.livenessDataId = message.source.value;
     }
     return obj;
   },
@@ -528,9 +544,26 @@ export const DetectRequest: MessageFns<DetectRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<DetectRequest>, I>>(object: I): DetectRequest {
     const message = createBaseDetectRequest();
-    message.livenessData = object.livenessData ?? undefined;
-    message.livenessDataUrl = object.livenessDataUrl ?? undefined;
-    message.livenessDataId = object.livenessDataId ?? undefined;
+    switch (object.source?.$case) {
+      case "livenessData": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "livenessData", value: object.source.value };
+        }
+        break;
+      }
+      case "livenessDataUrl": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "livenessDataUrl", value: object.source.value };
+        }
+        break;
+      }
+      case "livenessDataId": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "livenessDataId", value: object.source.value };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -677,16 +710,18 @@ export const DetectResponse: MessageFns<DetectResponse> = {
 };
 
 function createBaseAntiHackRequest(): AntiHackRequest {
-  return { livenessData: undefined, imageId: undefined, returnImage: false, returnExtra: false };
+  return { source: undefined, returnImage: false, returnExtra: false };
 }
 
 export const AntiHackRequest: MessageFns<AntiHackRequest> = {
   encode(message: AntiHackRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.livenessData !== undefined) {
-      writer.uint32(10).bytes(message.livenessData);
-    }
-    if (message.imageId !== undefined) {
-      writer.uint32(18).string(message.imageId);
+    switch (message.source?.$case) {
+      case "livenessData":
+        writer.uint32(10).bytes(message.source.value);
+        break;
+      case "imageId":
+        writer.uint32(18).string(message.source.value);
+        break;
     }
     if (message.returnImage !== false) {
       writer.uint32(24).bool(message.returnImage);
@@ -715,7 +750,7 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
               break;
             }
 
-            message.livenessData = Buffer.from(reader.bytes());
+            message.source = { $case: "livenessData", value: Buffer.from(reader.bytes()) };
             continue;
           }
           case 2: {
@@ -723,7 +758,7 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
               break;
             }
 
-            message.imageId = reader.string();
+            message.source = { $case: "imageId", value: reader.string() };
             continue;
           }
           case 3: {
@@ -756,15 +791,14 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
 
   fromJSON(object: any): AntiHackRequest {
     return {
-      livenessData: isSet(object.livenessData)
-        ? Buffer.from(bytesFromBase64(object.livenessData))
+      source: isSet(object.livenessData)
+        ? { $case: "livenessData", value: Buffer.from(bytesFromBase64(object.livenessData)) }
         : isSet(object.liveness_data)
-        ? Buffer.from(bytesFromBase64(object.liveness_data))
-        : undefined,
-      imageId: isSet(object.imageId)
-        ? globalThis.String(object.imageId)
+        ? { $case: "livenessData", value: Buffer.from(bytesFromBase64(object.liveness_data)) }
+        : isSet(object.imageId)
+        ? { $case: "imageId", value: globalThis.String(object.imageId) }
         : isSet(object.image_id)
-        ? globalThis.String(object.image_id)
+        ? { $case: "imageId", value: globalThis.String(object.image_id) }
         : undefined,
       returnImage: isSet(object.returnImage)
         ? globalThis.Boolean(object.returnImage)
@@ -781,11 +815,10 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
 
   toJSON(message: AntiHackRequest): unknown {
     const obj: any = {};
-    if (message.livenessData !== undefined) {
-      obj.livenessData = base64FromBytes(message.livenessData);
-    }
-    if (message.imageId !== undefined) {
-      obj.imageId = message.imageId;
+    if (message.source?.$case === "livenessData") {
+      obj.livenessData = base64FromBytes(message.source.value);
+    } else if (message.source?.$case === "imageId") {
+      obj.imageId = message.source.value;
     }
     if (message.returnImage !== false) {
       obj.returnImage = message.returnImage;
@@ -801,8 +834,20 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<AntiHackRequest>, I>>(object: I): AntiHackRequest {
     const message = createBaseAntiHackRequest();
-    message.livenessData = object.livenessData ?? undefined;
-    message.imageId = object.imageId ?? undefined;
+    switch (object.source?.$case) {
+      case "livenessData": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "livenessData", value: object.source.value };
+        }
+        break;
+      }
+      case "imageId": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "imageId", value: object.source.value };
+        }
+        break;
+      }
+    }
     message.returnImage = object.returnImage ?? false;
     message.returnExtra = object.returnExtra ?? false;
     return message;
@@ -1447,6 +1492,7 @@ type Builtin = Date | Function | Uint8Array | string | number | boolean | undefi
 export type DeepPartial<T> = T extends Builtin ? T
   : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
