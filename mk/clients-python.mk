@@ -29,8 +29,17 @@ proto-clients-python: $(STAMP)
 proto-check-clients-python: $(STAMP)
 	VENV_BIN=$(CURDIR)/$(BIN) $(CLIENT_PY)/gen-proto.sh --check
 
+# The conformance table reads its gateway's settings from clients/conformance.json.
+CLIENT_PY_CONFORMANCE_ENV := $(CURDIR)/$(BIN)/python -c 'import json, sys; \
+  print(" ".join(k + "=" + v for k, v in json.load(open(sys.argv[1]))["gateway_env"].items()))' \
+  $(CURDIR)/clients/conformance.json
+
+# The client's own suite (its fixtures start gateways), then the conformance table on a gateway
+# started by scripts/with-gateway.sh with the table's gateway_env.
 pytest-clients-python: $(CLIENT_PY_STAMP)
 	cd $(CLIENT_PY) && $(CURDIR)/$(BIN)/pytest -q
+	cd $(CLIENT_PY) && env $$($(CLIENT_PY_CONFORMANCE_ENV)) \
+	  $(CURDIR)/scripts/with-gateway.sh $(CURDIR)/$(BIN)/pytest -q -m conformance
 
 test-clients-python: lint-clients-python proto-check-clients-python pytest-clients-python
 

@@ -15,6 +15,7 @@ from liveness_client.channel import (
 )
 from liveness_client.client import AsyncLivenessClient, LivenessClient
 from liveness_client.exceptions import (
+    DOMAIN,
     REQUEST_ID_KEY,
     Cancelled,
     CircuitOpen,
@@ -51,6 +52,7 @@ from liveness_client.results import (
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT_S",
+    "DOMAIN",
     "MAX_MESSAGE_BYTES",
     "REQUEST_ID_KEY",
     "SERVICE_CONFIG",
