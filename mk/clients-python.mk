@@ -10,7 +10,8 @@ CLIENT_PY := clients/python
 CLIENT_PY_STAMP := $(VENV)/.installed-client-python
 
 .PHONY: setup-clients-python lint-clients-python proto-clients-python \
-	proto-check-clients-python pytest-clients-python test-clients-python
+	proto-check-clients-python pytest-clients-python pytest-lowest-clients-python \
+	test-clients-python
 
 setup-clients-python: $(CLIENT_PY_STAMP)
 
@@ -41,6 +42,29 @@ pytest-clients-python: $(CLIENT_PY_STAMP)
 	cd $(CLIENT_PY) && env $$($(CLIENT_PY_CONFORMANCE_ENV)) \
 	  $(CURDIR)/scripts/with-gateway.sh $(CURDIR)/$(BIN)/pytest -q -m conformance
 
-test-clients-python: lint-clients-python proto-check-clients-python pytest-clients-python
+# The client's tests again at the lowest versions it declares: a second venv from
+# constraints-lowest.txt (wheels only), the client installed as a user would (not editable,
+# so its package data is what a wheel ships); the gateway is still the root venv's.
+CLIENT_PY_LOWEST := $(CLIENT_PY)/.venv-lowest
+CLIENT_PY_LOWEST_STAMP := $(CLIENT_PY_LOWEST)/.installed
+CLIENT_PY_TEST_DEPS := pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0
+
+$(CLIENT_PY_LOWEST_STAMP): $(CLIENT_PY)/constraints-lowest.txt $(CLIENT_PY)/pyproject.toml
+	rm -rf $(CLIENT_PY_LOWEST)
+	$(PYTHON) -m venv $(CLIENT_PY_LOWEST)
+	$(CLIENT_PY_LOWEST)/bin/python -m pip install -q --disable-pip-version-check --only-binary=:all: \
+	  -r $(CLIENT_PY)/constraints-lowest.txt $(CLIENT_PY_TEST_DEPS)
+	@touch $@
+
+pytest-lowest-clients-python: $(CLIENT_PY_LOWEST_STAMP) $(STAMP)
+	$(CLIENT_PY_LOWEST)/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+	  --force-reinstall -c $(CLIENT_PY)/constraints-lowest.txt ./$(CLIENT_PY)
+	$(CLIENT_PY_LOWEST)/bin/python -m pip check
+	$(CLIENT_PY_LOWEST)/bin/python -m pip freeze | grep -xF -f <(grep -v '^#' $(CLIENT_PY)/constraints-lowest.txt) \
+	  | diff - <(grep -v '^#' $(CLIENT_PY)/constraints-lowest.txt)
+	cd $(CLIENT_PY) && $(CURDIR)/$(CLIENT_PY_LOWEST)/bin/pytest -q -p no:cacheprovider
+
+test-clients-python: lint-clients-python proto-check-clients-python pytest-clients-python \
+	pytest-lowest-clients-python
 
 TEST_TARGETS += test-clients-python

@@ -135,7 +135,7 @@ async def test_every_call_carries_the_default_deadline(flaky: FlakyFactory) -> N
         await client.upload(data=b"x", timeout=3)
     default, given = (a.time_remaining for a in servicer.attempts)
     assert default is not None
-    assert DEFAULT_TIMEOUT_S - 5 < default <= DEFAULT_TIMEOUT_S
+    assert DEFAULT_TIMEOUT_S - 5 < default < DEFAULT_TIMEOUT_S + 0.5  # the clocks differ a little
     assert given is not None
     assert given < 3.5  # the caller's own, not the default
 
