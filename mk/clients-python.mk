@@ -1,6 +1,8 @@
-# The Python client (clients/python, issue #5): installed into the root venv, linted (ruff,
-# mypy strict), its generated liveness.v1 copy checked against protos/, and its tests run
-# against the real gateway on the sandbox. Included by the Makefile.
+# The Python client (clients/python, issues #5 and #16): installed into the root venv, linted
+# (ruff, mypy strict), its generated liveness.v1 copy checked against protos/, its tests and the
+# shared conformance table run against the real gateway on the sandbox, its tests again at the
+# lowest declared dependency versions, and its README's install checked from outside the
+# repository. Included by the Makefile.
 #
 #   make test-clients-python    all of it (part of `make test`)
 #   make proto-clients-python   regenerate clients/python/src/liveness_client/_proto/
@@ -11,7 +13,7 @@ CLIENT_PY_STAMP := $(VENV)/.installed-client-python
 
 .PHONY: setup-clients-python lint-clients-python proto-clients-python \
 	proto-check-clients-python pytest-clients-python pytest-lowest-clients-python \
-	test-clients-python
+	consumer-clients-python test-clients-python
 
 setup-clients-python: $(CLIENT_PY_STAMP)
 
@@ -64,7 +66,11 @@ pytest-lowest-clients-python: $(CLIENT_PY_LOWEST_STAMP) $(STAMP)
 	  | diff - <(grep -v '^#' $(CLIENT_PY)/constraints-lowest.txt)
 	cd $(CLIENT_PY) && $(CURDIR)/$(CLIENT_PY_LOWEST)/bin/pytest -q -p no:cacheprovider
 
+# The README's install and program, word for word, from a project outside the repository.
+consumer-clients-python: $(STAMP)
+	scripts/with-gateway.sh $(CLIENT_PY)/consumer-check.sh
+
 test-clients-python: lint-clients-python proto-check-clients-python pytest-clients-python \
-	pytest-lowest-clients-python
+	pytest-lowest-clients-python consumer-clients-python
 
 TEST_TARGETS += test-clients-python
