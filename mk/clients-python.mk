@@ -37,12 +37,15 @@ CLIENT_PY_CONFORMANCE_ENV := $(CURDIR)/$(BIN)/python -c 'import json, sys; \
   print(" ".join(k + "=" + v for k, v in json.load(open(sys.argv[1]))["gateway_env"].items()))' \
   $(CURDIR)/clients/conformance.json
 
-# The client's own suite (its fixtures start gateways), then the conformance table on a gateway
-# started by scripts/with-gateway.sh with the table's gateway_env.
+# The client's own suite (its fixtures start gateways), then the conformance table with the
+# asyncio client and with the blocking one, each on a fresh gateway started by
+# scripts/with-gateway.sh with the table's gateway_env.
 pytest-clients-python: $(CLIENT_PY_STAMP)
 	cd $(CLIENT_PY) && $(CURDIR)/$(BIN)/pytest -q
-	cd $(CLIENT_PY) && env $$($(CLIENT_PY_CONFORMANCE_ENV)) \
-	  $(CURDIR)/scripts/with-gateway.sh $(CURDIR)/$(BIN)/pytest -q -m conformance
+	for client in asyncio blocking; do \
+	  (cd $(CLIENT_PY) && env $$($(CLIENT_PY_CONFORMANCE_ENV)) LIVENESS_CONFORMANCE_CLIENT=$$client \
+	    $(CURDIR)/scripts/with-gateway.sh $(CURDIR)/$(BIN)/pytest -q -m conformance) || exit 1; \
+	done
 
 # The client's tests again at the lowest versions it declares: a second venv from
 # constraints-lowest.txt (wheels only), the client installed as a user would (not editable,

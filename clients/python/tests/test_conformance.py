@@ -4,11 +4,14 @@ Run by ``make test-clients-python`` under scripts/with-gateway.sh with the table
 (``pytest -m conformance``); the plain run deselects it. The gateway is in LIVENESS_TARGET and
 its sandbox in LIVENESS_SANDBOX_URL, where the vendor calls of each case are counted. Cases run
 in order (later ones depend on the breaker state earlier ones leave), each with a new client
-(retry throttling is per channel) with default settings.
+(retry throttling is per channel) with default settings. LIVENESS_CONFORMANCE_CLIENT says which
+client: ``asyncio`` (the default) or ``blocking``; make runs the table once with each, each time
+on a fresh gateway (the gateway's breaker remembers the failures of an earlier pass).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,7 +24,7 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from liveness_client import DOMAIN, AsyncLivenessClient, LivenessError, Reason
+from liveness_client import DOMAIN, AsyncLivenessClient, LivenessClient, LivenessError, Reason
 from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
 from tests.conftest import REPO_ROOT
 
@@ -64,14 +67,30 @@ def _request(rpc: str, fields: dict[str, Any]) -> Message:
     return message
 
 
-async def _call(client: AsyncLivenessClient, rpc: str, request: Any) -> Any:
-    if rpc == "Upload":
-        return await client.upload(request=request)
-    if rpc == "Detect":
-        return await client.detect(request=request)
-    if rpc == "AntiHack":
-        return await client.anti_hack(request=request)
+async def _call_async(target: str, rpc: str, request: Any) -> Any:
+    async with AsyncLivenessClient(target) as client:
+        if rpc == "Upload":
+            return await client.upload(request=request)
+        if rpc == "Detect":
+            return await client.detect(request=request)
+        if rpc == "AntiHack":
+            return await client.anti_hack(request=request)
     pytest.fail(f"unknown rpc {rpc!r} in the conformance table")
+
+
+def _call_sync(target: str, rpc: str, request: Any) -> Any:
+    with LivenessClient(target) as client:
+        if rpc == "Upload":
+            return client.upload(request=request)
+        if rpc == "Detect":
+            return client.detect(request=request)
+        if rpc == "AntiHack":
+            return client.anti_hack(request=request)
+    pytest.fail(f"unknown rpc {rpc!r} in the conformance table")
+
+
+KIND = os.environ.get("LIVENESS_CONFORMANCE_CLIENT", "asyncio")
+IDS = [f"{KIND} {i:02d} {case['name']}" for i, case in enumerate(CASES)]
 
 
 def test_the_table_is_run_under_its_gateway_env() -> None:
@@ -81,21 +100,27 @@ def test_the_table_is_run_under_its_gateway_env() -> None:
         assert os.environ.get(name) == value, f"the gateway must run with {name}={value}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{i:02d} {c['name']}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{KIND} {i:02d} {c['name']}" for i, c in enumerate(CASES)]
+)
 async def test_case(case: dict[str, Any]) -> None:
     target, sandbox = _live_gateway()
     request = _request(case["rpc"], case["request"])
     result: Any = None
     error: LivenessError | None = None
-    async with AsyncLivenessClient(target) as client:
-        before = _vendor_calls(sandbox)
-        start = time.monotonic()
-        try:
-            result = await _call(client, case["rpc"], request)
-        except LivenessError as e:
-            error = e
-        elapsed = time.monotonic() - start
-        calls = _vendor_calls(sandbox) - before
+    before = _vendor_calls(sandbox)
+    start = time.monotonic()
+    try:
+        if KIND == "asyncio":
+            result = await _call_async(target, case["rpc"], request)
+        elif KIND == "blocking":  # in a thread, as an application's worker would call it
+            result = await asyncio.to_thread(_call_sync, target, case["rpc"], request)
+        else:
+            pytest.fail(f"LIVENESS_CONFORMANCE_CLIENT={KIND!r}: want asyncio or blocking")
+    except LivenessError as e:
+        error = e
+    elapsed = time.monotonic() - start
+    calls = _vendor_calls(sandbox) - before
 
     if case["code"] == "OK":
         assert error is None, f"{error!r}, want OK"
