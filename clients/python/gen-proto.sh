@@ -7,6 +7,8 @@
 # protoc writes "from liveness.v1 import liveness_pb2"; the import is rewritten to point inside
 # this package so the client never depends on the gateway's own generated modules. The proto
 # file name stays "liveness/v1/liveness.proto", so both copies can share one process.
+# The shipped service config (protos/liveness/v1/service_config.json) is copied beside the code,
+# as package data: the channel loads it, so the client retries exactly as the contract says.
 # Tools (grpcio-tools, mypy-protobuf) come from VENV_BIN, by default the repository's .venv.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +34,7 @@ generate() {
     echo "gen-proto: an import of liveness.* was left unrewritten" >&2
     exit 1
   fi
+  cp "$protos/liveness/v1/service_config.json" "$out/liveness/v1/service_config.json"
   printf '"""Generated from protos/ by clients/python/gen-proto.sh; do not edit."""\n' \
     | tee "$out/__init__.py" "$out/liveness/__init__.py" >"$out/liveness/v1/__init__.py"
 }
@@ -41,7 +44,7 @@ if [[ ${1:-} == --check ]]; then
   trap 'rm -rf "$tmp"' EXIT
   generate "$tmp"
   if ! diff -r -x __pycache__ "$tmp" "$dest"; then
-    echo "proto-check: clients/python/src/liveness_client/_proto is stale; run clients/python/gen-proto.sh" >&2
+    echo "proto-check: clients/python/src/liveness_client/_proto or its service_config.json is stale; run clients/python/gen-proto.sh" >&2
     exit 1
   fi
   echo "proto-check: client generated code is up to date"

@@ -52,13 +52,15 @@ def vector(tmp_path: Path) -> Any:
 
 
 def test_detect_file_human(target: str, vector: Any) -> None:
-    run = livenessctl("detect", vector("SANDBOX:score=0.995"), target=target)
+    path = vector("SANDBOX:score=0.995")
+    run = livenessctl("--request-id", "cli-1", "detect", path, target=target)
     assert run.code == 0, run.stderr
     lines = dict(line.split(None, 1) for line in run.stdout.splitlines())
     assert lines["verdict"] == "HACK"
     assert lines["score"] == "0.995"
     assert lines["threshold"] == "0.98"
     assert lines["vendor_request_id"].startswith("TID")
+    assert lines["request_id"] == "cli-1"
     assert run.stderr == ""
 
 
@@ -119,7 +121,7 @@ def test_health(target: str) -> None:
     [
         ("SANDBOX:status=NO_FACE_DETECTED", 3, "INVALID_ARGUMENT", "NO_FACE_DETECTED"),
         ("SANDBOX:status=OUT_OF_QUOTA", 4, "RESOURCE_EXHAUSTED", "OUT_OF_QUOTA"),
-        ("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=7", 5, "RESOURCE_EXHAUSTED",
+        ("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=0.3", 5, "RESOURCE_EXHAUSTED",
          "RATE_LIMIT_EXCEEDED"),
         ("SANDBOX:http=502", 6, "UNAVAILABLE", "VENDOR_HTTP_ERROR"),
         ("SANDBOX:status=UNAUTHORIZED", 8, "INTERNAL", "UNAUTHORIZED"),
@@ -139,12 +141,17 @@ def test_exit_code_per_failure_class(
     error = as_json.json()["error"]
     assert (error["code"], error["reason"], error["exit_code"]) == (grpc_code, reason, code)
     assert error["metadata"]["vendor"] == "linkface"
+    assert len(error["request_id"]) == 32
+    assert f"request id {error['request_id']}" not in line  # a fresh id per call
+    assert "request id " in line
 
 
 def test_rate_limit_says_when_to_retry(target: str, vector: Any) -> None:
-    path = vector("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=7")
-    assert "retry after 7s" in livenessctl("detect", path, target=target).stderr
-    assert livenessctl("--json", "detect", path, target=target).json()["error"]["retry_after"] == 7
+    path = vector("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=0.3")
+    assert "retry after 0.3s" in livenessctl("detect", path, target=target).stderr
+    assert (
+        livenessctl("--json", "detect", path, target=target).json()["error"]["retry_after"] == 0.3
+    )
 
 
 def test_deadline_exit_code(target: str, vector: Any) -> None:

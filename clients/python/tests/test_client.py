@@ -16,6 +16,7 @@ from liveness_client import (
     UploadResult,
     Verdict,
 )
+from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
 from tests.conftest import FileServer
 
 HACK = b"SANDBOX:score=0.995"
@@ -140,3 +141,36 @@ async def test_exactly_one_source_is_required(
 async def test_anti_hack_needs_one_source(client: AsyncLivenessClient) -> None:
     with pytest.raises(ValueError, match="exactly one of data, image_id"):
         await client.anti_hack(data=b"x", image_id="y")
+
+
+async def test_every_result_and_error_carries_the_gateways_request_id(
+    client: AsyncLivenessClient,
+) -> None:
+    uploaded = await client.upload(data=LIVE, request_id="async-up")
+    assert uploaded.request_id == "async-up"
+    assert uploaded.to_dict()["request_id"] == "async-up"
+    detected = await client.detect(liveness_data_id=uploaded.liveness_data_id, request_id="a-d")
+    assert detected.request_id == "a-d"
+    hacked = await client.anti_hack(data=HACK, request_id="a-a")
+    assert (hacked.request_id, hacked.to_dict()["request_id"]) == ("a-a", "a-a")
+    fresh = await client.detect(data=LIVE)
+    assert len(fresh.request_id) == 32  # the client's fresh id, as the gateway returned it
+    # An id the gateway will not use (too long) is replaced: the result has the gateway's own.
+    replaced = await client.detect(data=LIVE, request_id="x" * 200)
+    assert len(replaced.request_id) == 32
+    with pytest.raises(InvalidArgument) as caught:
+        await client.detect(data=b"SANDBOX:status=NO_FACE_DETECTED", request_id="y" * 200)
+    assert len(caught.value.request_id) == 32
+    assert caught.value.request_id in repr(caught.value)
+
+
+async def test_a_whole_request_message_is_sent_as_it_is(client: AsyncLivenessClient) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        await client.detect(request=pb.DetectRequest())  # no source: the gateway refuses it
+    assert caught.value.reason == "INVALID_REQUEST"
+    result = await client.anti_hack(
+        request=pb.AntiHackRequest(liveness_data=HACK, return_extra=True)
+    )
+    assert result.quality is not None
+    with pytest.raises(ValueError, match="exactly one"):
+        await client.detect(data=HACK, request=pb.DetectRequest())

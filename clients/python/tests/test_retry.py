@@ -1,48 +1,72 @@
-"""The channel's service config: UNAVAILABLE (only) is retried by gRPC itself, Upload never.
+"""The channel's service config: the contract's, so gRPC itself resends as the gateway advises.
 
 A small real gRPC server on loopback, built from the client's own generated servicer, fails a
-set number of attempts and counts them, so the retries are observed on the wire.
+set number of attempts with a chosen code and ``grpc-retry-pushback-ms`` (gRFC A6) and records
+each attempt, so the retries are observed on the wire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from liveness_client import (
+    DEFAULT_TIMEOUT_S,
     SERVICE_CONFIG,
     AsyncLivenessClient,
     InvalidArgument,
     LivenessClient,
+    ResourceExhausted,
     Unavailable,
 )
 from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
 from liveness_client._proto.liveness.v1 import liveness_pb2_grpc
 from liveness_client.channel import MAX_MESSAGE_BYTES, channel_options
+from tests.conftest import REPO_ROOT
+
+SHIPPED_CONFIG = REPO_ROOT / "protos" / "liveness" / "v1" / "service_config.json"
+
+
+@dataclass
+class Attempt:
+    metadata: dict[str, str]
+    at: float
+    """time.monotonic() when the attempt reached the server."""
+    time_remaining: float | None
 
 
 class FlakyServicer(liveness_pb2_grpc.LivenessCheckServicer):
-    """Fails the first ``failures`` attempts of any RPC with ``code``, then answers."""
+    """Fails the first ``failures`` attempts of any RPC with ``code`` (and ``pushback_ms`` in
+    ``grpc-retry-pushback-ms``, when given), then answers; every reply carries x-request-id."""
 
-    def __init__(self, failures: int, code: grpc.StatusCode) -> None:
+    def __init__(self, failures: int, code: grpc.StatusCode, pushback_ms: int | None) -> None:
         self.failures = failures
         self.code = code
-        self.attempts: list[dict[str, str]] = []
+        self.pushback_ms = pushback_ms
+        self.attempts: list[Attempt] = []
 
     async def _attempt(self, context: Any) -> None:
-        self.attempts.append({k: v for k, v in context.invocation_metadata()})
+        metadata = {k: v for k, v in context.invocation_metadata()}
+        self.attempts.append(Attempt(metadata, time.monotonic(), context.time_remaining()))
+        trailers = [("x-request-id", "gw-" + metadata.get("x-request-id", ""))]
         if len(self.attempts) <= self.failures:
             info = any_pb2.Any()
             info.Pack(error_details_pb2.ErrorInfo(reason="FLAKY", domain="liveness.v1"))
             status = status_pb2.Status(code=self.code.value[0], message="flaky", details=[info])
-            await context.abort_with_status(rpc_status.to_status(status))
+            trailers.append(("grpc-status-details-bin", status.SerializeToString()))
+            if self.pushback_ms is not None:
+                trailers.append(("grpc-retry-pushback-ms", str(self.pushback_ms)))
+            await context.abort(self.code, "flaky", trailing_metadata=tuple(trailers))
+        context.set_trailing_metadata(tuple(trailers))
 
     async def Upload(self, request: pb.UploadRequest, context: Any) -> pb.UploadResponse:
         await self._attempt(context)
@@ -65,9 +89,11 @@ async def flaky() -> AsyncIterator[FlakyFactory]:
     servers: list[grpc.aio.Server] = []
 
     async def start(
-        failures: int, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+        failures: int,
+        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
+        pushback_ms: int | None = None,
     ) -> tuple[FlakyServicer, str]:
-        servicer = FlakyServicer(failures, code)
+        servicer = FlakyServicer(failures, code, pushback_ms)
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
         liveness_pb2_grpc.add_LivenessCheckServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
@@ -80,24 +106,18 @@ async def flaky() -> AsyncIterator[FlakyFactory]:
         await server.stop(0)
 
 
-def test_service_config_retries_unavailable_only() -> None:
+def test_the_channel_uses_the_shipped_service_config() -> None:
     options = dict(channel_options())
-    config = json.loads(options["grpc.service_config"])
-    assert config == json.loads(json.dumps(SERVICE_CONFIG))
-    by_method = {
-        (name["service"], name.get("method", "")): method_config
-        for method_config in config["methodConfig"]
-        for name in method_config["name"]
-    }
-    for method in ("Detect", "AntiHack"):
-        policy = by_method["liveness.v1.LivenessCheck", method]["retryPolicy"]
-        assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
-        assert policy["maxAttempts"] >= 2
-    assert by_method["grpc.health.v1.Health", ""]["retryPolicy"]["retryableStatusCodes"] == [
-        "UNAVAILABLE"
-    ]
-    assert "retryPolicy" not in by_method["liveness.v1.LivenessCheck", "Upload"]
+    shipped = json.loads(SHIPPED_CONFIG.read_text())
+    assert json.loads(options["grpc.service_config"]) == shipped
+    assert shipped == SERVICE_CONFIG
+    (method_config,) = shipped["methodConfig"]
+    assert method_config["name"] == [{"service": "liveness.v1.LivenessCheck"}]
+    assert float(method_config["timeout"].rstrip("s")) == DEFAULT_TIMEOUT_S == 20.0
     assert options["grpc.enable_retries"] == 1
+    # A 5 MiB request (plus framing) must fit the per-call buffer, or gRPC never resends it.
+    assert options["grpc.per_rpc_retry_buffer_size"] >= 6 * 1024 * 1024
+    assert options["grpc.retry_buffer_size"] >= options["grpc.per_rpc_retry_buffer_size"]
     assert options["grpc.max_send_message_length"] == 6 * 1024 * 1024
     assert options["grpc.max_receive_message_length"] == 6 * 1024 * 1024
 
@@ -108,21 +128,82 @@ def test_channel_options_can_be_overridden() -> None:
     assert options["grpc.max_send_message_length"] == MAX_MESSAGE_BYTES
 
 
+async def test_every_call_carries_the_default_deadline(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(failures=0)
+    async with AsyncLivenessClient(target) as client:
+        await client.detect(data=b"x")
+        await client.upload(data=b"x", timeout=3)
+    default, given = (a.time_remaining for a in servicer.attempts)
+    assert default is not None
+    assert DEFAULT_TIMEOUT_S - 5 < default < DEFAULT_TIMEOUT_S + 0.5  # the clocks differ a little
+    assert given is not None
+    assert given < 3.5  # the caller's own, not the default
+
+
 async def test_unavailable_is_retried(flaky: FlakyFactory) -> None:
     servicer, target = await flaky(failures=2)
     async with AsyncLivenessClient(target) as client:
         result = await client.detect(data=b"x", request_id="req-1")
     assert result.score == 0.25
+    assert result.request_id == "gw-req-1"  # the gateway's, from the trailers
     assert len(servicer.attempts) == 3
-    assert servicer.attempts[-1]["grpc-previous-rpc-attempts"] == "2"
-    assert {a["x-request-id"] for a in servicer.attempts} == {"req-1"}
+    assert servicer.attempts[-1].metadata["grpc-previous-rpc-attempts"] == "2"
+    assert {a.metadata["x-request-id"] for a in servicer.attempts} == {"req-1"}
 
 
-async def test_a_five_mib_request_is_retried_too(flaky: FlakyFactory) -> None:
-    servicer, target = await flaky(failures=1)
+async def test_resource_exhausted_is_resent_after_the_pushback(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(
+        failures=1, code=grpc.StatusCode.RESOURCE_EXHAUSTED, pushback_ms=400
+    )
+    async with AsyncLivenessClient(target) as client:
+        result = await client.anti_hack(data=b"x")
+    assert result.score == 0.25
+    first, second = servicer.attempts
+    assert second.at - first.at >= 0.4
+
+
+async def test_a_pushback_of_minus_one_is_never_resent(flaky: FlakyFactory) -> None:
+    for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+        servicer, target = await flaky(failures=100, code=code, pushback_ms=-1)
+        async with AsyncLivenessClient(target) as client:
+            with pytest.raises((Unavailable, ResourceExhausted)) as caught:
+                await client.detect(data=b"x", request_id="req-2")
+        assert len(servicer.attempts) == 1, code
+        assert caught.value.grpc_code is code
+        assert caught.value.request_id == "gw-req-2"
+
+
+async def test_upload_is_resent_only_as_the_pushback_allows(flaky: FlakyFactory) -> None:
+    refused, target = await flaky(failures=1, pushback_ms=-1)
+    async with AsyncLivenessClient(target) as client:
+        with pytest.raises(Unavailable):
+            await client.upload(data=b"x")
+    assert len(refused.attempts) == 1
+
+    advised, target = await flaky(failures=1, pushback_ms=100)
+    async with AsyncLivenessClient(target) as client:
+        result = await client.upload(data=b"x")
+    assert result.liveness_data_id == "LD1"
+    assert len(advised.attempts) == 2
+    assert advised.attempts[1].at - advised.attempts[0].at >= 0.1
+
+
+async def test_a_five_mib_request_is_resent_too(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(failures=1, pushback_ms=10)
     async with AsyncLivenessClient(target) as client:
         result = await client.anti_hack(data=b"x" * (5 * 1024 * 1024))
     assert result.score == 0.25
+    assert len(servicer.attempts) == 2
+
+
+async def test_the_sync_client_resends_and_returns_the_request_id(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(failures=1, pushback_ms=10)
+
+    def call() -> str:  # blocking: in a thread, while this loop serves
+        with LivenessClient(target) as client:
+            return client.detect(data=b"x" * (5 * 1024 * 1024), request_id="req-3").request_id
+
+    assert await asyncio.to_thread(call) == "gw-req-3"
     assert len(servicer.attempts) == 2
 
 
@@ -145,20 +226,12 @@ async def test_other_codes_are_not_retried(flaky: FlakyFactory) -> None:
     assert caught.value.reason == "FLAKY"
 
 
-async def test_upload_is_never_retried(flaky: FlakyFactory) -> None:
-    servicer, target = await flaky(failures=1)
-    async with AsyncLivenessClient(target) as client:
-        with pytest.raises(Unavailable):
-            await client.upload(data=b"x")
-    assert len(servicer.attempts) == 1
-
-
 async def test_metadata_is_sent(flaky: FlakyFactory) -> None:
     servicer, target = await flaky(failures=0)
     async with AsyncLivenessClient(target, auth_token="s3cret") as client:
         await client.detect(data=b"x", metadata=[("x-tenant", "t1")])
         await client.detect(data=b"x")
-    first, second = servicer.attempts
+    first, second = (a.metadata for a in servicer.attempts)
     assert first["authorization"] == "Bearer s3cret"
     assert first["x-tenant"] == "t1"
     assert first["user-agent"].startswith("liveness-client-python/")

@@ -7,8 +7,9 @@ import pytest
 from liveness_client import (
     InvalidArgument,
     LivenessClient,
+    QuotaExceeded,
     RateLimited,
-    ResourceExhausted,
+    Reason,
     Verdict,
 )
 from tests.conftest import FileServer
@@ -40,11 +41,25 @@ def test_health(sync_client: LivenessClient) -> None:
 
 def test_errors(sync_client: LivenessClient) -> None:
     with pytest.raises(RateLimited) as limited:
-        sync_client.detect(data=b"SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=7")
-    assert limited.value.retry_after == 7
-    with pytest.raises(ResourceExhausted) as quota:
-        sync_client.anti_hack(data=b"SANDBOX:status=OUT_OF_QUOTA")
-    assert quota.value.reason == "OUT_OF_QUOTA"
+        sync_client.detect(data=b"SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=0.2")
+    assert limited.value.retry_after == 0.2
+    assert len(limited.value.request_id) == 32
+    with pytest.raises(QuotaExceeded) as quota:
+        sync_client.anti_hack(data=b"SANDBOX:status=OUT_OF_QUOTA", request_id="sync-quota")
+    assert quota.value.reason is Reason["OUT_OF_QUOTA"]
+    assert quota.value.request_id == "sync-quota"
     assert quota.value.vendor == "accuauth"
     with pytest.raises(InvalidArgument):
         sync_client.detect(liveness_data_id=" ")
+
+
+def test_every_result_carries_the_gateways_request_id(sync_client: LivenessClient) -> None:
+    uploaded = sync_client.upload(data=b"SANDBOX:score=0.4", request_id="sync-up")
+    assert uploaded.request_id == "sync-up"
+    detected = sync_client.detect(liveness_data_id=uploaded.liveness_data_id, request_id="s-d")
+    assert detected.request_id == "s-d"
+    assert sync_client.anti_hack(data=b"SANDBOX:score=0.5", request_id="s-a").request_id == "s-a"
+    # An id the gateway will not use (too long) is replaced: the result has the gateway's own.
+    replaced = sync_client.detect(data=b"SANDBOX:score=0.5", request_id="x" * 200).request_id
+    assert len(replaced) == 32
+    assert replaced != "x" * 200

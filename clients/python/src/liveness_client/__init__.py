@@ -2,7 +2,7 @@
 
 async with AsyncLivenessClient("localhost:50051") as client:
     result = await client.detect(data=blob)
-    print(result.score, result.verdict)
+    print(result.score, result.verdict, result.request_id)
 """
 
 from liveness_client._version import __version__
@@ -15,16 +15,22 @@ from liveness_client.channel import (
 )
 from liveness_client.client import AsyncLivenessClient, LivenessClient
 from liveness_client.exceptions import (
+    DOMAIN,
+    REQUEST_ID_KEY,
     Cancelled,
+    CircuitOpen,
     DeadlineExceeded,
     FieldViolation,
     Internal,
     InvalidArgument,
     LivenessError,
     NotFound,
+    Overloaded,
     PermissionDenied,
+    QuotaExceeded,
     QuotaViolation,
     RateLimited,
+    Reason,
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
@@ -33,6 +39,7 @@ from liveness_client.exceptions import (
     exception_class_for,
     from_grpc_error,
     from_status,
+    parse_reason,
 )
 from liveness_client.results import (
     AntiHackResult,
@@ -45,11 +52,14 @@ from liveness_client.results import (
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT_S",
+    "DOMAIN",
     "MAX_MESSAGE_BYTES",
+    "REQUEST_ID_KEY",
     "SERVICE_CONFIG",
     "AntiHackResult",
     "AsyncLivenessClient",
     "Cancelled",
+    "CircuitOpen",
     "DeadlineExceeded",
     "DetectResult",
     "FaceQuality",
@@ -59,9 +69,12 @@ __all__ = [
     "LivenessClient",
     "LivenessError",
     "NotFound",
+    "Overloaded",
     "PermissionDenied",
+    "QuotaExceeded",
     "QuotaViolation",
     "RateLimited",
+    "Reason",
     "ResourceExhausted",
     "TLSConfig",
     "Unauthenticated",
@@ -74,4 +87,5 @@ __all__ = [
     "exception_class_for",
     "from_grpc_error",
     "from_status",
+    "parse_reason",
 ]

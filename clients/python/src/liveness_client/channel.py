@@ -1,8 +1,11 @@
 """Channel defaults shared by the async and sync clients: service config, options, TLS, metadata.
 
-Retries are gRPC's own (gRFC A6), declared in the channel's service config: the client never
-loops itself. Only ``UNAVAILABLE`` is retried, and only for the idempotent RPCs; ``Upload``
-creates a new stored object on every call, so it is never replayed.
+Retries are gRPC's own (gRFC A6), declared in the contract's service config
+(``protos/liveness/v1/service_config.json``, shipped in this package by ``gen-proto.sh``): every
+liveness RPC is retried on ``UNAVAILABLE`` and ``RESOURCE_EXHAUSTED`` at most three attempts in
+all, and only as the gateway's ``grpc-retry-pushback-ms`` trailer allows (``-1``: never; ``N``:
+after N ms), with ``retryThrottling`` per channel. The client never loops itself, so a call never
+costs more vendor calls than the gateway's own attempts.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,44 +23,35 @@ import grpc
 from liveness_client._version import __version__
 
 SERVICE = "liveness.v1.LivenessCheck"
-HEALTH_SERVICE = "grpc.health.v1.Health"
 
 DEFAULT_TARGET = "localhost:50051"
-DEFAULT_TIMEOUT_S = 15.0
-"""Per-call deadline: above the gateway's 10 s vendor timeout, covering all retry attempts."""
+DEFAULT_TIMEOUT_S = 20.0
+"""Per-call deadline: the service config's 20 s, above the gateway's worst case (its vendor
+timeout and its own attempts) plus the advised waits between the client's attempts."""
 
 MAX_MESSAGE_BYTES = 6 * 1024 * 1024
 """The gateway accepts 6 MiB messages so that a legal 5 MiB payload always fits."""
 
+_PER_RPC_RETRY_BUFFER_BYTES = MAX_MESSAGE_BYTES
+"""gRPC only resends requests it buffered; the default 256 KiB would never resend a 5 MiB one."""
+
 _RETRY_BUFFER_BYTES = 4 * MAX_MESSAGE_BYTES
-"""gRPC only replays requests it buffered; the default 256 KiB would skip retrying big ones."""
+"""The channel-wide retry buffer: room for a few big calls being retried at once."""
 
-RETRY_POLICY: Mapping[str, Any] = {
-    "maxAttempts": 3,
-    "initialBackoff": "0.2s",
-    "maxBackoff": "2s",
-    "backoffMultiplier": 2,
-    "retryableStatusCodes": ["UNAVAILABLE"],
-}
 
-SERVICE_CONFIG: Mapping[str, Any] = {
-    "methodConfig": [
-        {
-            "name": [
-                {"service": SERVICE, "method": "Detect"},
-                {"service": SERVICE, "method": "AntiHack"},
-                {"service": HEALTH_SERVICE},
-            ],
-            "retryPolicy": RETRY_POLICY,
-        },
-        {
-            # Not idempotent: no retryPolicy.
-            "name": [{"service": SERVICE, "method": "Upload"}],
-        },
-    ],
-    # Stop retrying when most calls fail, so a broken gateway is not hit three times as hard.
-    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
-}
+def _load_service_config() -> Mapping[str, Any]:
+    text = (
+        resources.files("liveness_client._proto.liveness.v1")
+        .joinpath("service_config.json")
+        .read_text(encoding="utf-8")
+    )
+    config: Mapping[str, Any] = json.loads(text)
+    return config
+
+
+SERVICE_CONFIG: Mapping[str, Any] = _load_service_config()
+"""The contract's service config, as shipped: pass your own with the ``grpc.service_config``
+channel option to change it."""
 
 
 def service_config_json() -> str:
@@ -70,7 +65,7 @@ def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, An
         "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
         "grpc.enable_retries": 1,
         "grpc.service_config": service_config_json(),
-        "grpc.per_rpc_retry_buffer_size": MAX_MESSAGE_BYTES,
+        "grpc.per_rpc_retry_buffer_size": _PER_RPC_RETRY_BUFFER_BYTES,
         "grpc.retry_buffer_size": _RETRY_BUFFER_BYTES,
         "grpc.primary_user_agent": f"liveness-client-python/{__version__}",
     }

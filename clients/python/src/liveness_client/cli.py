@@ -236,6 +236,8 @@ def _error_line(error: LivenessError) -> str:
     ]
     if error.retry_after is not None:
         notes.append(f"retry after {error.retry_after:g}s")
+    if error.request_id:
+        notes.append(f"request id {error.request_id}")
     line = str(error)
     return f"{line} ({', '.join(notes)})" if notes else line
 
@@ -248,6 +250,7 @@ def _error_json(error: LivenessError) -> dict[str, Any]:
             "message": error.message,
             "metadata": dict(error.metadata),
             "retry_after": error.retry_after,
+            "request_id": error.request_id,
             "field_violations": [
                 {"field": v.field, "description": v.description} for v in error.field_violations
             ],

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import grpc
 from google.protobuf.message import Message
@@ -19,10 +19,8 @@ from liveness_client.channel import (
     call_metadata,
     channel_options,
 )
-from liveness_client.exceptions import from_grpc_error
+from liveness_client.exceptions import from_grpc_error, request_id_from
 from liveness_client.results import AntiHackResult, DetectResult, UploadResult
-
-_Reply = TypeVar("_Reply", bound=Message)
 
 Metadata = Sequence[tuple[str, str]]
 
@@ -35,15 +33,26 @@ def _one_source(**sources: Any) -> dict[str, Any]:
     return given
 
 
-def upload_request(data: bytes | None = None, *, url: str | None = None) -> pb.UploadRequest:
-    ((field, value),) = _one_source(data=data, url=url).items()
+def upload_request(
+    data: bytes | None = None, *, url: str | None = None, request: pb.UploadRequest | None = None
+) -> pb.UploadRequest:
+    ((field, value),) = _one_source(data=data, url=url, request=request).items()
+    if field == "request":
+        return request  # type: ignore[return-value]
     return pb.UploadRequest(**{{"data": "liveness_data", "url": "liveness_data_url"}[field]: value})
 
 
 def detect_request(
-    data: bytes | None = None, *, url: str | None = None, liveness_data_id: str | None = None
+    data: bytes | None = None,
+    *,
+    url: str | None = None,
+    liveness_data_id: str | None = None,
+    request: pb.DetectRequest | None = None,
 ) -> pb.DetectRequest:
-    ((field, value),) = _one_source(data=data, url=url, liveness_data_id=liveness_data_id).items()
+    sources = _one_source(data=data, url=url, liveness_data_id=liveness_data_id, request=request)
+    ((field, value),) = sources.items()
+    if field == "request":
+        return request  # type: ignore[return-value]
     names = {"data": "liveness_data", "url": "liveness_data_url"}
     return pb.DetectRequest(**{names.get(field, field): value})
 
@@ -54,8 +63,11 @@ def anti_hack_request(
     image_id: str | None = None,
     return_image: bool = False,
     return_extra: bool = False,
+    request: pb.AntiHackRequest | None = None,
 ) -> pb.AntiHackRequest:
-    ((field, value),) = _one_source(data=data, image_id=image_id).items()
+    ((field, value),) = _one_source(data=data, image_id=image_id, request=request).items()
+    if field == "request":
+        return request  # type: ignore[return-value]
     return pb.AntiHackRequest(
         **{"liveness_data" if field == "data" else field: value},
         return_image=return_image,
@@ -76,19 +88,18 @@ class _Settings:
 
     def call_kwargs(
         self, timeout: float | None, request_id: str | None, metadata: Metadata
-    ) -> dict[str, Any]:
-        return {
-            "timeout": self.timeout if timeout is None else timeout,
-            "metadata": call_metadata(
-                auth_token=self.auth_token, request_id=request_id, extra=metadata
-            ),
-        }
+    ) -> tuple[dict[str, Any], str]:
+        """The call's ``timeout`` and ``metadata``, and the request id sent in the metadata."""
+        sent = call_metadata(auth_token=self.auth_token, request_id=request_id, extra=metadata)
+        kwargs = {"timeout": self.timeout if timeout is None else timeout, "metadata": sent}
+        return kwargs, sent[0][1]
 
 
 class AsyncLivenessClient:
     """An asyncio client for ``liveness.v1.LivenessCheck``.
 
-    ``timeout`` is the default deadline of every call in seconds (None: no deadline);
+    ``timeout`` is the default deadline of every call in seconds (20 s, the service config's;
+    None: the service config's);
     ``tls`` switches to a secure channel (with ``certificate_chain``/``private_key`` for
     mTLS); ``auth_token`` is sent as ``authorization: Bearer ...`` on every call; ``options``
     add or override channel options. Pass ``channel`` to use a channel of your own instead
@@ -126,14 +137,15 @@ class AsyncLivenessClient:
         data: bytes | None = None,
         *,
         url: str | None = None,
+        request: pb.UploadRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
         metadata: Metadata = (),
     ) -> UploadResult:
-        """Store liveness data (bytes or a url) at the vendor; never retried (not idempotent)."""
-        request = upload_request(data, url=url)
-        reply = await self._call(self._stub.Upload, request, timeout, request_id, metadata)
-        return UploadResult.from_proto(reply)
+        """Store liveness data (bytes, a url, or a whole ``UploadRequest``) at the vendor."""
+        request = upload_request(data, url=url, request=request)
+        reply, rid = await self._call(self._stub.Upload, request, timeout, request_id, metadata)
+        return UploadResult.from_proto(reply, rid)
 
     async def detect(
         self,
@@ -141,14 +153,16 @@ class AsyncLivenessClient:
         *,
         url: str | None = None,
         liveness_data_id: str | None = None,
+        request: pb.DetectRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
         metadata: Metadata = (),
     ) -> DetectResult:
-        """Score liveness data with LinkFace: exactly one of bytes, a url or an Upload id."""
-        request = detect_request(data, url=url, liveness_data_id=liveness_data_id)
-        reply = await self._call(self._stub.Detect, request, timeout, request_id, metadata)
-        return DetectResult.from_proto(reply)
+        """Score liveness data with LinkFace: exactly one of bytes, a url, an Upload id, or a
+        whole ``DetectRequest`` (sent as it is, for the gateway to validate)."""
+        request = detect_request(data, url=url, liveness_data_id=liveness_data_id, request=request)
+        reply, rid = await self._call(self._stub.Detect, request, timeout, request_id, metadata)
+        return DetectResult.from_proto(reply, rid)
 
     async def anti_hack(
         self,
@@ -157,38 +171,47 @@ class AsyncLivenessClient:
         image_id: str | None = None,
         return_image: bool = False,
         return_extra: bool = False,
+        request: pb.AntiHackRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
         metadata: Metadata = (),
     ) -> AntiHackResult:
-        """Score liveness data with AccuAuth: bytes or an H5 ``image_id``."""
+        """Score liveness data with AccuAuth: bytes, an H5 ``image_id``, or a whole
+        ``AntiHackRequest`` (its own ``return_*`` flags then apply)."""
         request = anti_hack_request(
-            data, image_id=image_id, return_image=return_image, return_extra=return_extra
+            data,
+            image_id=image_id,
+            return_image=return_image,
+            return_extra=return_extra,
+            request=request,
         )
-        reply = await self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
-        return AntiHackResult.from_proto(reply)
+        reply, rid = await self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
+        return AntiHackResult.from_proto(reply, rid)
 
     async def health(
         self, service: str = "", *, timeout: float | None = None, request_id: str | None = None
     ) -> str:
         """The ``grpc.health.v1`` status of ``service`` ("" is the whole server): "SERVING"..."""
         request = health_pb2.HealthCheckRequest(service=service)
-        reply = await self._call(self._health.Check, request, timeout, request_id, ())
+        reply, _ = await self._call(self._health.Check, request, timeout, request_id, ())
         return _health_name(reply.status)
 
     async def _call(
         self,
-        method: Callable[..., Awaitable[_Reply]],
+        method: Any,  # the stub's grpc.aio.UnaryUnaryMultiCallable
         request: Message,
         timeout: float | None,
         request_id: str | None,
         metadata: Metadata,
-    ) -> _Reply:
-        kwargs = self._settings.call_kwargs(timeout, request_id, metadata)
+    ) -> tuple[Any, str]:
+        """The reply and the gateway's request id (from the trailers), or the exception."""
+        kwargs, sent = self._settings.call_kwargs(timeout, request_id, metadata)
+        call = method(request, **kwargs)
         try:
-            return await method(request, **kwargs)
+            reply = await call
         except grpc.RpcError as error:
-            raise from_grpc_error(error) from error
+            raise from_grpc_error(error, sent_request_id=sent) from error
+        return reply, request_id_from(await call.trailing_metadata()) or sent
 
     async def close(self) -> None:
         if self._owns_channel:
@@ -240,14 +263,15 @@ class LivenessClient:
         data: bytes | None = None,
         *,
         url: str | None = None,
+        request: pb.UploadRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
         metadata: Metadata = (),
     ) -> UploadResult:
-        """Store liveness data (bytes or a url) at the vendor; never retried (not idempotent)."""
-        request = upload_request(data, url=url)
-        reply = self._call(self._stub.Upload, request, timeout, request_id, metadata)
-        return UploadResult.from_proto(reply)
+        """Store liveness data (bytes, a url, or a whole ``UploadRequest``) at the vendor."""
+        request = upload_request(data, url=url, request=request)
+        reply, rid = self._call(self._stub.Upload, request, timeout, request_id, metadata)
+        return UploadResult.from_proto(reply, rid)
 
     def detect(
         self,
@@ -255,14 +279,16 @@ class LivenessClient:
         *,
         url: str | None = None,
         liveness_data_id: str | None = None,
+        request: pb.DetectRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
         metadata: Metadata = (),
     ) -> DetectResult:
-        """Score liveness data with LinkFace: exactly one of bytes, a url or an Upload id."""
-        request = detect_request(data, url=url, liveness_data_id=liveness_data_id)
-        reply = self._call(self._stub.Detect, request, timeout, request_id, metadata)
-        return DetectResult.from_proto(reply)
+        """Score liveness data with LinkFace: exactly one of bytes, a url, an Upload id, or a
+        whole ``DetectRequest`` (sent as it is, for the gateway to validate)."""
+        request = detect_request(data, url=url, liveness_data_id=liveness_data_id, request=request)
+        reply, rid = self._call(self._stub.Detect, request, timeout, request_id, metadata)
+        return DetectResult.from_proto(reply, rid)
 
     def anti_hack(
         self,
@@ -271,38 +297,46 @@ class LivenessClient:
         image_id: str | None = None,
         return_image: bool = False,
         return_extra: bool = False,
+        request: pb.AntiHackRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
         metadata: Metadata = (),
     ) -> AntiHackResult:
-        """Score liveness data with AccuAuth: bytes or an H5 ``image_id``."""
+        """Score liveness data with AccuAuth: bytes, an H5 ``image_id``, or a whole
+        ``AntiHackRequest`` (its own ``return_*`` flags then apply)."""
         request = anti_hack_request(
-            data, image_id=image_id, return_image=return_image, return_extra=return_extra
+            data,
+            image_id=image_id,
+            return_image=return_image,
+            return_extra=return_extra,
+            request=request,
         )
-        reply = self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
-        return AntiHackResult.from_proto(reply)
+        reply, rid = self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
+        return AntiHackResult.from_proto(reply, rid)
 
     def health(
         self, service: str = "", *, timeout: float | None = None, request_id: str | None = None
     ) -> str:
         """The ``grpc.health.v1`` status of ``service`` ("" is the whole server): "SERVING"..."""
         request = health_pb2.HealthCheckRequest(service=service)
-        reply = self._call(self._health.Check, request, timeout, request_id, ())
+        reply, _ = self._call(self._health.Check, request, timeout, request_id, ())
         return _health_name(reply.status)
 
     def _call(
         self,
-        method: Callable[..., _Reply],
+        method: Any,  # the stub's grpc.UnaryUnaryMultiCallable: with_call gives the trailers
         request: Message,
         timeout: float | None,
         request_id: str | None,
         metadata: Metadata,
-    ) -> _Reply:
-        kwargs = self._settings.call_kwargs(timeout, request_id, metadata)
+    ) -> tuple[Any, str]:
+        """The reply and the gateway's request id (from the trailers), or the exception."""
+        kwargs, sent = self._settings.call_kwargs(timeout, request_id, metadata)
         try:
-            return method(request, **kwargs)
+            reply, call = method.with_call(request, **kwargs)
         except grpc.RpcError as error:
-            raise from_grpc_error(error) from error
+            raise from_grpc_error(error, sent_request_id=sent) from error
+        return reply, request_id_from(call.trailing_metadata()) or sent
 
     def close(self) -> None:
         if self._owns_channel:

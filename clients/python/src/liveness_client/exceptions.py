@@ -1,19 +1,25 @@
-"""The client's exceptions: one class per gRPC code, built from the gateway's rich status.
+"""The client's exceptions: one class per gRPC code, refined by reason family.
 
 In the spirit of google-api-core's exceptions: every class declares the ``grpc.StatusCode``
-it stands for, and :func:`from_grpc_error` / :func:`from_status` pick the class from a status.
-Each exception carries what the gateway put in ``grpc-status-details-bin`` (AIP-193): the
-single ``ErrorInfo`` (``reason``, ``domain``, ``metadata``), ``RetryInfo`` as
-``retry_after`` in seconds, and the ``QuotaFailure`` / ``BadRequest`` violations.
+it stands for, and :func:`from_grpc_error` / :func:`from_status` pick the class from a status;
+within a code, the ErrorInfo reason picks a family (:class:`RateLimited`,
+:class:`QuotaExceeded`, :class:`Overloaded`, :class:`CircuitOpen`). Each exception carries what
+the gateway put in ``grpc-status-details-bin`` (AIP-193): the single ``ErrorInfo`` (``reason``
+as a :class:`Reason`, ``domain``, ``metadata``), ``RetryInfo`` as ``retry_after`` in seconds,
+the ``QuotaFailure`` / ``BadRequest`` violations, and the gateway's ``x-request-id``.
+
+gRPC itself already resent what the gateway allowed (the shipped service config honours its
+``grpc-retry-pushback-ms``), so an exception is the final outcome of the call:
 
     try:
         result = await client.detect(data=blob)
     except RateLimited as e:
-        await asyncio.sleep(e.retry_after)
+        log.warning("rate limited (%s), request %s", e.reason, e.request_id)
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -24,11 +30,36 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from liveness_client._proto.liveness.v1 import error_reason_pb2
+
 DOMAIN = "liveness.v1"
 """The ErrorInfo domain of every error the gateway itself produces."""
 
-RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
-"""The ErrorInfo reason of a retryable rate limit (the only reason with its own class)."""
+REQUEST_ID_KEY = "x-request-id"
+"""The metadata key of the request id: sent by the client, returned in the gateway's trailers."""
+
+
+class Reason(enum.StrEnum):
+    """The ErrorInfo reasons of the domain ``liveness.v1``: one member per value of the contract's
+    ``liveness.v1.ErrorReason`` (``ERROR_REASON_UNSPECIFIED`` excepted), made at import time from
+    the generated descriptor so the catalogue never drifts from error_reason.proto. A StrEnum:
+    ``e.reason == "OUT_OF_QUOTA"`` holds. ``Reason.CIRCUIT_OPEN`` works at run time; type
+    checkers do not list generated members, so typed code says ``Reason["CIRCUIT_OPEN"]``."""
+
+    _ignore_ = "_value"  # the loop variable, not a member
+    for _value in error_reason_pb2.ErrorReason.DESCRIPTOR.values:
+        if _value.number != 0:
+            vars()[_value.name] = _value.name
+
+
+def parse_reason(name: str) -> Reason | str:
+    """The :class:`Reason` named ``name``; a name outside the catalogue (another domain, a newer
+    gateway) is kept as the plain ``str`` it was, and ``""`` (no ErrorInfo) stays ``""``."""
+    try:
+        return Reason[name]
+    except KeyError:
+        return name
+
 
 _DEFAULT_RATE_LIMIT_DELAY_S = 1.0
 """What the gateway documents when the vendor gave no Retry-After."""
@@ -65,18 +96,20 @@ class LivenessError(Exception):
         self,
         message: str,
         *,
-        reason: str = "",
+        reason: Reason | str = "",
         domain: str = "",
         metadata: Mapping[str, str] | None = None,
         retry_after: float | None = None,
         quota_violations: Sequence[QuotaViolation] = (),
         field_violations: Sequence[FieldViolation] = (),
         status: status_pb2.Status | None = None,
+        request_id: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.reason = reason
-        """The ErrorInfo reason, e.g. ``OUT_OF_QUOTA``; ``""`` when the status had none."""
+        self.reason: Reason | str = parse_reason(reason)
+        """The ErrorInfo reason: a :class:`Reason` (a ``str``, so ``== "OUT_OF_QUOTA"`` holds),
+        the plain name when it is not in the catalogue, ``""`` when the status had none."""
         self.domain = domain
         self.metadata: Mapping[str, str] = dict(metadata or {})
         """ErrorInfo metadata: ``vendor``, ``httpStatus``, ``vendorRequestId`` where known."""
@@ -85,6 +118,9 @@ class LivenessError(Exception):
         self.field_violations = tuple(field_violations)
         self.status = status
         """The full ``google.rpc.Status``, when the server sent one."""
+        self.request_id = request_id
+        """The gateway's ``x-request-id`` from the trailers (the one the client sent when no
+        server answered): quote it when asking about this call."""
 
     @property
     def grpc_code(self) -> grpc.StatusCode:
@@ -113,18 +149,20 @@ class LivenessError(Exception):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(code={self.grpc_code.name}, reason={self.reason!r}, "
-            f"message={self.message!r})"
+            f"message={self.message!r}, request_id={self.request_id!r})"
         )
 
 
 class InvalidArgument(LivenessError):
-    """The request or its liveness data was refused (``INVALID_REQUEST`` or a vendor reason)."""
+    """The request or its liveness data was refused: ``INVALID_REQUEST`` (the gateway's
+    validation; ``field_violations`` names the field) or a vendor's reason (``NO_FACE_DETECTED``,
+    ``WRONG_LIVENESS_DATA``...). Resending the same request cannot help."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class DeadlineExceeded(LivenessError):
-    """The call's deadline expired."""
+    """The call's deadline expired (``DEADLINE_EXCEEDED`` when the gateway saw it expire)."""
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
@@ -136,31 +174,51 @@ class NotFound(LivenessError):
 
 
 class PermissionDenied(LivenessError):
-    """Refused by an authorising proxy in front of the gateway."""
+    """The gateway knows the caller but its callers file does not let it call this RPC
+    (``CALLER_NOT_ALLOWED``)."""
 
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class Unauthenticated(LivenessError):
-    """Missing or wrong credentials, from an authenticating proxy in front of the gateway."""
+    """The gateway's caller authentication knows no such caller (``CALLER_UNKNOWN``): no
+    registered client certificate and no known bearer token."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
 class ResourceExhausted(LivenessError):
-    """A vendor quota is used up (``OUT_OF_QUOTA``): retrying soon will not help."""
+    """A limit was hit; the subclasses say which family. Itself: ``RESPONSE_TOO_LARGE`` (call
+    again without ``return_image``) or a vendor 429 with an undocumented status."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reasons: ClassVar[frozenset[str]] = frozenset()
+    """The reasons (of this class's code) that select this class rather than its parent."""
 
 
 class RateLimited(ResourceExhausted):
-    """A vendor rate limit (``RATE_LIMIT_EXCEEDED``): wait ``retry_after`` seconds, then retry."""
+    """A rate limit: the caller's at the gateway (``CALLER_RATE_LIMITED``), the gateway's for a
+    vendor contract (``GATEWAY_RATE_LIMITED``) or the vendor's (``RATE_LIMIT_EXCEEDED``).
+
+    gRPC already resent the call after the advised delays, within the deadline; back off
+    ``retry_after`` seconds before the next one.
+    """
+
+    reasons = frozenset({"RATE_LIMIT_EXCEEDED", "CALLER_RATE_LIMITED", "GATEWAY_RATE_LIMITED"})
 
     @property
     def retry_after(self) -> float:
         """Always set: the gateway's RetryInfo, or its documented default of one second."""
         delay = self._retry_after
         return _DEFAULT_RATE_LIMIT_DELAY_S if delay is None else delay
+
+
+class QuotaExceeded(ResourceExhausted):
+    """A quota is used up: the gateway's vendor account (``OUT_OF_QUOTA``, the operator's to
+    fix) or the caller's daily quota (``CALLER_QUOTA_EXCEEDED``; ``retry_after`` says when the UTC
+    day ends). Never resent: retrying soon cannot help."""
+
+    reasons = frozenset({"OUT_OF_QUOTA", "CALLER_QUOTA_EXCEEDED"})
 
 
 class Cancelled(LivenessError):
@@ -182,9 +240,36 @@ class Internal(LivenessError):
 
 
 class Unavailable(LivenessError):
-    """The gateway or the vendor cannot answer now; the client already retried it."""
+    """The gateway or the vendor cannot answer now. The gateway made every attempt that was safe
+    and gRPC resent the call as far as the gateway's pushback allowed; this is the final outcome.
+    """
 
     code = grpc.StatusCode.UNAVAILABLE
+    reasons: ClassVar[frozenset[str]] = frozenset()
+
+
+class Overloaded(Unavailable):
+    """The gateway is at a concurrency limit (``OVERLOADED``); nothing was sent to the vendor.
+    ``retry_after`` (always set) is the gateway's advised delay."""
+
+    reasons = frozenset({"OVERLOADED"})
+
+    @property
+    def retry_after(self) -> float:
+        delay = self._retry_after
+        return _DEFAULT_RATE_LIMIT_DELAY_S if delay is None else delay
+
+
+class CircuitOpen(Unavailable):
+    """The vendor endpoint failed repeatedly and the gateway's breaker is open
+    (``CIRCUIT_OPEN``); ``retry_after`` (always set) says when the next probe may go."""
+
+    reasons = frozenset({"CIRCUIT_OPEN"})
+
+    @property
+    def retry_after(self) -> float:
+        delay = self._retry_after
+        return _DEFAULT_RATE_LIMIT_DELAY_S if delay is None else delay
 
 
 class UnknownError(LivenessError):
@@ -222,18 +307,31 @@ _BY_CODE: Mapping[grpc.StatusCode, type[LivenessError]] = {
 }
 
 
+_FAMILIES: tuple[type[ResourceExhausted] | type[Unavailable], ...] = (
+    RateLimited,
+    QuotaExceeded,
+    Overloaded,
+    CircuitOpen,
+)
+
+
 def exception_class_for(code: grpc.StatusCode, reason: str = "") -> type[LivenessError]:
-    """The class for a gRPC code (and, for ``RESOURCE_EXHAUSTED``, the ErrorInfo reason)."""
-    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and reason == RATE_LIMIT_EXCEEDED:
-        return RateLimited
+    """The class for a gRPC code, refined by the ErrorInfo reason's family within that code."""
+    for family in _FAMILIES:
+        if family.code is code and reason in family.reasons:
+            return family
     return _BY_CODE.get(code, UnknownError)
 
 
 def from_status(
-    code: grpc.StatusCode, message: str, status: status_pb2.Status | None = None
+    code: grpc.StatusCode,
+    message: str,
+    status: status_pb2.Status | None = None,
+    *,
+    request_id: str = "",
 ) -> LivenessError:
     """Build the exception for ``code``, reading the details packed in ``status``."""
-    kwargs: dict[str, Any] = {"status": status}
+    kwargs: dict[str, Any] = {"status": status, "request_id": request_id}
     quota: list[QuotaViolation] = []
     fields: list[FieldViolation] = []
     for detail in status.details if status is not None else ():
@@ -253,11 +351,13 @@ def from_status(
     return cls(message, quota_violations=quota, field_violations=fields, **kwargs)
 
 
-def from_grpc_error(error: grpc.RpcError) -> LivenessError:
+def from_grpc_error(error: grpc.RpcError, *, sent_request_id: str = "") -> LivenessError:
     """Build the exception for a failed call (sync ``grpc.RpcError`` or ``grpc.aio.AioRpcError``).
 
-    The rich status is taken from the call's trailing metadata. A status that does not match
-    the call's code is ignored, as grpcio-status does, and so is one that does not parse.
+    The rich status and the request id are taken from the call's trailing metadata; without a
+    request id there (no server answered), the one the client sent is kept. A status that does
+    not match the call's code is ignored, as grpcio-status does, and so is one that does not
+    parse.
     """
     code: grpc.StatusCode = getattr(error, "code", lambda: grpc.StatusCode.UNKNOWN)()
     message: str = getattr(error, "details", lambda: "")() or ""
@@ -266,7 +366,28 @@ def from_grpc_error(error: grpc.RpcError) -> LivenessError:
         status = rpc_status.from_call(error)
     except Exception:  # a code mismatch or a malformed blob must not hide the real error
         status = None
-    return from_status(code, message, status)
+    request_id = request_id_from(_trailing_metadata(error)) or sent_request_id
+    return from_status(code, message, status, request_id=request_id)
+
+
+def request_id_from(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+    """The ``x-request-id`` in ``metadata`` (the last one, should a proxy add its own)."""
+    found = ""
+    for key, value in metadata or ():
+        if key.lower() == REQUEST_ID_KEY:
+            found = value.decode() if isinstance(value, bytes) else value
+    return found
+
+
+def _trailing_metadata(error: grpc.RpcError) -> Sequence[tuple[str, str | bytes]] | None:
+    trailing = getattr(error, "trailing_metadata", None)
+    if trailing is None:
+        return None
+    try:
+        metadata: Sequence[tuple[str, str | bytes]] | None = trailing()
+    except Exception:  # a call object that never reached the server
+        return None
+    return metadata
 
 
 def _unpack(detail: any_pb2.Any, message_type: type[_M]) -> _M | None:

@@ -1,4 +1,8 @@
-"""Typed, immutable results of the three RPCs, converted from the generated messages."""
+"""Typed, immutable results of the three RPCs, converted from the generated messages.
+
+Every result carries ``request_id``: the gateway's ``x-request-id`` from the call's trailing
+metadata (the id its logs and traces are filed under).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
 
 
 class Verdict(enum.Enum):
-    """The gateway's decision: ``HACK`` when ``score > threshold``, else ``LIVE``."""
+    """The gateway's decision: ``HACK`` when ``score > threshold``, ``REVIEW`` inside the
+    operator's review band (when one is set), else ``LIVE``."""
 
     UNSPECIFIED = "UNSPECIFIED"
     LIVE = "LIVE"
     HACK = "HACK"
+    REVIEW = "REVIEW"
 
     @classmethod
     def from_proto(cls, value: int) -> Verdict:
@@ -23,6 +29,8 @@ class Verdict(enum.Enum):
                 return cls.LIVE
             case pb.VERDICT_HACK:
                 return cls.HACK
+            case pb.VERDICT_REVIEW:
+                return cls.REVIEW
             case _:
                 return cls.UNSPECIFIED
 
@@ -33,10 +41,12 @@ class UploadResult:
 
     liveness_data_id: str
     vendor_request_id: str
+    request_id: str = ""
+    """The gateway's ``x-request-id`` for this call."""
 
     @classmethod
-    def from_proto(cls, reply: pb.UploadResponse) -> UploadResult:
-        return cls(reply.liveness_data_id, reply.vendor_request_id)
+    def from_proto(cls, reply: pb.UploadResponse, request_id: str = "") -> UploadResult:
+        return cls(reply.liveness_data_id, reply.vendor_request_id, request_id)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,19 +61,22 @@ class DetectResult:
     threshold: float
     liveness_data_id: str
     vendor_request_id: str
+    request_id: str = ""
+    """The gateway's ``x-request-id`` for this call."""
 
     @property
     def is_live(self) -> bool:
         return self.verdict is Verdict.LIVE
 
     @classmethod
-    def from_proto(cls, reply: pb.DetectResponse) -> DetectResult:
+    def from_proto(cls, reply: pb.DetectResponse, request_id: str = "") -> DetectResult:
         return cls(
             score=reply.score,
             verdict=Verdict.from_proto(reply.verdict),
             threshold=reply.threshold,
             liveness_data_id=reply.liveness_data_id,
             vendor_request_id=reply.vendor_request_id,
+            request_id=request_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,13 +125,15 @@ class AntiHackResult:
     """The decoded face image, when ``return_image`` was set and the vendor sent one."""
     quality: FaceQuality | None = None
     """The quality signals, when ``return_extra`` was set and the vendor sent them."""
+    request_id: str = ""
+    """The gateway's ``x-request-id`` for this call."""
 
     @property
     def is_live(self) -> bool:
         return self.verdict is Verdict.LIVE
 
     @classmethod
-    def from_proto(cls, reply: pb.AntiHackResponse) -> AntiHackResult:
+    def from_proto(cls, reply: pb.AntiHackResponse, request_id: str = "") -> AntiHackResult:
         return cls(
             score=reply.score,
             verdict=Verdict.from_proto(reply.verdict),
@@ -126,6 +141,7 @@ class AntiHackResult:
             vendor_request_id=reply.vendor_request_id,
             image=reply.image or None,
             quality=FaceQuality.from_proto(reply.extra) if reply.HasField("extra") else None,
+            request_id=request_id,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,4 +153,5 @@ class AntiHackResult:
             "vendor_request_id": self.vendor_request_id,
             "image_bytes": len(self.image) if self.image is not None else None,
             "quality": self.quality.to_dict() if self.quality is not None else None,
+            "request_id": self.request_id,
         }
