@@ -124,6 +124,8 @@ def test_any_vendor_status_maps_into_the_catalogue(status: str, http: int, endpo
         ("SANDBOX:status=NO_FACE_DETECTED", "NO_FACE_DETECTED", "-1"),
         ("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=2", "RATE_LIMIT_EXCEEDED", "2000"),
         ("SANDBOX:http=429;retry_after=3", "RATE_LIMIT_EXCEEDED", "3000"),
+        # 0 would make grpcio wait out the deadline instead of resending
+        ("SANDBOX:status=RATE_LIMIT_EXCEEDED;retry_after=0", "RATE_LIMIT_EXCEEDED", "1"),
     ],
 )
 async def test_every_failure_carries_retry_advice(

@@ -353,6 +353,10 @@ async def test_overload_at_ten_times_the_cap_sheds_at_once(rig_factory) -> None:
     cap = 5
     rig = await rig_factory(max_in_flight_rpcs=cap)
     payload = b"SANDBOX:delay_ms=300\n" + b"x" * (256 * 1024)
+    # A warm connection: the burst must meet the in-flight cap, not the server's HTTP/2
+    # stream limit, which refuses streams past it even before the client has read it.
+    await rig.channel.channel_ready()
+    await asyncio.sleep(0.1)
 
     started = time.monotonic()
     results = await asyncio.gather(

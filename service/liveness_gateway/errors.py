@@ -174,7 +174,9 @@ class GatewayError(Exception):
         """gRFC A6 advice to clients: the delay before a resend, or -1 for "do not resend"
         (a resend cannot help, or the gateway already made every attempt that was safe)."""
         if self.reason in _RETRY_AFTER_DELAY and self.retry_delay_s is not None:
-            return max(0, math.ceil(self.retry_delay_s * 1000))
+            # At least 1 ms: grpcio never resends on a pushback of 0, and the call would wait
+            # out its whole deadline (a vendor's "Retry-After: 0").
+            return max(1, math.ceil(self.retry_delay_s * 1000))
         return -1
 
     def to_status(self) -> status_pb2.Status:
