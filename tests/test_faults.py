@@ -74,8 +74,13 @@ class Rig:
 async def rig_factory(make_gateway: Any, sandbox: RunningSandbox) -> AsyncIterator[Any]:
     rigs: list[Rig] = []
 
-    async def make(base_url: str | None = None, **resilience: Any) -> Rig:
-        overrides: dict[str, Any] = {"resilience": ResilienceConfig(**resilience)}
+    async def make(
+        base_url: str | None = None, gateway: dict[str, Any] | None = None, **resilience: Any
+    ) -> Rig:
+        overrides: dict[str, Any] = {
+            "resilience": ResilienceConfig(**resilience),
+            **(gateway or {}),
+        }
         if base_url is not None:
             overrides["linkface"] = {"base_url": base_url, "timeout_s": 1.0}
             overrides["accuauth"] = {"base_url": base_url, "timeout_s": 1.0}
@@ -351,12 +356,10 @@ async def test_caller_cancellation_leaves_nothing_in_flight(rig_factory) -> None
 
 async def test_overload_at_ten_times_the_cap_sheds_at_once(rig_factory) -> None:
     cap = 5
-    rig = await rig_factory(max_in_flight_rpcs=cap)
+    # The burst is on one connection: it must meet the in-flight cap, not the HTTP/2 stream
+    # limit (tests/test_memory.py), which refuses streams past it.
+    rig = await rig_factory(gateway={"max_streams_per_connection": 100}, max_in_flight_rpcs=cap)
     payload = b"SANDBOX:delay_ms=300\n" + b"x" * (256 * 1024)
-    # A warm connection: the burst must meet the in-flight cap, not the server's HTTP/2
-    # stream limit, which refuses streams past it even before the client has read it.
-    await rig.channel.channel_ready()
-    await asyncio.sleep(0.1)
 
     started = time.monotonic()
     results = await asyncio.gather(
