@@ -1,12 +1,13 @@
 """The two limits the gateway is measured against, with its message types and server options.
 
 ``noop_server.py PORT``: the **ceiling**, a grpc.aio server whose Detect does nothing but
-answer. ``noop_server.py PORT VENDOR_URL``: the **floor**, whose Detect makes the one vendor
-call the gateway makes (the same multipart request built by the same vendor module, sent by
-the same transport, the reply parsed by the same parser) and nothing else: no validation,
-authentication, limits, breaker, retries, metrics or logging. No gateway built on grpc.aio
+answer. ``noop_server.py PORT VENDOR_URL``: the **floor**, whose Detect makes the plainest
+vendor call there is with aiohttp: the multipart form the gateway sends, joined into one
+``bytes`` object, POSTed on a default ``aiohttp.ClientSession``, the reply read whole and
+its score taken; no validation, authentication, limits, breaker, retries, timeouts of its
+own, metrics or logging, and none of the gateway's transport. No gateway built on grpc.aio
 and aiohttp can cost less per call than the floor; the gateway minus the floor is what its
-own policy costs.
+policy and its transport cost.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from typing import Any
 
 import aiohttp
 import grpc
+import orjson
 from liveness.v1 import liveness_pb2
 from liveness_gateway import wire
 from liveness_gateway.config import VendorConfig
 from liveness_gateway.server import server_options
-from liveness_gateway.transport import VendorTransport, new_session
-from liveness_gateway.validation import Source
-from liveness_gateway.vendors import linkface
 from liveness_gateway.wire import Received
 
 _REPLY = liveness_pb2.DetectResponse(
@@ -34,6 +33,8 @@ _REPLY = liveness_pb2.DetectResponse(
     liveness_data_id="LD0123456789abcdef0123456789ab",
     vendor_request_id="TID0123456789abcdef0123456789abcdef",
 )
+_DETECT_PATH = "/hackness/liveness_hack_detect"
+_BOUNDARY = "floorboundary5be1c2"
 
 
 class _DetectOnly:
@@ -54,26 +55,39 @@ class NoopServicer(_DetectOnly):
         return _REPLY
 
 
+def form_head(vendor: VendorConfig, boundary: str) -> bytes:
+    """Everything of LinkFace's detect form before the liveness data."""
+    dash = f"--{boundary}\r\n"
+    return (
+        f'{dash}Content-Disposition: form-data; name="api_id"\r\n\r\n{vendor.api_id}\r\n'
+        f'{dash}Content-Disposition: form-data; name="api_secret"\r\n\r\n'
+        f"{vendor.api_secret}\r\n{dash}Content-Type: application/octet-stream\r\n"
+        'Content-Disposition: form-data; name="liveness_data_file"; '
+        'filename="liveness_data"\r\n\r\n'
+    ).encode()
+
+
 class FloorServicer(_DetectOnly):
-    def __init__(self, vendor: VendorConfig, transport: VendorTransport) -> None:
-        self._vendor = vendor
-        self._transport = transport
+    def __init__(self, vendor: VendorConfig, session: aiohttp.ClientSession) -> None:
+        self._url = vendor.base_url + _DETECT_PATH
+        self._session = session
+        self._head = form_head(vendor, _BOUNDARY)
+        self._tail = f"\r\n--{_BOUNDARY}--\r\n".encode()
+        self._content_type = f"multipart/form-data; boundary={_BOUNDARY}"
 
     async def Detect(  # noqa: N802
         self, request: Received[liveness_pb2.DetectRequest], context: grpc.aio.ServicerContext
     ) -> liveness_pb2.DetectResponse:
         assert request.liveness_data is not None
-        vendor_request = linkface.DETECT.build(
-            self._vendor, Source("data", data=request.liveness_data)
-        )
-        reply = await self._transport.send(
-            vendor_request, timeout_s=self._vendor.timeout_s, caller_bound=False
-        )
-        result = linkface.DETECT.parse(reply)
+        body = b"".join((self._head, request.liveness_data, self._tail))
+        async with self._session.post(
+            self._url, data=body, headers={"Content-Type": self._content_type}
+        ) as resp:
+            reply = orjson.loads(await resp.read())
         return liveness_pb2.DetectResponse(
-            score=result.score,
-            liveness_data_id=result.liveness_data_id,
-            vendor_request_id=result.request_id,
+            score=float(reply["score"]),
+            liveness_data_id=reply.get("liveness_data_id", ""),
+            vendor_request_id=reply.get("request_id", ""),
         )
 
 
@@ -86,9 +100,8 @@ async def start(
     servicer: _DetectOnly = NoopServicer()
     session = None
     if vendor is not None:
-        session = new_session()
-        transport = VendorTransport(session)
-        servicer = FloorServicer(vendor, transport)
+        session = aiohttp.ClientSession()
+        servicer = FloorServicer(vendor, session)
     wire.add_to_server(servicer, server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()

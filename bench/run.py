@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,11 @@ KB = 1024
 SIZES = {"1KB": KB, "64KB": 64 * KB, "1MB": 1024 * KB, "5MB": 5 * 1024 * KB}
 # Requests in flight in the closed-loop (max throughput) runs, the same for all three paths.
 CONCURRENCY = {"1KB": 16, "64KB": 16, "1MB": 8, "5MB": 4}
+# The interleaved rounds (latency at one call in flight, RPS per core at 16) use these sizes.
+ROUND_SIZES = ("1KB", "64KB")
+ROUND_LOAD = 16
+# Pinning: the servers under test on one core, the sandbox and the load generators on the other.
+SERVER_CPU, LOAD_CPU = 0, 1
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = 1
 
@@ -48,6 +54,12 @@ class Cfg:
     scaling: bool
     out: Path
     otelcol: str | None = None
+    rounds: int = 4
+    round_duration_s: float = 3.0
+    server_prefix: tuple[str, ...] = ()
+    """``taskset -c 0`` when pinned: prepended to the servers' command lines."""
+    load_prefix: tuple[str, ...] = ()
+    """``taskset -c 1`` when pinned: the sandbox's and the load generators' command lines."""
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -174,6 +186,7 @@ def ghz(
     rps: float | None = None,
 ) -> dict[str, Any]:
     argv = [
+        *cfg.load_prefix,
         cfg.ghz,
         "--insecure",
         "--proto",
@@ -197,8 +210,10 @@ def ghz(
         "json",
         f"127.0.0.1:{port}",
     ]
+    if concurrency == 1:
+        argv[argv.index("--connections") + 1] = "1"
     if rps is not None:
-        argv[1:1] = ["--rps", str(max(1, int(rps)))]
+        argv[-1:-1] = ["--rps", str(max(1, int(rps)))]
     done = subprocess.run(  # noqa: S603
         argv, capture_output=True, timeout=duration_s + 60, check=False
     )
@@ -237,6 +252,7 @@ def h2load(
         running = []
         for i in range(procs):
             argv = [
+                *cfg.load_prefix,
                 cfg.h2load,
                 "--h1",
                 "-c",
@@ -254,7 +270,7 @@ def h2load(
                 f"http://127.0.0.1:{port}/hackness/liveness_hack_detect",
             ]
             if rps is not None:
-                argv[1:1] = ["--rps", f"{rps / procs:.3f}"]
+                argv[-1:-1] = ["--rps", f"{rps / procs:.3f}"]
                 time.sleep(1 / rps)  # the next process starts between this one's requests
             running.append(
                 subprocess.Popen(  # noqa: S603
@@ -328,8 +344,13 @@ def start_gateway(
         env[f"{vendor}_BASE_URL"] = f"http://127.0.0.1:{sandbox_port}"
         env[f"{vendor}_API_ID"] = SANDBOX_ID
         env[f"{vendor}_API_SECRET"] = SANDBOX_SECRET
+    # The load sweep goes past 16 calls in flight on one connection: the memory-bounding
+    # stream limit (SECURITY.md) would queue them at the client, which the floor does not.
+    env["LIVENESS_MAX_STREAMS_PER_CONNECTION"] = "1024"
     ready = tmp / f"{name}.ready.json"
+    # One worker is pinned with the other servers under test; several get the whole machine.
     argv = [
+        *(cfg.server_prefix if workers == 1 else ()),
         PY,
         str(HERE / "gateway_main.py"),
         "serve",
@@ -352,11 +373,11 @@ def start_gateway(
 
 
 def sandbox_process(
-    port: int, env: dict[str, str], log: Path
+    port: int, env: dict[str, str], log: Path, prefix: tuple[str, ...] = ()
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """The vendor sandbox as its own process, so the gateway's CPU is measured alone."""
     argv = [PY, "-m", "liveness_gateway", "sandbox", "--host", "127.0.0.1", "--port", str(port)]
-    return process(argv, env, log)
+    return process([*prefix, *argv], env, log)
 
 
 def run(cfg: Cfg) -> dict[str, Any]:
@@ -365,11 +386,12 @@ def run(cfg: Cfg) -> dict[str, Any]:
     sandbox_port, ceiling_port, floor_port = free_port(), free_port(), free_port()
     env = base_env(cfg.uvloop)
     floor_env = {**env, "LINKFACE_API_ID": SANDBOX_ID, "LINKFACE_API_SECRET": SANDBOX_SECRET}
-    sandbox = sandbox_process(sandbox_port, env, tmp / "sandbox.log")
+    sandbox = sandbox_process(sandbox_port, env, tmp / "sandbox.log", cfg.load_prefix)
     noop = HERE / "noop_server.py"
-    ceiling = process([PY, str(noop), str(ceiling_port)], env, tmp / "noop.log")
+    pin = cfg.server_prefix
+    ceiling = process([*pin, PY, str(noop), str(ceiling_port)], env, tmp / "noop.log")
     floor = process(
-        [PY, str(noop), str(floor_port), f"http://127.0.0.1:{sandbox_port}"],
+        [*pin, PY, str(noop), str(floor_port), f"http://127.0.0.1:{sandbox_port}"],
         floor_env,
         tmp / "floor.log",
     )
@@ -398,6 +420,8 @@ def run(cfg: Cfg) -> dict[str, Any]:
             "gateway": max(status_kb(gw.pid, "VmRSS")) / 1024,
             "ceiling": max(status_kb(ceiling_proc.pid, "VmRSS")) / 1024,
         }
+        results["rounds"] = rounds(cfg, files, targets, sandbox_port)
+        print(json.dumps({"rounds": results["rounds"]["summary"]}), flush=True)
         for label in cfg.sizes:
             results["sizes"][label] = one_size(cfg, label, files[label], targets, sandbox_port)
             print(json.dumps({label: results["sizes"][label]}), flush=True)
@@ -410,6 +434,85 @@ def run(cfg: Cfg) -> dict[str, Any]:
     if cfg.otelcol:
         results["tracing"] = tracing(cfg, tmp, files)
     return results
+
+
+def rounds(
+    cfg: Cfg,
+    files: dict[str, tuple[Path, Path]],
+    targets: dict[str, tuple[int, int]],
+    sandbox_port: int,
+) -> dict[str, Any]:
+    """Latency at one call in flight and RPS per core at 16, in interleaved rounds.
+
+    Each round runs every path once per size, one after the other (the order rotates from
+    round to round), so that a disturbance on the machine falls on all of them alike; the
+    summary takes the median over the rounds of each figure, and of each round's ratios.
+    """
+    labels = [label for label in ROUND_SIZES if label in cfg.sizes]
+    d = cfg.round_duration_s
+    one = ["gateway", "floor", "ceiling", "direct"]
+    loaded = ["gateway", "floor"]
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        label: {f"{name}@1": [] for name in one} | {f"{name}@{ROUND_LOAD}": [] for name in loaded}
+        for label in labels
+    }
+    for r in range(cfg.rounds):
+        for label in labels:
+            grpc_bin, multipart = files[label]
+            plan = [(name, 1) for name in one] + [(name, ROUND_LOAD) for name in loaded]
+            plan = plan[r % len(plan) :] + plan[: r % len(plan)]
+            for name, conc in plan:
+                if name == "direct":
+                    res = h2load(cfg, sandbox_port, multipart, duration_s=d, concurrency=conc)
+                else:
+                    pid, port = targets[name]
+                    res, cores, _ = measured(
+                        pid,
+                        lambda port=port, conc=conc, body=grpc_bin: ghz(
+                            cfg, port, body, duration_s=d, concurrency=conc
+                        ),
+                    )
+                    res["cores"] = cores
+                    res["cpu_ms_per_call"] = cores / res["rps"] * 1000 if res["rps"] else None
+                    res["rps_per_core"] = res["rps"] / cores if cores else None
+                runs[label][f"{name}@{conc}"].append(res)
+    summary: dict[str, Any] = {}
+    for label in labels:
+        by = runs[label]
+        out: dict[str, Any] = {}
+        for key, results in by.items():
+            out[key] = {
+                field: _median([x.get(field) for x in results])
+                for field in ("p50_ms", "p99_ms", "rps", "cpu_ms_per_call", "rps_per_core")
+            }
+            p50s = [x["p50_ms"] for x in results if x.get("p50_ms") is not None]
+            out[key]["p50_range_ms"] = [min(p50s), max(p50s)] if p50s else None
+        gap = [
+            g["p50_ms"] - f["p50_ms"]
+            for g, f in zip(by["gateway@1"], by["floor@1"], strict=True)
+            if g.get("p50_ms") is not None and f.get("p50_ms") is not None
+        ]
+        per_core = [
+            g["rps_per_core"] / f["rps_per_core"]
+            for g, f in zip(by[f"gateway@{ROUND_LOAD}"], by[f"floor@{ROUND_LOAD}"], strict=True)
+            if g.get("rps_per_core") and f.get("rps_per_core")
+        ]
+        out["gateway_minus_floor_p50_ms"] = _median(gap)
+        out["gateway_minus_floor_p50_range_ms"] = [min(gap), max(gap)] if gap else None
+        out["gateway_over_floor_rps_per_core"] = _median(per_core)
+        out["gateway_over_floor_rps_per_core_range"] = (
+            [min(per_core), max(per_core)] if per_core else None
+        )
+        summary[label] = out
+    return {"rounds": cfg.rounds, "duration_s": d, "summary": summary, "runs": runs}
+
+
+def _median(values: list[Any]) -> float | None:
+    present = sorted(v for v in values if v is not None)
+    if not present:
+        return None
+    mid = len(present) // 2
+    return present[mid] if len(present) % 2 else (present[mid - 1] + present[mid]) / 2
 
 
 def one_size(
@@ -670,9 +773,19 @@ def markdown(res: dict[str, Any]) -> str:
         f"{res['loadavg_1m_before_after'][0]:.2f} before, {res['loadavg_1m_before_after'][1]:.2f} "
         "after.",
         "",
-        "Load generator, gateway, sandbox, ceiling and floor servers share the machine's cores. "
-        "Ceiling: a grpc.aio server that answers at once. Floor: the same server making only "
-        "the gateway's vendor call (same request builder, transport and reply parser).",
+        "Ceiling: a grpc.aio server that answers at once. Floor: the same server whose Detect "
+        "makes the plainest aiohttp POST of the vendor form as one bytes body. "
+        + (
+            f"Gateway, ceiling and floor pinned to CPU {SERVER_CPU}, the sandbox and the load "
+            f"generators to CPU {LOAD_CPU} (taskset)."
+            if res["pinned"]
+            else "Not pinned: all processes share the machine's cores."
+        ),
+        "",
+    ]
+    lines += _rounds_markdown(res["rounds"])
+    lines += [
+        "Throughput and latency at half load (one run each):",
         "",
         "| payload | conc. | gateway RPS | gateway cores | RPS / core | ceiling RPS "
         "| ceiling RPS / core | floor RPS | floor RPS / core | direct RPS "
@@ -746,6 +859,50 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _rounds_markdown(rounds: dict[str, Any]) -> list[str]:
+    def ms(fig: dict[str, Any]) -> str:
+        return f"{_f(fig['p50_ms'], '{:.2f}')} / {_f(fig['p99_ms'], '{:.2f}')}"
+
+    def span(pair: list[float] | None, fmt: str) -> str:
+        return "n/a" if not pair else f"{fmt.format(pair[0])} to {fmt.format(pair[1])}"
+
+    load = ROUND_LOAD
+    lines = [
+        f"At one call in flight (ms, p50 / p99; medians of {rounds['rounds']} interleaved rounds "
+        f"of {rounds['duration_s']:g} s each; CPU is the server's, per call):",
+        "",
+        "| payload | gateway | floor | ceiling | direct | gateway minus floor p50 (range) "
+        "| gateway p50 range | floor p50 range | gateway CPU ms | floor CPU ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, s in rounds["summary"].items():
+        g, f = s["gateway@1"], s["floor@1"]
+        lines.append(
+            f"| {label} | {ms(g)} | {ms(f)} | {ms(s['ceiling@1'])} | {ms(s['direct@1'])} "
+            f"| {_f(s['gateway_minus_floor_p50_ms'], '{:+.2f}')} "
+            f"({span(s['gateway_minus_floor_p50_range_ms'], '{:+.2f}')}) "
+            f"| {span(g['p50_range_ms'], '{:.2f}')} | {span(f['p50_range_ms'], '{:.2f}')} "
+            f"| {_f(g['cpu_ms_per_call'], '{:.3f}')} | {_f(f['cpu_ms_per_call'], '{:.3f}')} |"
+        )
+    lines += [
+        "",
+        f"Under load ({load} in flight, closed loop; medians of the same rounds):",
+        "",
+        "| payload | gateway RPS | gateway RPS / core | floor RPS | floor RPS / core "
+        "| gateway/floor RPS per core (range) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, s in rounds["summary"].items():
+        g, f = s[f"gateway@{load}"], s[f"floor@{load}"]
+        lines.append(
+            f"| {label} | {_f(g['rps'])} | {_f(g['rps_per_core'])} | {_f(f['rps'])} "
+            f"| {_f(f['rps_per_core'])} "
+            f"| {_f(s['gateway_over_floor_rps_per_core'], '{:.0%}')} "
+            f"({span(s['gateway_over_floor_rps_per_core_range'], '{:.0%}')}) |"
+        )
+    return [*lines, ""]
+
+
 def plot(res: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -785,7 +942,12 @@ def main() -> int:
     parser.add_argument(
         "--otelcol", help="an OpenTelemetry Collector binary: adds the tracing off/1%%/100%% run"
     )
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 4, quick 3)")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin servers and load to separate cores"
+    )
     args = parser.parse_args()
+    pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     cfg = Cfg(
         ghz=args.ghz,
         h2load=args.h2load,
@@ -797,12 +959,17 @@ def main() -> int:
         scaling=not args.no_scaling,
         out=Path(args.out),
         otelcol=args.otelcol,
+        rounds=args.rounds or (3 if args.quick else 4),
+        round_duration_s=2.0 if args.quick else 3.0,
+        server_prefix=("taskset", "-c", str(SERVER_CPU)) if pin else (),
+        load_prefix=("taskset", "-c", str(LOAD_CPU)) if pin else (),
     )
     started = time.time()
     load_before = os.getloadavg()
     res = run(cfg)
     res["loadavg_1m_before_after"] = [load_before[0], os.getloadavg()[0]]
     res["mode"] = "quick" if args.quick else "full"
+    res["pinned"] = pin
     res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
     res["wall_s"] = round(time.time() - started, 1)
     res["versions"] = versions(cfg)

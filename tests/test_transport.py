@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import aiohttp
 import pytest
 from aiohttp import web
-from liveness_gateway.transport import MultipartBody, build_body
+from liveness_gateway import errors
+from liveness_gateway.transport import MultipartBody, VendorTransport, build_body, new_session
 from liveness_gateway.vendors.base import FormPart, VendorRequest
 
 
@@ -97,6 +101,71 @@ async def test_body_honours_a_shorter_content_length() -> None:
     assert bytes(sink.data) == (await body.as_bytes())[:100]
 
 
-async def test_each_body_has_its_own_boundary() -> None:
-    first, second = build_body(_request(b"a")), build_body(_request(b"a"))
+async def test_small_bodies_are_one_piece_with_the_process_boundary() -> None:
+    first, second = build_body(_request(b"a")), build_body(_request(b"b" * 1000))
+    assert first.content_type == second.content_type  # one Content-Type for the vendor to parse
+    sink = _Sink()
+    await second.write(sink)  # type: ignore[arg-type]
+    assert sink.writes == 1  # sent with the request head, in one segment
+
+
+async def test_a_part_containing_the_boundary_gets_another() -> None:
+    usual = build_body(_request(b"a")).content_type.split("boundary=")[1]
+    for hostile in (
+        b"x\r\n--" + usual.encode() + b"\r\nContent-Disposition: form-data; name=api_id\r\n",
+        b"--" + usual.encode() + b"--",
+    ):
+        body = build_body(_request(hostile))
+        boundary = body.content_type.split("boundary=")[1]
+        assert boundary != usual
+        assert boundary.encode() not in hostile
+        parts = await _post(body)
+        assert parts["liveness_data_file"] == _digest(hostile)
+        assert set(parts) == {"api_id", "api_secret", "liveness_data_file"}
+
+
+async def test_large_bodies_each_have_their_own_boundary() -> None:
+    data = b"a" * (256 * 1024 + 1)
+    first, second = build_body(_request(data)), build_body(_request(data))
     assert first.content_type != second.content_type
+
+
+async def _vendor(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.AppRunner:
+    app = web.Application()
+    app.router.add_post("/detect", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+async def test_reply_cap_holds_for_announced_and_compressed_lengths(compressed: bool) -> None:
+    """A reply within the cap is read whole; one that decompresses past it is refused, even
+    though its announced (compressed) length is within the cap."""
+    small, big = b'{"status": "OK"}', b'{"pad": "' + b"0" * 4096 + b'"}'
+
+    async def reply(request: web.Request) -> web.Response:
+        body = big if request.query.get("big") else small
+        if not compressed:
+            return web.Response(body=body, content_type="application/json")
+        headers = {"Content-Encoding": "gzip"}
+        return web.Response(body=gzip.compress(body), headers=headers, content_type="text/json")
+
+    runner = await _vendor(reply)
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/detect"
+    session = new_session()
+    transport = VendorTransport(session)
+    capped = replace(_request(b"a"), url=url, max_reply_bytes=1024)
+    try:
+        got = await transport.send(capped, timeout_s=5, caller_bound=False)
+        assert got.body == small
+        with pytest.raises(errors.GatewayError) as caught:
+            await transport.send(
+                replace(capped, url=url + "?big=1"), timeout_s=5, caller_bound=False
+            )
+        assert caught.value.reason == errors.VENDOR_BAD_REPLY
+        assert "larger than 1024 bytes" in caught.value.message
+    finally:
+        await session.close()
+        await runner.cleanup()

@@ -222,8 +222,11 @@ class Metrics:
                 self._handled[(key, code)] = self.grpc_handled.labels(*labels, code.name)
         self._vendor_seconds: dict[tuple[str, str, str], Histogram] = {}
         self._vendor_errors: dict[tuple[str, str, str], Counter] = {}
+        self._vendor_in_flight: dict[tuple[str, str], Gauge] = {}
         for vendor, endpoint in ((e.vendor, e.name) for e in endpoints):
-            self.vendor_in_flight.labels(vendor, endpoint)
+            self._vendor_in_flight[(vendor, endpoint)] = self.vendor_in_flight.labels(
+                vendor, endpoint
+            )
             self.vendor_retries.labels(vendor, endpoint)
             self.circuit_state.labels(vendor, endpoint).set(0)
             for outcome in OUTCOMES:
@@ -299,7 +302,8 @@ class Metrics:
         self._vendor_seconds[(vendor, endpoint, outcome)].observe(seconds, exemplar)
 
     def in_flight(self, vendor: str, endpoint: str) -> Gauge:
-        return self.vendor_in_flight.labels(vendor, endpoint)
+        child = self._vendor_in_flight.get((vendor, endpoint))
+        return child if child is not None else self.vendor_in_flight.labels(vendor, endpoint)
 
     def caller_decision(self, caller: str, rpc: str, decision: str) -> None:
         child = self._caller_calls.get((caller, rpc, decision))

@@ -82,6 +82,11 @@ class Permit:
     probe: bool
 
 
+# Permits are values: one of each, instead of a new object per call.
+_ORDINARY = Permit(probe=False)
+_PROBE = Permit(probe=True)
+
+
 class CircuitBreaker:
     """Consecutive-failure breaker with a single half-open probe."""
 
@@ -122,10 +127,10 @@ class CircuitBreaker:
         """
         state = self.state
         if state is BreakerState.CLOSED:
-            return Permit(probe=False)
+            return _ORDINARY
         if state is BreakerState.HALF_OPEN and not self._probing:
             self._probing = True
-            return Permit(probe=True)
+            return _PROBE
         return None
 
     def success(self) -> None:
