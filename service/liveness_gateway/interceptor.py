@@ -149,10 +149,18 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         """
         duration = time.perf_counter() - record.started
         record.code = code.name
-        asyncio.get_running_loop().call_soon(self._account, record, code, duration)
+        # The server span is current only here, in the handler: its attributes are set now.
+        exemplar = tracing.finish_server_span(record) if self._traced else None
+        asyncio.get_running_loop().call_soon(self._account, record, code, duration, exemplar)
 
-    def _account(self, record: CallRecord, code: grpc.StatusCode, duration: float) -> None:
-        self._metrics.rpc_handled(record.method, code, duration)
+    def _account(
+        self,
+        record: CallRecord,
+        code: grpc.StatusCode,
+        duration: float,
+        exemplar: dict[str, str] | None,
+    ) -> None:
+        self._metrics.rpc_handled(record.method, code, duration, exemplar)
         access_log.info("rpc", extra=record.fields(duration))
 
     def _unary(self, method: str, behavior: Any) -> Any:
