@@ -59,11 +59,11 @@ def form_head(vendor: VendorConfig, boundary: str) -> bytes:
     """Everything of LinkFace's detect form before the liveness data."""
     dash = f"--{boundary}\r\n"
     return (
-        f"{dash}Content-Disposition: form-data; name=\"api_id\"\r\n\r\n{vendor.api_id}\r\n"
-        f"{dash}Content-Disposition: form-data; name=\"api_secret\"\r\n\r\n"
+        f'{dash}Content-Disposition: form-data; name="api_id"\r\n\r\n{vendor.api_id}\r\n'
+        f'{dash}Content-Disposition: form-data; name="api_secret"\r\n\r\n'
         f"{vendor.api_secret}\r\n{dash}Content-Type: application/octet-stream\r\n"
-        "Content-Disposition: form-data; name=\"liveness_data_file\"; "
-        "filename=\"liveness_data\"\r\n\r\n"
+        'Content-Disposition: form-data; name="liveness_data_file"; '
+        'filename="liveness_data"\r\n\r\n'
     ).encode()
 
 
