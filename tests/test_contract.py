@@ -67,10 +67,13 @@ def test_the_enum_and_the_proto_comments_agree() -> None:
     assert len(REASONS) == len(ErrorReason.keys()) - 1
 
 
-def test_the_readme_retry_table_is_the_catalogue() -> None:
-    text = README.read_text(encoding="utf-8")
+@pytest.mark.parametrize(
+    "readme", [README, ROOT / "clients" / "README.md"], ids=["root", "clients"]
+)
+def test_the_readme_retry_table_is_the_catalogue(readme: Path) -> None:
+    text = readme.read_text(encoding="utf-8")
     found = re.search(r"<!-- reasons:begin[^>]*-->\n(.*?)<!-- reasons:end -->", text, re.S)
-    assert found, "README.md has no reasons block"
+    assert found, f"{readme} has no reasons block"
     assert found.group(1) == retry_table(), "regenerate: python -m tests.test_contract"
 
 
