@@ -40,7 +40,7 @@ CLIENT_PY_CONFORMANCE_ENV := $(CURDIR)/$(BIN)/python -c 'import json, sys; \
 # The client's own suite (its fixtures start gateways), then the conformance table with the
 # asyncio client and with the blocking one, each on a fresh gateway started by
 # scripts/with-gateway.sh with the table's gateway_env.
-pytest-clients-python: $(CLIENT_PY_STAMP)
+pytest-clients-python: $(CLIENT_PY_STAMP) openssl-tool
 	cd $(CLIENT_PY) && $(CURDIR)/$(BIN)/pytest -q
 	for client in asyncio blocking; do \
 	  (cd $(CLIENT_PY) && env $$($(CLIENT_PY_CONFORMANCE_ENV)) LIVENESS_CONFORMANCE_CLIENT=$$client \

@@ -71,7 +71,7 @@ build-client-go:
 GO_CONFORMANCE_ENV = $$($(CURDIR)/$(BIN)/python -c 'import json; \
   print(" ".join(f"{k}={v}" for k, v in json.load(open("../conformance.json"))["gateway_env"].items()))')
 
-test-client-go: $(STAMP) build-client-go
+test-client-go: $(STAMP) build-client-go openssl-tool
 	cd clients/go && ../../$(WITH_GATEWAY) go test -race -count=1 -skip '^TestConformance$$' ./...
 	set -o pipefail && cd clients/go && env $(GO_CONFORMANCE_ENV) ../../$(WITH_GATEWAY) \
 	  go test -count=1 -run '^TestConformance$$' -v ./livenessclient/ | grep -v '^=== RUN'
@@ -105,7 +105,7 @@ build-client-typescript: $(TS_STAMP)
 # table's gateway_env, TLS/mTLS/token on gateways with TLS and caller authentication, the
 # example, and the README's install route from a temporary directory with the pinned and the
 # lowest admitted @grpc/grpc-js.
-test-client-typescript: $(STAMP) build-client-typescript
+test-client-typescript: $(STAMP) build-client-typescript openssl-tool
 	cd $(TS_DIR) && ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/errors.test.js build/test/types.test.js build/test/interop.test.js
 	cd $(TS_DIR) && env $(TS_CONFORMANCE_ENV) ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/conformance.test.js
 	$(TS_DIR)/scripts/test-tls.sh
@@ -149,7 +149,8 @@ JAVA_CONFORMANCE_ENV := $(BIN)/python -c 'import json, sys; \
   print(" ".join(k + "=" + v for k, v in json.load(open(sys.argv[1]))["gateway_env"].items()))' \
   clients/conformance.json
 
-# openssl makes the TLS/mTLS suite's certificates (Debian's package, where it is missing).
+# openssl makes the TLS/mTLS suites' certificates, in every language (Debian's package, where
+# it is missing). clients-python.mk depends on it too.
 .PHONY: openssl-tool
 openssl-tool:
 	@command -v openssl >/dev/null || { \
