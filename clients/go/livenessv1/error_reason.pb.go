@@ -103,6 +103,18 @@ const (
 	// Anything unforeseen in the gateway; the message is deliberately generic.
 	// Code: INTERNAL. Fault: gateway. Retry: no.
 	ErrorReason_GATEWAY_INTERNAL ErrorReason = 17
+	// The request_id (idempotency key) was used before by this caller with a different input
+	// or for another RPC, within the idempotency window; a BadRequest names the field.
+	// Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
+	ErrorReason_REQUEST_ID_REUSED ErrorReason = 18
+	// The audit trail cannot take the call's record: its database is unreachable and the local
+	// journal is full. Nothing was sent to the vendor.
+	// Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+	ErrorReason_AUDIT_UNAVAILABLE ErrorReason = 19
+	// A fleet-wide limit could not be checked (the state store is unreachable) and the
+	// operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
+	// Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+	ErrorReason_STATE_UNAVAILABLE ErrorReason = 20
 	// The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
 	// Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
 	ErrorReason_INVALID_ARGUMENT ErrorReason = 100
@@ -172,6 +184,9 @@ var (
 		15:  "VENDOR_REQUEST_REJECTED",
 		16:  "RESPONSE_TOO_LARGE",
 		17:  "GATEWAY_INTERNAL",
+		18:  "REQUEST_ID_REUSED",
+		19:  "AUDIT_UNAVAILABLE",
+		20:  "STATE_UNAVAILABLE",
 		100: "INVALID_ARGUMENT",
 		101: "ENCODING_ERROR",
 		102: "WRONG_LIVENESS_DATA",
@@ -207,6 +222,9 @@ var (
 		"VENDOR_REQUEST_REJECTED":  15,
 		"RESPONSE_TOO_LARGE":       16,
 		"GATEWAY_INTERNAL":         17,
+		"REQUEST_ID_REUSED":        18,
+		"AUDIT_UNAVAILABLE":        19,
+		"STATE_UNAVAILABLE":        20,
 		"INVALID_ARGUMENT":         100,
 		"ENCODING_ERROR":           101,
 		"WRONG_LIVENESS_DATA":      102,
@@ -256,7 +274,7 @@ var File_liveness_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_liveness_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1eliveness/v1/error_reason.proto\x12\vliveness.v1*\xe4\x05\n" +
+	"\x1eliveness/v1/error_reason.proto\x12\vliveness.v1*\xa9\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fINVALID_REQUEST\x10\x01\x12\x12\n" +
@@ -277,7 +295,10 @@ const file_liveness_v1_error_reason_proto_rawDesc = "" +
 	"\x15VENDOR_UNKNOWN_STATUS\x10\x0e\x12\x1b\n" +
 	"\x17VENDOR_REQUEST_REJECTED\x10\x0f\x12\x16\n" +
 	"\x12RESPONSE_TOO_LARGE\x10\x10\x12\x14\n" +
-	"\x10GATEWAY_INTERNAL\x10\x11\x12\x14\n" +
+	"\x10GATEWAY_INTERNAL\x10\x11\x12\x15\n" +
+	"\x11REQUEST_ID_REUSED\x10\x12\x12\x15\n" +
+	"\x11AUDIT_UNAVAILABLE\x10\x13\x12\x15\n" +
+	"\x11STATE_UNAVAILABLE\x10\x14\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10d\x12\x12\n" +
 	"\x0eENCODING_ERROR\x10e\x12\x17\n" +
 	"\x13WRONG_LIVENESS_DATA\x10f\x12\x14\n" +

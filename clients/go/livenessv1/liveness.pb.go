@@ -96,7 +96,13 @@ type UploadRequest struct {
 	//
 	//	*UploadRequest_LivenessData
 	//	*UploadRequest_LivenessDataUrl
-	Source        isUploadRequest_Source `protobuf_oneof:"source"`
+	Source isUploadRequest_Source `protobuf_oneof:"source"`
+	// Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+	// 36-character form. Within the gateway's idempotency window the same caller sending the
+	// same request_id with the same input gets the first call's result or error without a
+	// second vendor call; the same request_id with different input is refused
+	// INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,6 +158,13 @@ func (x *UploadRequest) GetLivenessDataUrl() string {
 		if x, ok := x.Source.(*UploadRequest_LivenessDataUrl); ok {
 			return x.LivenessDataUrl
 		}
+	}
+	return ""
+}
+
+func (x *UploadRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -240,7 +253,13 @@ type DetectRequest struct {
 	//	*DetectRequest_LivenessData
 	//	*DetectRequest_LivenessDataUrl
 	//	*DetectRequest_LivenessDataId
-	Source        isDetectRequest_Source `protobuf_oneof:"source"`
+	Source isDetectRequest_Source `protobuf_oneof:"source"`
+	// Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+	// 36-character form. Within the gateway's idempotency window the same caller sending the
+	// same request_id with the same input gets the first call's result or error without a
+	// second vendor call; the same request_id with different input is refused
+	// INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +324,13 @@ func (x *DetectRequest) GetLivenessDataId() string {
 		if x, ok := x.Source.(*DetectRequest_LivenessDataId); ok {
 			return x.LivenessDataId
 		}
+	}
+	return ""
+}
+
+func (x *DetectRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -430,7 +456,13 @@ type AntiHackRequest struct {
 	// Ask the vendor for the face image; it arrives decoded in AntiHackResponse.image.
 	ReturnImage bool `protobuf:"varint,3,opt,name=return_image,json=returnImage,proto3" json:"return_image,omitempty"`
 	// Ask the vendor for quality and liveness signals; they arrive in AntiHackResponse.extra.
-	ReturnExtra   bool `protobuf:"varint,4,opt,name=return_extra,json=returnExtra,proto3" json:"return_extra,omitempty"`
+	ReturnExtra bool `protobuf:"varint,4,opt,name=return_extra,json=returnExtra,proto3" json:"return_extra,omitempty"`
+	// Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+	// 36-character form. Within the gateway's idempotency window the same caller sending the
+	// same request_id with the same input gets the first call's result or error without a
+	// second vendor call; the same request_id with different input is refused
+	// INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +534,13 @@ func (x *AntiHackRequest) GetReturnExtra() bool {
 		return x.ReturnExtra
 	}
 	return false
+}
+
+func (x *AntiHackRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type isAntiHackRequest_Source interface {
@@ -782,30 +821,36 @@ var File_liveness_v1_liveness_proto protoreflect.FileDescriptor
 
 const file_liveness_v1_liveness_proto_rawDesc = "" +
 	"\n" +
-	"\x1aliveness/v1/liveness.proto\x12\vliveness.v1\"n\n" +
+	"\x1aliveness/v1/liveness.proto\x12\vliveness.v1\"\x8d\x01\n" +
 	"\rUploadRequest\x12%\n" +
 	"\rliveness_data\x18\x01 \x01(\fH\x00R\flivenessData\x12,\n" +
-	"\x11liveness_data_url\x18\x02 \x01(\tH\x00R\x0flivenessDataUrlB\b\n" +
+	"\x11liveness_data_url\x18\x02 \x01(\tH\x00R\x0flivenessDataUrl\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestIdB\b\n" +
 	"\x06source\"f\n" +
 	"\x0eUploadResponse\x12(\n" +
 	"\x10liveness_data_id\x18\x01 \x01(\tR\x0elivenessDataId\x12*\n" +
-	"\x11vendor_request_id\x18\x02 \x01(\tR\x0fvendorRequestId\"\x9a\x01\n" +
+	"\x11vendor_request_id\x18\x02 \x01(\tR\x0fvendorRequestId\"\xb9\x01\n" +
 	"\rDetectRequest\x12%\n" +
 	"\rliveness_data\x18\x01 \x01(\fH\x00R\flivenessData\x12,\n" +
 	"\x11liveness_data_url\x18\x02 \x01(\tH\x00R\x0flivenessDataUrl\x12*\n" +
-	"\x10liveness_data_id\x18\x03 \x01(\tH\x00R\x0elivenessDataIdB\b\n" +
+	"\x10liveness_data_id\x18\x03 \x01(\tH\x00R\x0elivenessDataId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestIdB\b\n" +
 	"\x06source\"\xca\x01\n" +
 	"\x0eDetectResponse\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x01R\x05score\x12.\n" +
 	"\averdict\x18\x02 \x01(\x0e2\x14.liveness.v1.VerdictR\averdict\x12\x1c\n" +
 	"\tthreshold\x18\x03 \x01(\x01R\tthreshold\x12(\n" +
 	"\x10liveness_data_id\x18\x04 \x01(\tR\x0elivenessDataId\x12*\n" +
-	"\x11vendor_request_id\x18\x05 \x01(\tR\x0fvendorRequestId\"\xa5\x01\n" +
+	"\x11vendor_request_id\x18\x05 \x01(\tR\x0fvendorRequestId\"\xc4\x01\n" +
 	"\x0fAntiHackRequest\x12%\n" +
 	"\rliveness_data\x18\x01 \x01(\fH\x00R\flivenessData\x12\x1b\n" +
 	"\bimage_id\x18\x02 \x01(\tH\x00R\aimageId\x12!\n" +
 	"\freturn_image\x18\x03 \x01(\bR\vreturnImage\x12!\n" +
-	"\freturn_extra\x18\x04 \x01(\bR\vreturnExtraB\b\n" +
+	"\freturn_extra\x18\x04 \x01(\bR\vreturnExtra\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestIdB\b\n" +
 	"\x06source\"\xe8\x01\n" +
 	"\x10AntiHackResponse\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x01R\x05score\x12.\n" +

@@ -116,6 +116,21 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """Anything unforeseen in the gateway; the message is deliberately generic.
     Code: INTERNAL. Fault: gateway. Retry: no.
     """
+    REQUEST_ID_REUSED: _ErrorReason.ValueType  # 18
+    """The request_id (idempotency key) was used before by this caller with a different input
+    or for another RPC, within the idempotency window; a BadRequest names the field.
+    Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
+    """
+    AUDIT_UNAVAILABLE: _ErrorReason.ValueType  # 19
+    """The audit trail cannot take the call's record: its database is unreachable and the local
+    journal is full. Nothing was sent to the vendor.
+    Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+    """
+    STATE_UNAVAILABLE: _ErrorReason.ValueType  # 20
+    """A fleet-wide limit could not be checked (the state store is unreachable) and the
+    operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
+    Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+    """
     INVALID_ARGUMENT: _ErrorReason.ValueType  # 100
     """The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
     Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
@@ -257,6 +272,21 @@ Code: RESOURCE_EXHAUSTED. Fault: vendor. Retry: no.
 GATEWAY_INTERNAL: ErrorReason.ValueType  # 17
 """Anything unforeseen in the gateway; the message is deliberately generic.
 Code: INTERNAL. Fault: gateway. Retry: no.
+"""
+REQUEST_ID_REUSED: ErrorReason.ValueType  # 18
+"""The request_id (idempotency key) was used before by this caller with a different input
+or for another RPC, within the idempotency window; a BadRequest names the field.
+Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
+"""
+AUDIT_UNAVAILABLE: ErrorReason.ValueType  # 19
+"""The audit trail cannot take the call's record: its database is unreachable and the local
+journal is full. Nothing was sent to the vendor.
+Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+"""
+STATE_UNAVAILABLE: ErrorReason.ValueType  # 20
+"""A fleet-wide limit could not be checked (the state store is unreachable) and the
+operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
+Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
 """
 INVALID_ARGUMENT: ErrorReason.ValueType  # 100
 """The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aliveness/v1/liveness.proto\x12\x0bliveness.v1\"O\n\rUploadRequest\x12\x17\n\rliveness_data\x18\x01 \x01(\x0cH\x00\x12\x1b\n\x11liveness_data_url\x18\x02 \x01(\tH\x00\x42\x08\n\x06source\"E\n\x0eUploadResponse\x12\x18\n\x10liveness_data_id\x18\x01 \x01(\t\x12\x19\n\x11vendor_request_id\x18\x02 \x01(\t\"k\n\rDetectRequest\x12\x17\n\rliveness_data\x18\x01 \x01(\x0cH\x00\x12\x1b\n\x11liveness_data_url\x18\x02 \x01(\tH\x00\x12\x1a\n\x10liveness_data_id\x18\x03 \x01(\tH\x00\x42\x08\n\x06source\"\x8e\x01\n\x0e\x44\x65tectResponse\x12\r\n\x05score\x18\x01 \x01(\x01\x12%\n\x07verdict\x18\x02 \x01(\x0e\x32\x14.liveness.v1.Verdict\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x18\n\x10liveness_data_id\x18\x04 \x01(\t\x12\x19\n\x11vendor_request_id\x18\x05 \x01(\t\"t\n\x0f\x41ntiHackRequest\x12\x17\n\rliveness_data\x18\x01 \x01(\x0cH\x00\x12\x12\n\x08image_id\x18\x02 \x01(\tH\x00\x12\x14\n\x0creturn_image\x18\x03 \x01(\x08\x12\x14\n\x0creturn_extra\x18\x04 \x01(\x08\x42\x08\n\x06source\"\xae\x01\n\x10\x41ntiHackResponse\x12\r\n\x05score\x18\x01 \x01(\x01\x12%\n\x07verdict\x18\x02 \x01(\x0e\x32\x14.liveness.v1.Verdict\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\r\n\x05image\x18\x04 \x01(\x0c\x12\'\n\x05\x65xtra\x18\x05 \x01(\x0b\x32\x18.liveness.v1.FaceQuality\x12\x19\n\x11vendor_request_id\x18\x06 \x01(\t\"\xf1\x04\n\x0b\x46\x61\x63\x65Quality\x12\x17\n\nmask_proba\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rquality_score\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1c\n\x0fquality_too_low\x18\x03 \x01(\x08H\x02\x88\x01\x01\x12\x19\n\x0c\x62lur_or_dark\x18\x04 \x01(\x08H\x03\x88\x01\x01\x12\x18\n\x0bhas_no_face\x18\x05 \x01(\x08H\x04\x88\x01\x01\x12\x1b\n\x0e\x66\x61\x63\x65_too_small\x18\x06 \x01(\x08H\x05\x88\x01\x01\x12\x1c\n\x0fimage_too_small\x18\x07 \x01(\x08H\x06\x88\x01\x01\x12\x13\n\x06masked\x18\x08 \x01(\x08H\x07\x88\x01\x01\x12\x1d\n\x10\x66\x61\x63\x65_quality_low\x18\t \x01(\x08H\x08\x88\x01\x01\x12\x1f\n\x12\x66\x61\x63\x65_quality_score\x18\n \x01(\x01H\t\x88\x01\x01\x12\x14\n\x07is_live\x18\x0b \x01(\x08H\n\x88\x01\x01\x12\x17\n\nlive_proba\x18\x0c \x01(\x01H\x0b\x88\x01\x01\x12\x17\n\neye_closed\x18\r \x01(\x08H\x0c\x88\x01\x01\x12\x16\n\teye_score\x18\x0e \x01(\x01H\r\x88\x01\x01\x42\r\n\x0b_mask_probaB\x10\n\x0e_quality_scoreB\x12\n\x10_quality_too_lowB\x0f\n\r_blur_or_darkB\x0e\n\x0c_has_no_faceB\x11\n\x0f_face_too_smallB\x12\n\x10_image_too_smallB\t\n\x07_maskedB\x13\n\x11_face_quality_lowB\x15\n\x13_face_quality_scoreB\n\n\x08_is_liveB\r\n\x0b_live_probaB\r\n\x0b_eye_closedB\x0c\n\n_eye_score*Z\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x10\n\x0cVERDICT_LIVE\x10\x01\x12\x10\n\x0cVERDICT_HACK\x10\x02\x12\x12\n\x0eVERDICT_REVIEW\x10\x03\x32\xde\x01\n\rLivenessCheck\x12\x41\n\x06Upload\x12\x1a.liveness.v1.UploadRequest\x1a\x1b.liveness.v1.UploadResponse\x12\x41\n\x06\x44\x65tect\x12\x1a.liveness.v1.DetectRequest\x1a\x1b.liveness.v1.DetectResponse\x12G\n\x08\x41ntiHack\x12\x1c.liveness.v1.AntiHackRequest\x1a\x1d.liveness.v1.AntiHackResponseB\x81\x01\n\x1f\x63om.livenessgateway.liveness.v1B\rLivenessProtoP\x01ZMgithub.com/liveness-gateway/liveness-gateway/clients/go/livenessv1;livenessv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aliveness/v1/liveness.proto\x12\x0bliveness.v1\"c\n\rUploadRequest\x12\x17\n\rliveness_data\x18\x01 \x01(\x0cH\x00\x12\x1b\n\x11liveness_data_url\x18\x02 \x01(\tH\x00\x12\x12\n\nrequest_id\x18\x03 \x01(\tB\x08\n\x06source\"E\n\x0eUploadResponse\x12\x18\n\x10liveness_data_id\x18\x01 \x01(\t\x12\x19\n\x11vendor_request_id\x18\x02 \x01(\t\"\x7f\n\rDetectRequest\x12\x17\n\rliveness_data\x18\x01 \x01(\x0cH\x00\x12\x1b\n\x11liveness_data_url\x18\x02 \x01(\tH\x00\x12\x1a\n\x10liveness_data_id\x18\x03 \x01(\tH\x00\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x08\n\x06source\"\x8e\x01\n\x0e\x44\x65tectResponse\x12\r\n\x05score\x18\x01 \x01(\x01\x12%\n\x07verdict\x18\x02 \x01(\x0e\x32\x14.liveness.v1.Verdict\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x18\n\x10liveness_data_id\x18\x04 \x01(\t\x12\x19\n\x11vendor_request_id\x18\x05 \x01(\t\"\x88\x01\n\x0f\x41ntiHackRequest\x12\x17\n\rliveness_data\x18\x01 \x01(\x0cH\x00\x12\x12\n\x08image_id\x18\x02 \x01(\tH\x00\x12\x14\n\x0creturn_image\x18\x03 \x01(\x08\x12\x14\n\x0creturn_extra\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\tB\x08\n\x06source\"\xae\x01\n\x10\x41ntiHackResponse\x12\r\n\x05score\x18\x01 \x01(\x01\x12%\n\x07verdict\x18\x02 \x01(\x0e\x32\x14.liveness.v1.Verdict\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\r\n\x05image\x18\x04 \x01(\x0c\x12\'\n\x05\x65xtra\x18\x05 \x01(\x0b\x32\x18.liveness.v1.FaceQuality\x12\x19\n\x11vendor_request_id\x18\x06 \x01(\t\"\xf1\x04\n\x0b\x46\x61\x63\x65Quality\x12\x17\n\nmask_proba\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rquality_score\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1c\n\x0fquality_too_low\x18\x03 \x01(\x08H\x02\x88\x01\x01\x12\x19\n\x0c\x62lur_or_dark\x18\x04 \x01(\x08H\x03\x88\x01\x01\x12\x18\n\x0bhas_no_face\x18\x05 \x01(\x08H\x04\x88\x01\x01\x12\x1b\n\x0e\x66\x61\x63\x65_too_small\x18\x06 \x01(\x08H\x05\x88\x01\x01\x12\x1c\n\x0fimage_too_small\x18\x07 \x01(\x08H\x06\x88\x01\x01\x12\x13\n\x06masked\x18\x08 \x01(\x08H\x07\x88\x01\x01\x12\x1d\n\x10\x66\x61\x63\x65_quality_low\x18\t \x01(\x08H\x08\x88\x01\x01\x12\x1f\n\x12\x66\x61\x63\x65_quality_score\x18\n \x01(\x01H\t\x88\x01\x01\x12\x14\n\x07is_live\x18\x0b \x01(\x08H\n\x88\x01\x01\x12\x17\n\nlive_proba\x18\x0c \x01(\x01H\x0b\x88\x01\x01\x12\x17\n\neye_closed\x18\r \x01(\x08H\x0c\x88\x01\x01\x12\x16\n\teye_score\x18\x0e \x01(\x01H\r\x88\x01\x01\x42\r\n\x0b_mask_probaB\x10\n\x0e_quality_scoreB\x12\n\x10_quality_too_lowB\x0f\n\r_blur_or_darkB\x0e\n\x0c_has_no_faceB\x11\n\x0f_face_too_smallB\x12\n\x10_image_too_smallB\t\n\x07_maskedB\x13\n\x11_face_quality_lowB\x15\n\x13_face_quality_scoreB\n\n\x08_is_liveB\r\n\x0b_live_probaB\r\n\x0b_eye_closedB\x0c\n\n_eye_score*Z\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x10\n\x0cVERDICT_LIVE\x10\x01\x12\x10\n\x0cVERDICT_HACK\x10\x02\x12\x12\n\x0eVERDICT_REVIEW\x10\x03\x32\xde\x01\n\rLivenessCheck\x12\x41\n\x06Upload\x12\x1a.liveness.v1.UploadRequest\x1a\x1b.liveness.v1.UploadResponse\x12\x41\n\x06\x44\x65tect\x12\x1a.liveness.v1.DetectRequest\x1a\x1b.liveness.v1.DetectResponse\x12G\n\x08\x41ntiHack\x12\x1c.liveness.v1.AntiHackRequest\x1a\x1d.liveness.v1.AntiHackResponseB\x81\x01\n\x1f\x63om.livenessgateway.liveness.v1B\rLivenessProtoP\x01ZMgithub.com/liveness-gateway/liveness-gateway/clients/go/livenessv1;livenessv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,22 +32,22 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'liveness.v1.liveness_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\037com.livenessgateway.liveness.v1B\rLivenessProtoP\001ZMgithub.com/liveness-gateway/liveness-gateway/clients/go/livenessv1;livenessv1'
-  _globals['_VERDICT']._serialized_start=1372
-  _globals['_VERDICT']._serialized_end=1462
+  _globals['_VERDICT']._serialized_start=1433
+  _globals['_VERDICT']._serialized_end=1523
   _globals['_UPLOADREQUEST']._serialized_start=43
-  _globals['_UPLOADREQUEST']._serialized_end=122
-  _globals['_UPLOADRESPONSE']._serialized_start=124
-  _globals['_UPLOADRESPONSE']._serialized_end=193
-  _globals['_DETECTREQUEST']._serialized_start=195
-  _globals['_DETECTREQUEST']._serialized_end=302
-  _globals['_DETECTRESPONSE']._serialized_start=305
-  _globals['_DETECTRESPONSE']._serialized_end=447
-  _globals['_ANTIHACKREQUEST']._serialized_start=449
-  _globals['_ANTIHACKREQUEST']._serialized_end=565
-  _globals['_ANTIHACKRESPONSE']._serialized_start=568
-  _globals['_ANTIHACKRESPONSE']._serialized_end=742
-  _globals['_FACEQUALITY']._serialized_start=745
-  _globals['_FACEQUALITY']._serialized_end=1370
-  _globals['_LIVENESSCHECK']._serialized_start=1465
-  _globals['_LIVENESSCHECK']._serialized_end=1687
+  _globals['_UPLOADREQUEST']._serialized_end=142
+  _globals['_UPLOADRESPONSE']._serialized_start=144
+  _globals['_UPLOADRESPONSE']._serialized_end=213
+  _globals['_DETECTREQUEST']._serialized_start=215
+  _globals['_DETECTREQUEST']._serialized_end=342
+  _globals['_DETECTRESPONSE']._serialized_start=345
+  _globals['_DETECTRESPONSE']._serialized_end=487
+  _globals['_ANTIHACKREQUEST']._serialized_start=490
+  _globals['_ANTIHACKREQUEST']._serialized_end=626
+  _globals['_ANTIHACKRESPONSE']._serialized_start=629
+  _globals['_ANTIHACKRESPONSE']._serialized_end=803
+  _globals['_FACEQUALITY']._serialized_start=806
+  _globals['_FACEQUALITY']._serialized_end=1431
+  _globals['_LIVENESSCHECK']._serialized_start=1526
+  _globals['_LIVENESSCHECK']._serialized_end=1748
 # @@protoc_insertion_point(module_scope)

@@ -65,21 +65,30 @@ class UploadRequest(_message.Message):
 
     LIVENESS_DATA_FIELD_NUMBER: _builtins.int
     LIVENESS_DATA_URL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     liveness_data: _builtins.bytes
     """The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB)."""
     liveness_data_url: _builtins.str
     """An absolute http(s) URL the vendor downloads the file from (at most 2048 characters;
     the vendor gives up after 5 seconds).
     """
+    request_id: _builtins.str
+    """Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+    36-character form. Within the gateway's idempotency window the same caller sending the
+    same request_id with the same input gets the first call's result or error without a
+    second vendor call; the same request_id with different input is refused
+    INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+    """
     def __init__(
         self,
         *,
         liveness_data: _builtins.bytes = ...,
         liveness_data_url: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["liveness_data", b"liveness_data", "liveness_data_url", b"liveness_data_url", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["liveness_data", b"liveness_data", "liveness_data_url", b"liveness_data_url", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["liveness_data", b"liveness_data", "liveness_data_url", b"liveness_data_url", "request_id", b"request_id", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["liveness_data", "liveness_data_url"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
@@ -122,6 +131,7 @@ class DetectRequest(_message.Message):
     LIVENESS_DATA_FIELD_NUMBER: _builtins.int
     LIVENESS_DATA_URL_FIELD_NUMBER: _builtins.int
     LIVENESS_DATA_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     liveness_data: _builtins.bytes
     """The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB)."""
     liveness_data_url: _builtins.str
@@ -130,16 +140,24 @@ class DetectRequest(_message.Message):
     """
     liveness_data_id: _builtins.str
     """An id returned by Upload."""
+    request_id: _builtins.str
+    """Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+    36-character form. Within the gateway's idempotency window the same caller sending the
+    same request_id with the same input gets the first call's result or error without a
+    second vendor call; the same request_id with different input is refused
+    INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+    """
     def __init__(
         self,
         *,
         liveness_data: _builtins.bytes = ...,
         liveness_data_url: _builtins.str = ...,
         liveness_data_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["liveness_data", b"liveness_data", "liveness_data_id", b"liveness_data_id", "liveness_data_url", b"liveness_data_url", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["liveness_data", b"liveness_data", "liveness_data_id", b"liveness_data_id", "liveness_data_url", b"liveness_data_url", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["liveness_data", b"liveness_data", "liveness_data_id", b"liveness_data_id", "liveness_data_url", b"liveness_data_url", "request_id", b"request_id", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["liveness_data", "liveness_data_url", "liveness_data_id"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
@@ -195,6 +213,7 @@ class AntiHackRequest(_message.Message):
     IMAGE_ID_FIELD_NUMBER: _builtins.int
     RETURN_IMAGE_FIELD_NUMBER: _builtins.int
     RETURN_EXTRA_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     liveness_data: _builtins.bytes
     """The encrypted file produced by the vendor's mobile SDK, as opaque bytes (1 byte to 5 MiB)."""
     image_id: _builtins.str
@@ -203,6 +222,13 @@ class AntiHackRequest(_message.Message):
     """Ask the vendor for the face image; it arrives decoded in AntiHackResponse.image."""
     return_extra: _builtins.bool
     """Ask the vendor for quality and liveness signals; they arrive in AntiHackResponse.extra."""
+    request_id: _builtins.str
+    """Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+    36-character form. Within the gateway's idempotency window the same caller sending the
+    same request_id with the same input gets the first call's result or error without a
+    second vendor call; the same request_id with different input is refused
+    INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+    """
     def __init__(
         self,
         *,
@@ -210,10 +236,11 @@ class AntiHackRequest(_message.Message):
         image_id: _builtins.str = ...,
         return_image: _builtins.bool = ...,
         return_extra: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["image_id", b"image_id", "liveness_data", b"liveness_data", "source", b"source"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_id", b"image_id", "liveness_data", b"liveness_data", "return_extra", b"return_extra", "return_image", b"return_image", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_id", b"image_id", "liveness_data", b"liveness_data", "request_id", b"request_id", "return_extra", b"return_extra", "return_image", b"return_image", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["liveness_data", "image_id"]  # noqa: Y015
     _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015

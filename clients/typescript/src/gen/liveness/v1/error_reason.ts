@@ -127,6 +127,24 @@ export enum ErrorReason {
    */
   GATEWAY_INTERNAL = 17,
   /**
+   * REQUEST_ID_REUSED - The request_id (idempotency key) was used before by this caller with a different input
+   * or for another RPC, within the idempotency window; a BadRequest names the field.
+   * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
+   */
+  REQUEST_ID_REUSED = 18,
+  /**
+   * AUDIT_UNAVAILABLE - The audit trail cannot take the call's record: its database is unreachable and the local
+   * journal is full. Nothing was sent to the vendor.
+   * Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+   */
+  AUDIT_UNAVAILABLE = 19,
+  /**
+   * STATE_UNAVAILABLE - A fleet-wide limit could not be checked (the state store is unreachable) and the
+   * operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
+   * Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+   */
+  STATE_UNAVAILABLE = 20,
+  /**
    * INVALID_ARGUMENT - The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
    * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
    */
@@ -261,6 +279,15 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 17:
     case "GATEWAY_INTERNAL":
       return ErrorReason.GATEWAY_INTERNAL;
+    case 18:
+    case "REQUEST_ID_REUSED":
+      return ErrorReason.REQUEST_ID_REUSED;
+    case 19:
+    case "AUDIT_UNAVAILABLE":
+      return ErrorReason.AUDIT_UNAVAILABLE;
+    case 20:
+    case "STATE_UNAVAILABLE":
+      return ErrorReason.STATE_UNAVAILABLE;
     case 100:
     case "INVALID_ARGUMENT":
       return ErrorReason.INVALID_ARGUMENT;
@@ -351,6 +378,12 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "RESPONSE_TOO_LARGE";
     case ErrorReason.GATEWAY_INTERNAL:
       return "GATEWAY_INTERNAL";
+    case ErrorReason.REQUEST_ID_REUSED:
+      return "REQUEST_ID_REUSED";
+    case ErrorReason.AUDIT_UNAVAILABLE:
+      return "AUDIT_UNAVAILABLE";
+    case ErrorReason.STATE_UNAVAILABLE:
+      return "STATE_UNAVAILABLE";
     case ErrorReason.INVALID_ARGUMENT:
       return "INVALID_ARGUMENT";
     case ErrorReason.ENCODING_ERROR:

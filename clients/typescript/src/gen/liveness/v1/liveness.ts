@@ -100,6 +100,14 @@ export interface UploadRequest {
      */
     { $case: "livenessDataUrl"; value: string }
     | undefined;
+  /**
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   */
+  requestId: string;
 }
 
 /** The result of a successful Upload. */
@@ -127,6 +135,14 @@ export interface DetectRequest {
     /** An id returned by Upload. */
     { $case: "livenessDataId"; value: string }
     | undefined;
+  /**
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   */
+  requestId: string;
 }
 
 /** LinkFace's verdict on the liveness data. */
@@ -158,6 +174,14 @@ export interface AntiHackRequest {
   returnImage: boolean;
   /** Ask the vendor for quality and liveness signals; they arrive in AntiHackResponse.extra. */
   returnExtra: boolean;
+  /**
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   */
+  requestId: string;
 }
 
 /** AccuAuth's verdict on the liveness data. */
@@ -243,7 +267,7 @@ export interface FaceQuality {
 }
 
 function createBaseUploadRequest(): UploadRequest {
-  return { source: undefined };
+  return { source: undefined, requestId: "" };
 }
 
 export const UploadRequest: MessageFns<UploadRequest> = {
@@ -255,6 +279,9 @@ export const UploadRequest: MessageFns<UploadRequest> = {
       case "livenessDataUrl":
         writer.uint32(18).string(message.source.value);
         break;
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
     }
     return writer;
   },
@@ -288,6 +315,14 @@ export const UploadRequest: MessageFns<UploadRequest> = {
             message.source = { $case: "livenessDataUrl", value: reader.string() };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -311,6 +346,11 @@ export const UploadRequest: MessageFns<UploadRequest> = {
         : isSet(object.liveness_data_url)
         ? { $case: "livenessDataUrl", value: globalThis.String(object.liveness_data_url) }
         : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -320,6 +360,9 @@ export const UploadRequest: MessageFns<UploadRequest> = {
       obj.livenessData = base64FromBytes(message.source.value);
     } else if (message.source?.$case === "livenessDataUrl") {
       obj.livenessDataUrl = message.source.value;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
     }
     return obj;
   },
@@ -343,6 +386,7 @@ export const UploadRequest: MessageFns<UploadRequest> = {
         break;
       }
     }
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -441,7 +485,7 @@ export const UploadResponse: MessageFns<UploadResponse> = {
 };
 
 function createBaseDetectRequest(): DetectRequest {
-  return { source: undefined };
+  return { source: undefined, requestId: "" };
 }
 
 export const DetectRequest: MessageFns<DetectRequest> = {
@@ -456,6 +500,9 @@ export const DetectRequest: MessageFns<DetectRequest> = {
       case "livenessDataId":
         writer.uint32(26).string(message.source.value);
         break;
+    }
+    if (message.requestId !== "") {
+      writer.uint32(34).string(message.requestId);
     }
     return writer;
   },
@@ -497,6 +544,14 @@ export const DetectRequest: MessageFns<DetectRequest> = {
             message.source = { $case: "livenessDataId", value: reader.string() };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -524,6 +579,11 @@ export const DetectRequest: MessageFns<DetectRequest> = {
         : isSet(object.liveness_data_id)
         ? { $case: "livenessDataId", value: globalThis.String(object.liveness_data_id) }
         : undefined,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -535,6 +595,9 @@ export const DetectRequest: MessageFns<DetectRequest> = {
       obj.livenessDataUrl = message.source.value;
     } else if (message.source?.$case === "livenessDataId") {
       obj.livenessDataId = message.source.value;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
     }
     return obj;
   },
@@ -564,6 +627,7 @@ export const DetectRequest: MessageFns<DetectRequest> = {
         break;
       }
     }
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -710,7 +774,7 @@ export const DetectResponse: MessageFns<DetectResponse> = {
 };
 
 function createBaseAntiHackRequest(): AntiHackRequest {
-  return { source: undefined, returnImage: false, returnExtra: false };
+  return { source: undefined, returnImage: false, returnExtra: false, requestId: "" };
 }
 
 export const AntiHackRequest: MessageFns<AntiHackRequest> = {
@@ -728,6 +792,9 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
     }
     if (message.returnExtra !== false) {
       writer.uint32(32).bool(message.returnExtra);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(42).string(message.requestId);
     }
     return writer;
   },
@@ -777,6 +844,14 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
             message.returnExtra = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -810,6 +885,11 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
         : isSet(object.return_extra)
         ? globalThis.Boolean(object.return_extra)
         : false,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -825,6 +905,9 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
     }
     if (message.returnExtra !== false) {
       obj.returnExtra = message.returnExtra;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
     }
     return obj;
   },
@@ -850,6 +933,7 @@ export const AntiHackRequest: MessageFns<AntiHackRequest> = {
     }
     message.returnImage = object.returnImage ?? false;
     message.returnExtra = object.returnExtra ?? false;
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

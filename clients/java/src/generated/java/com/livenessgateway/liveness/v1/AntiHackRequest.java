@@ -32,6 +32,7 @@ private static final long serialVersionUID = 0L;
     super(builder);
   }
   private AntiHackRequest() {
+    requestId_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -213,6 +214,61 @@ private static final long serialVersionUID = 0L;
     return returnExtra_;
   }
 
+  public static final int REQUEST_ID_FIELD_NUMBER = 5;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object requestId_ = "";
+  /**
+   * <pre>
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   * </pre>
+   *
+   * <code>string request_id = 5 [json_name = "requestId"];</code>
+   * @return The requestId.
+   */
+  @java.lang.Override
+  public java.lang.String getRequestId() {
+    java.lang.Object ref = requestId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      requestId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   * </pre>
+   *
+   * <code>string request_id = 5 [json_name = "requestId"];</code>
+   * @return The bytes for requestId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getRequestIdBytes() {
+    java.lang.Object ref = requestId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      requestId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -240,6 +296,9 @@ private static final long serialVersionUID = 0L;
     if (returnExtra_ != false) {
       output.writeBool(4, returnExtra_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 5, requestId_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -259,6 +318,9 @@ private static final long serialVersionUID = 0L;
     if (returnExtra_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(4, returnExtra_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(5, requestId_);
     }
     return size;
   }
@@ -288,6 +350,8 @@ private static final long serialVersionUID = 0L;
         != other.getReturnImage()) return false;
     if (getReturnExtra()
         != other.getReturnExtra()) return false;
+    if (!getRequestId()
+        .equals(other.getRequestId())) return false;
     if (!getSourceCase().equals(other.getSourceCase())) return false;
     switch (sourceCase_) {
       case 1:
@@ -318,6 +382,8 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + RETURN_EXTRA_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getReturnExtra());
+    hash = (37 * hash) + REQUEST_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getRequestId().hashCode();
     switch (sourceCase_) {
       case 1:
         hash = (37 * hash) + LIVENESS_DATA_FIELD_NUMBER;
@@ -467,6 +533,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       returnImage_ = false;
       returnExtra_ = false;
+      requestId_ = "";
       sourceCase_ = 0;
       source_ = null;
       return this;
@@ -509,6 +576,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.returnExtra_ = returnExtra_;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.requestId_ = requestId_;
+      }
     }
 
     private void buildPartialOneofs(com.livenessgateway.liveness.v1.AntiHackRequest result) {
@@ -533,6 +603,11 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getReturnExtra() != false) {
         setReturnExtra(other.getReturnExtra());
+      }
+      if (!other.getRequestId().isEmpty()) {
+        requestId_ = other.requestId_;
+        bitField0_ |= 0x00000010;
+        onChanged();
       }
       switch (other.getSourceCase()) {
         case LIVENESS_DATA: {
@@ -593,6 +668,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 32
+            case 42: {
+              requestId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -880,6 +960,118 @@ private static final long serialVersionUID = 0L;
     public Builder clearReturnExtra() {
       bitField0_ = (bitField0_ & ~0x00000008);
       returnExtra_ = false;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object requestId_ = "";
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 5 [json_name = "requestId"];</code>
+     * @return The requestId.
+     */
+    public java.lang.String getRequestId() {
+      java.lang.Object ref = requestId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        requestId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 5 [json_name = "requestId"];</code>
+     * @return The bytes for requestId.
+     */
+    public com.google.protobuf.ByteString
+        getRequestIdBytes() {
+      java.lang.Object ref = requestId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        requestId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 5 [json_name = "requestId"];</code>
+     * @param value The requestId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRequestId(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      requestId_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 5 [json_name = "requestId"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearRequestId() {
+      requestId_ = getDefaultInstance().getRequestId();
+      bitField0_ = (bitField0_ & ~0x00000010);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 5 [json_name = "requestId"];</code>
+     * @param value The bytes for requestId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRequestIdBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      requestId_ = value;
+      bitField0_ |= 0x00000010;
       onChanged();
       return this;
     }

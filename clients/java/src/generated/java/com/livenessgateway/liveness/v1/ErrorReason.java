@@ -185,6 +185,36 @@ public enum ErrorReason
   GATEWAY_INTERNAL(17),
   /**
    * <pre>
+   * The request_id (idempotency key) was used before by this caller with a different input
+   * or for another RPC, within the idempotency window; a BadRequest names the field.
+   * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
+   * </pre>
+   *
+   * <code>REQUEST_ID_REUSED = 18;</code>
+   */
+  REQUEST_ID_REUSED(18),
+  /**
+   * <pre>
+   * The audit trail cannot take the call's record: its database is unreachable and the local
+   * journal is full. Nothing was sent to the vendor.
+   * Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+   * </pre>
+   *
+   * <code>AUDIT_UNAVAILABLE = 19;</code>
+   */
+  AUDIT_UNAVAILABLE(19),
+  /**
+   * <pre>
+   * A fleet-wide limit could not be checked (the state store is unreachable) and the
+   * operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
+   * Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+   * </pre>
+   *
+   * <code>STATE_UNAVAILABLE = 20;</code>
+   */
+  STATE_UNAVAILABLE(20),
+  /**
+   * <pre>
    * The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
    * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
    * </pre>
@@ -501,6 +531,36 @@ public enum ErrorReason
   public static final int GATEWAY_INTERNAL_VALUE = 17;
   /**
    * <pre>
+   * The request_id (idempotency key) was used before by this caller with a different input
+   * or for another RPC, within the idempotency window; a BadRequest names the field.
+   * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
+   * </pre>
+   *
+   * <code>REQUEST_ID_REUSED = 18;</code>
+   */
+  public static final int REQUEST_ID_REUSED_VALUE = 18;
+  /**
+   * <pre>
+   * The audit trail cannot take the call's record: its database is unreachable and the local
+   * journal is full. Nothing was sent to the vendor.
+   * Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+   * </pre>
+   *
+   * <code>AUDIT_UNAVAILABLE = 19;</code>
+   */
+  public static final int AUDIT_UNAVAILABLE_VALUE = 19;
+  /**
+   * <pre>
+   * A fleet-wide limit could not be checked (the state store is unreachable) and the
+   * operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
+   * Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+   * </pre>
+   *
+   * <code>STATE_UNAVAILABLE = 20;</code>
+   */
+  public static final int STATE_UNAVAILABLE_VALUE = 20;
+  /**
+   * <pre>
    * The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
    * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
    * </pre>
@@ -679,6 +739,9 @@ public enum ErrorReason
       case 15: return VENDOR_REQUEST_REJECTED;
       case 16: return RESPONSE_TOO_LARGE;
       case 17: return GATEWAY_INTERNAL;
+      case 18: return REQUEST_ID_REUSED;
+      case 19: return AUDIT_UNAVAILABLE;
+      case 20: return STATE_UNAVAILABLE;
       case 100: return INVALID_ARGUMENT;
       case 101: return ENCODING_ERROR;
       case 102: return WRONG_LIVENESS_DATA;

@@ -71,63 +71,65 @@ public final class LivenessProto extends com.google.protobuf.GeneratedFile {
   static {
     java.lang.String[] descriptorData = {
       "\n\032liveness/v1/liveness.proto\022\013liveness.v" +
-      "1\"n\n\rUploadRequest\022%\n\rliveness_data\030\001 \001(" +
-      "\014H\000R\014livenessData\022,\n\021liveness_data_url\030\002" +
-      " \001(\tH\000R\017livenessDataUrlB\010\n\006source\"f\n\016Upl" +
-      "oadResponse\022(\n\020liveness_data_id\030\001 \001(\tR\016l" +
-      "ivenessDataId\022*\n\021vendor_request_id\030\002 \001(\t" +
-      "R\017vendorRequestId\"\232\001\n\rDetectRequest\022%\n\rl" +
-      "iveness_data\030\001 \001(\014H\000R\014livenessData\022,\n\021li" +
-      "veness_data_url\030\002 \001(\tH\000R\017livenessDataUrl" +
-      "\022*\n\020liveness_data_id\030\003 \001(\tH\000R\016livenessDa" +
-      "taIdB\010\n\006source\"\312\001\n\016DetectResponse\022\024\n\005sco" +
-      "re\030\001 \001(\001R\005score\022.\n\007verdict\030\002 \001(\0162\024.liven" +
-      "ess.v1.VerdictR\007verdict\022\034\n\tthreshold\030\003 \001" +
-      "(\001R\tthreshold\022(\n\020liveness_data_id\030\004 \001(\tR" +
-      "\016livenessDataId\022*\n\021vendor_request_id\030\005 \001" +
-      "(\tR\017vendorRequestId\"\245\001\n\017AntiHackRequest\022" +
-      "%\n\rliveness_data\030\001 \001(\014H\000R\014livenessData\022\033" +
-      "\n\010image_id\030\002 \001(\tH\000R\007imageId\022!\n\014return_im" +
-      "age\030\003 \001(\010R\013returnImage\022!\n\014return_extra\030\004" +
-      " \001(\010R\013returnExtraB\010\n\006source\"\350\001\n\020AntiHack" +
-      "Response\022\024\n\005score\030\001 \001(\001R\005score\022.\n\007verdic" +
-      "t\030\002 \001(\0162\024.liveness.v1.VerdictR\007verdict\022\034" +
-      "\n\tthreshold\030\003 \001(\001R\tthreshold\022\024\n\005image\030\004 " +
-      "\001(\014R\005image\022.\n\005extra\030\005 \001(\0132\030.liveness.v1." +
-      "FaceQualityR\005extra\022*\n\021vendor_request_id\030" +
-      "\006 \001(\tR\017vendorRequestId\"\237\006\n\013FaceQuality\022\"" +
-      "\n\nmask_proba\030\001 \001(\001H\000R\tmaskProba\210\001\001\022(\n\rqu" +
-      "ality_score\030\002 \001(\001H\001R\014qualityScore\210\001\001\022+\n\017" +
-      "quality_too_low\030\003 \001(\010H\002R\rqualityTooLow\210\001" +
-      "\001\022%\n\014blur_or_dark\030\004 \001(\010H\003R\nblurOrDark\210\001\001" +
-      "\022#\n\013has_no_face\030\005 \001(\010H\004R\thasNoFace\210\001\001\022)\n" +
-      "\016face_too_small\030\006 \001(\010H\005R\014faceTooSmall\210\001\001" +
-      "\022+\n\017image_too_small\030\007 \001(\010H\006R\rimageTooSma" +
-      "ll\210\001\001\022\033\n\006masked\030\010 \001(\010H\007R\006masked\210\001\001\022-\n\020fa" +
-      "ce_quality_low\030\t \001(\010H\010R\016faceQualityLow\210\001" +
-      "\001\0221\n\022face_quality_score\030\n \001(\001H\tR\020faceQua" +
-      "lityScore\210\001\001\022\034\n\007is_live\030\013 \001(\010H\nR\006isLive\210" +
-      "\001\001\022\"\n\nlive_proba\030\014 \001(\001H\013R\tliveProba\210\001\001\022\"" +
-      "\n\neye_closed\030\r \001(\010H\014R\teyeClosed\210\001\001\022 \n\tey" +
-      "e_score\030\016 \001(\001H\rR\010eyeScore\210\001\001B\r\n\013_mask_pr" +
-      "obaB\020\n\016_quality_scoreB\022\n\020_quality_too_lo" +
-      "wB\017\n\r_blur_or_darkB\016\n\014_has_no_faceB\021\n\017_f" +
-      "ace_too_smallB\022\n\020_image_too_smallB\t\n\007_ma" +
-      "skedB\023\n\021_face_quality_lowB\025\n\023_face_quali" +
-      "ty_scoreB\n\n\010_is_liveB\r\n\013_live_probaB\r\n\013_" +
-      "eye_closedB\014\n\n_eye_score*Z\n\007Verdict\022\027\n\023V" +
-      "ERDICT_UNSPECIFIED\020\000\022\020\n\014VERDICT_LIVE\020\001\022\020" +
-      "\n\014VERDICT_HACK\020\002\022\022\n\016VERDICT_REVIEW\020\0032\336\001\n" +
-      "\rLivenessCheck\022A\n\006Upload\022\032.liveness.v1.U" +
-      "ploadRequest\032\033.liveness.v1.UploadRespons" +
-      "e\022A\n\006Detect\022\032.liveness.v1.DetectRequest\032" +
-      "\033.liveness.v1.DetectResponse\022G\n\010AntiHack" +
-      "\022\034.liveness.v1.AntiHackRequest\032\035.livenes" +
-      "s.v1.AntiHackResponseB\201\001\n\037com.livenessga" +
-      "teway.liveness.v1B\rLivenessProtoP\001ZMgith" +
-      "ub.com/liveness-gateway/liveness-gateway" +
-      "/clients/go/livenessv1;livenessv1b\006proto" +
-      "3"
+      "1\"\215\001\n\rUploadRequest\022%\n\rliveness_data\030\001 \001" +
+      "(\014H\000R\014livenessData\022,\n\021liveness_data_url\030" +
+      "\002 \001(\tH\000R\017livenessDataUrl\022\035\n\nrequest_id\030\003" +
+      " \001(\tR\trequestIdB\010\n\006source\"f\n\016UploadRespo" +
+      "nse\022(\n\020liveness_data_id\030\001 \001(\tR\016livenessD" +
+      "ataId\022*\n\021vendor_request_id\030\002 \001(\tR\017vendor" +
+      "RequestId\"\271\001\n\rDetectRequest\022%\n\rliveness_" +
+      "data\030\001 \001(\014H\000R\014livenessData\022,\n\021liveness_d" +
+      "ata_url\030\002 \001(\tH\000R\017livenessDataUrl\022*\n\020live" +
+      "ness_data_id\030\003 \001(\tH\000R\016livenessDataId\022\035\n\n" +
+      "request_id\030\004 \001(\tR\trequestIdB\010\n\006source\"\312\001" +
+      "\n\016DetectResponse\022\024\n\005score\030\001 \001(\001R\005score\022." +
+      "\n\007verdict\030\002 \001(\0162\024.liveness.v1.VerdictR\007v" +
+      "erdict\022\034\n\tthreshold\030\003 \001(\001R\tthreshold\022(\n\020" +
+      "liveness_data_id\030\004 \001(\tR\016livenessDataId\022*" +
+      "\n\021vendor_request_id\030\005 \001(\tR\017vendorRequest" +
+      "Id\"\304\001\n\017AntiHackRequest\022%\n\rliveness_data\030" +
+      "\001 \001(\014H\000R\014livenessData\022\033\n\010image_id\030\002 \001(\tH" +
+      "\000R\007imageId\022!\n\014return_image\030\003 \001(\010R\013return" +
+      "Image\022!\n\014return_extra\030\004 \001(\010R\013returnExtra" +
+      "\022\035\n\nrequest_id\030\005 \001(\tR\trequestIdB\010\n\006sourc" +
+      "e\"\350\001\n\020AntiHackResponse\022\024\n\005score\030\001 \001(\001R\005s" +
+      "core\022.\n\007verdict\030\002 \001(\0162\024.liveness.v1.Verd" +
+      "ictR\007verdict\022\034\n\tthreshold\030\003 \001(\001R\tthresho" +
+      "ld\022\024\n\005image\030\004 \001(\014R\005image\022.\n\005extra\030\005 \001(\0132" +
+      "\030.liveness.v1.FaceQualityR\005extra\022*\n\021vend" +
+      "or_request_id\030\006 \001(\tR\017vendorRequestId\"\237\006\n" +
+      "\013FaceQuality\022\"\n\nmask_proba\030\001 \001(\001H\000R\tmask" +
+      "Proba\210\001\001\022(\n\rquality_score\030\002 \001(\001H\001R\014quali" +
+      "tyScore\210\001\001\022+\n\017quality_too_low\030\003 \001(\010H\002R\rq" +
+      "ualityTooLow\210\001\001\022%\n\014blur_or_dark\030\004 \001(\010H\003R" +
+      "\nblurOrDark\210\001\001\022#\n\013has_no_face\030\005 \001(\010H\004R\th" +
+      "asNoFace\210\001\001\022)\n\016face_too_small\030\006 \001(\010H\005R\014f" +
+      "aceTooSmall\210\001\001\022+\n\017image_too_small\030\007 \001(\010H" +
+      "\006R\rimageTooSmall\210\001\001\022\033\n\006masked\030\010 \001(\010H\007R\006m" +
+      "asked\210\001\001\022-\n\020face_quality_low\030\t \001(\010H\010R\016fa" +
+      "ceQualityLow\210\001\001\0221\n\022face_quality_score\030\n " +
+      "\001(\001H\tR\020faceQualityScore\210\001\001\022\034\n\007is_live\030\013 " +
+      "\001(\010H\nR\006isLive\210\001\001\022\"\n\nlive_proba\030\014 \001(\001H\013R\t" +
+      "liveProba\210\001\001\022\"\n\neye_closed\030\r \001(\010H\014R\teyeC" +
+      "losed\210\001\001\022 \n\teye_score\030\016 \001(\001H\rR\010eyeScore\210" +
+      "\001\001B\r\n\013_mask_probaB\020\n\016_quality_scoreB\022\n\020_" +
+      "quality_too_lowB\017\n\r_blur_or_darkB\016\n\014_has" +
+      "_no_faceB\021\n\017_face_too_smallB\022\n\020_image_to" +
+      "o_smallB\t\n\007_maskedB\023\n\021_face_quality_lowB" +
+      "\025\n\023_face_quality_scoreB\n\n\010_is_liveB\r\n\013_l" +
+      "ive_probaB\r\n\013_eye_closedB\014\n\n_eye_score*Z" +
+      "\n\007Verdict\022\027\n\023VERDICT_UNSPECIFIED\020\000\022\020\n\014VE" +
+      "RDICT_LIVE\020\001\022\020\n\014VERDICT_HACK\020\002\022\022\n\016VERDIC" +
+      "T_REVIEW\020\0032\336\001\n\rLivenessCheck\022A\n\006Upload\022\032" +
+      ".liveness.v1.UploadRequest\032\033.liveness.v1" +
+      ".UploadResponse\022A\n\006Detect\022\032.liveness.v1." +
+      "DetectRequest\032\033.liveness.v1.DetectRespon" +
+      "se\022G\n\010AntiHack\022\034.liveness.v1.AntiHackReq" +
+      "uest\032\035.liveness.v1.AntiHackResponseB\201\001\n\037" +
+      "com.livenessgateway.liveness.v1B\rLivenes" +
+      "sProtoP\001ZMgithub.com/liveness-gateway/li" +
+      "veness-gateway/clients/go/livenessv1;liv" +
+      "enessv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -138,7 +140,7 @@ public final class LivenessProto extends com.google.protobuf.GeneratedFile {
     internal_static_liveness_v1_UploadRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_liveness_v1_UploadRequest_descriptor,
-        new java.lang.String[] { "LivenessData", "LivenessDataUrl", "Source", });
+        new java.lang.String[] { "LivenessData", "LivenessDataUrl", "RequestId", "Source", });
     internal_static_liveness_v1_UploadResponse_descriptor =
       getDescriptor().getMessageType(1);
     internal_static_liveness_v1_UploadResponse_fieldAccessorTable = new
@@ -150,7 +152,7 @@ public final class LivenessProto extends com.google.protobuf.GeneratedFile {
     internal_static_liveness_v1_DetectRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_liveness_v1_DetectRequest_descriptor,
-        new java.lang.String[] { "LivenessData", "LivenessDataUrl", "LivenessDataId", "Source", });
+        new java.lang.String[] { "LivenessData", "LivenessDataUrl", "LivenessDataId", "RequestId", "Source", });
     internal_static_liveness_v1_DetectResponse_descriptor =
       getDescriptor().getMessageType(3);
     internal_static_liveness_v1_DetectResponse_fieldAccessorTable = new
@@ -162,7 +164,7 @@ public final class LivenessProto extends com.google.protobuf.GeneratedFile {
     internal_static_liveness_v1_AntiHackRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_liveness_v1_AntiHackRequest_descriptor,
-        new java.lang.String[] { "LivenessData", "ImageId", "ReturnImage", "ReturnExtra", "Source", });
+        new java.lang.String[] { "LivenessData", "ImageId", "ReturnImage", "ReturnExtra", "RequestId", "Source", });
     internal_static_liveness_v1_AntiHackResponse_descriptor =
       getDescriptor().getMessageType(5);
     internal_static_liveness_v1_AntiHackResponse_fieldAccessorTable = new

@@ -32,6 +32,7 @@ private static final long serialVersionUID = 0L;
     super(builder);
   }
   private UploadRequest() {
+    requestId_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -186,6 +187,61 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int REQUEST_ID_FIELD_NUMBER = 3;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object requestId_ = "";
+  /**
+   * <pre>
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   * </pre>
+   *
+   * <code>string request_id = 3 [json_name = "requestId"];</code>
+   * @return The requestId.
+   */
+  @java.lang.Override
+  public java.lang.String getRequestId() {
+    java.lang.Object ref = requestId_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      requestId_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   * </pre>
+   *
+   * <code>string request_id = 3 [json_name = "requestId"];</code>
+   * @return The bytes for requestId.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getRequestIdBytes() {
+    java.lang.Object ref = requestId_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      requestId_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -207,6 +263,9 @@ private static final long serialVersionUID = 0L;
     if (sourceCase_ == 2) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, source_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 3, requestId_);
+    }
     getUnknownFields().writeTo(output);
   }
   private int computeSerializedSize_0() {
@@ -218,6 +277,9 @@ private static final long serialVersionUID = 0L;
     }
     if (sourceCase_ == 2) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, source_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(requestId_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(3, requestId_);
     }
     return size;
   }
@@ -243,6 +305,8 @@ private static final long serialVersionUID = 0L;
     }
     com.livenessgateway.liveness.v1.UploadRequest other = (com.livenessgateway.liveness.v1.UploadRequest) obj;
 
+    if (!getRequestId()
+        .equals(other.getRequestId())) return false;
     if (!getSourceCase().equals(other.getSourceCase())) return false;
     switch (sourceCase_) {
       case 1:
@@ -267,6 +331,8 @@ private static final long serialVersionUID = 0L;
     }
     int hash = 41;
     hash = (19 * hash) + getDescriptor().hashCode();
+    hash = (37 * hash) + REQUEST_ID_FIELD_NUMBER;
+    hash = (53 * hash) + getRequestId().hashCode();
     switch (sourceCase_) {
       case 1:
         hash = (37 * hash) + LIVENESS_DATA_FIELD_NUMBER;
@@ -414,6 +480,7 @@ private static final long serialVersionUID = 0L;
     public Builder clear() {
       super.clear();
       bitField0_ = 0;
+      requestId_ = "";
       sourceCase_ = 0;
       source_ = null;
       return this;
@@ -450,6 +517,9 @@ private static final long serialVersionUID = 0L;
 
     private void buildPartial0(com.livenessgateway.liveness.v1.UploadRequest result) {
       int from_bitField0_ = bitField0_;
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.requestId_ = requestId_;
+      }
     }
 
     private void buildPartialOneofs(com.livenessgateway.liveness.v1.UploadRequest result) {
@@ -469,6 +539,11 @@ private static final long serialVersionUID = 0L;
 
     public Builder mergeFrom(com.livenessgateway.liveness.v1.UploadRequest other) {
       if (other == com.livenessgateway.liveness.v1.UploadRequest.getDefaultInstance()) return this;
+      if (!other.getRequestId().isEmpty()) {
+        requestId_ = other.requestId_;
+        bitField0_ |= 0x00000004;
+        onChanged();
+      }
       switch (other.getSourceCase()) {
         case LIVENESS_DATA: {
           setLivenessData(other.getLivenessData());
@@ -518,6 +593,11 @@ private static final long serialVersionUID = 0L;
               source_ = input.readStringRequireUtf8();
               break;
             } // case 18
+            case 26: {
+              requestId_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -723,6 +803,118 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       sourceCase_ = 2;
       source_ = value;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object requestId_ = "";
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 3 [json_name = "requestId"];</code>
+     * @return The requestId.
+     */
+    public java.lang.String getRequestId() {
+      java.lang.Object ref = requestId_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        requestId_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 3 [json_name = "requestId"];</code>
+     * @return The bytes for requestId.
+     */
+    public com.google.protobuf.ByteString
+        getRequestIdBytes() {
+      java.lang.Object ref = requestId_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        requestId_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 3 [json_name = "requestId"];</code>
+     * @param value The requestId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRequestId(
+        java.lang.String value) {
+      java.util.Objects.requireNonNull(value);
+      requestId_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 3 [json_name = "requestId"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearRequestId() {
+      requestId_ = getDefaultInstance().getRequestId();
+      bitField0_ = (bitField0_ & ~0x00000004);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+     * 36-character form. Within the gateway's idempotency window the same caller sending the
+     * same request_id with the same input gets the first call's result or error without a
+     * second vendor call; the same request_id with different input is refused
+     * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+     * </pre>
+     *
+     * <code>string request_id = 3 [json_name = "requestId"];</code>
+     * @param value The bytes for requestId to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRequestIdBytes(
+        com.google.protobuf.ByteString value) {
+      java.util.Objects.requireNonNull(value);
+      checkByteStringIsUtf8(value);
+      requestId_ = value;
+      bitField0_ |= 0x00000004;
       onChanged();
       return this;
     }

@@ -61,5 +61,33 @@ public interface UploadRequestOrBuilder extends
   com.google.protobuf.ByteString
       getLivenessDataUrlBytes();
 
+  /**
+   * <pre>
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   * </pre>
+   *
+   * <code>string request_id = 3 [json_name = "requestId"];</code>
+   * @return The requestId.
+   */
+  java.lang.String getRequestId();
+  /**
+   * <pre>
+   * Optional idempotency key (AIP-155): a UUID the caller chooses, in its canonical
+   * 36-character form. Within the gateway's idempotency window the same caller sending the
+   * same request_id with the same input gets the first call's result or error without a
+   * second vendor call; the same request_id with different input is refused
+   * INVALID_ARGUMENT (REQUEST_ID_REUSED). Not the x-request-id correlation header.
+   * </pre>
+   *
+   * <code>string request_id = 3 [json_name = "requestId"];</code>
+   * @return The bytes for requestId.
+   */
+  com.google.protobuf.ByteString
+      getRequestIdBytes();
+
   com.livenessgateway.liveness.v1.UploadRequest.SourceCase getSourceCase();
 }
