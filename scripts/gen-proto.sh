@@ -12,4 +12,10 @@ PATH="$bin:$PATH" "$bin/python" -m grpc_tools.protoc -I "$root/protos" \
 PATH="$bin:$PATH" "$bin/python" -m grpc_tools.protoc -I "$root/protos" \
   --python_out="$out" --mypy_out="$out" \
   "$root/protos/liveness/v1/error_reason.proto" >/dev/null
-touch "$out/liveness/__init__.py" "$out/liveness/v1/__init__.py"
+mkdir -p "$out/liveness/audit/v1"
+PATH="$bin:$PATH" "$bin/python" -m grpc_tools.protoc -I "$root/protos" \
+  --python_out="$out" --grpc_python_out="$out" \
+  --mypy_out="$out" --mypy_grpc_out="$out" \
+  "$root/protos/liveness/audit/v1/audit.proto" >/dev/null
+touch "$out/liveness/__init__.py" "$out/liveness/v1/__init__.py" \
+  "$out/liveness/audit/__init__.py" "$out/liveness/audit/v1/__init__.py"

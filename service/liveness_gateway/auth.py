@@ -12,7 +12,7 @@ The callers file is TOML::
     name = "checkout"                   # metric label and log field: keep it short
     token_sha256 = "9f86d08...e9a5"      # sha256 of the bearer token, hex (optional)
     cert_names = ["checkout.internal"]  # mTLS DNS SAN, or a URI SAN (optional)
-    rpcs = ["Detect", "AntiHack"]       # or ["*"]
+    rpcs = ["Detect", "AntiHack"]       # or ["*"]; "audit": the AuditLog service
     rate_per_s = 20                     # token bucket (optional)
     burst = 40
     daily_quota = 50000                 # calls per UTC day (optional)
@@ -41,6 +41,9 @@ from liveness_gateway.config import ConfigError
 from liveness_gateway.resilience import TokenBucket
 
 RPC_NAMES = tuple(m.name for m in liveness_pb2.DESCRIPTOR.services_by_name["LivenessCheck"].methods)
+AUDIT_RPC = "audit"
+"""``rpcs = ["audit"]`` grants liveness.audit.v1.AuditLog; ``"*"`` does not (it reads every
+caller's decisions, so it is granted by name only)."""
 UNKNOWN_CALLER = "unknown"
 ANONYMOUS = "anonymous"
 """The caller label when authentication is off."""
@@ -60,6 +63,8 @@ class Caller:
     daily_quota: int | None = None
 
     def may_call(self, rpc: str) -> bool:
+        if rpc == AUDIT_RPC:
+            return AUDIT_RPC in self.rpcs
         return "*" in self.rpcs or rpc in self.rpcs
 
 
@@ -105,8 +110,10 @@ def _caller(entry: Any, index: int) -> Caller:
     if digest is None and not cert_names:
         raise ConfigError(f"{where} ({name}): needs token_sha256 or cert_names")
     rpcs = entry.get("rpcs", ["*"])
-    if not isinstance(rpcs, list) or not all(r == "*" or r in RPC_NAMES for r in rpcs):
-        raise ConfigError(f"{where} ({name}): rpcs must list {', '.join(RPC_NAMES)} or '*'")
+    if not isinstance(rpcs, list) or not all(r in ("*", AUDIT_RPC, *RPC_NAMES) for r in rpcs):
+        raise ConfigError(
+            f"{where} ({name}): rpcs must list {', '.join(RPC_NAMES)}, {AUDIT_RPC} or '*'"
+        )
     rate = entry.get("rate_per_s")
     if rate is not None and (not isinstance(rate, int | float) or rate <= 0):
         raise ConfigError(f"{where} ({name}): rate_per_s must be a positive number")

@@ -1,4 +1,4 @@
-"""``liveness-gateway`` command line: ``serve`` and ``sandbox``.
+"""``liveness-gateway`` command line: ``serve``, ``sandbox`` and ``migrate``.
 
 The flags, their environment variables and their defaults come from the one table in
 :mod:`liveness_gateway.settings`. Vendor secrets have no flag at all: ``ps`` would show them.
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from liveness_gateway import __version__, logs, readyfile, settings, workers
+from liveness_gateway import __version__, audit, logs, readyfile, settings, workers
 from liveness_gateway.config import ConfigError, GatewayConfig
 from liveness_gateway.sandbox import Credentials, SandboxConfig, start_sandbox
 from liveness_gateway.server import serve_until, start, stop_signal
@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     settings.add_arguments(serve, settings.SERVE)
     sandbox = sub.add_parser(settings.SANDBOX, help="run the offline vendor sandbox alone")
     settings.add_arguments(sandbox, settings.SANDBOX)
+    migrate = sub.add_parser(
+        settings.MIGRATE, help="apply the audit trail's schema versions to --audit-url, then exit"
+    )
+    settings.add_arguments(migrate, settings.MIGRATE)
     return root
 
 
@@ -96,6 +100,23 @@ async def _sandbox(values: Mapping[str, Any]) -> None:
         await sandbox.stop()
 
 
+async def _migrate(values: Mapping[str, Any], env: Mapping[str, str]) -> int:
+    config = settings.audit_config(values, env)
+    if config is None:
+        raise ConfigError("migrate needs --audit-url (LIVENESS_AUDIT_URL)")
+    store = audit.open_store(config)
+    try:
+        applied = await store.open()
+    except audit.StoreUnavailableError as exc:
+        print(f"liveness-gateway: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    done = ", ".join(f"{v:04d}" for v in applied) if applied else "none (up to date)"
+    print(f"audit schema: {store.kind} up to date; applied now: {done}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
@@ -105,6 +126,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == settings.SANDBOX:
             asyncio.run(_sandbox(values))
             return 0
+        if args.command == settings.MIGRATE:
+            return asyncio.run(_migrate(values, env))
         count = values["cli.workers"]
         if count < 1:
             raise ConfigError("--workers (LIVENESS_WORKERS) must be at least 1")

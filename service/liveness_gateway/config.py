@@ -7,6 +7,7 @@ code or in a test is held to the same rules as one read from flags and the envir
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,48 @@ class TracingConfig:
         _check(arg is None or 0.0 <= arg <= 1.0, "sampler_arg", "must be within [0, 1]")
 
 
+AUDIT_DURABILITIES = ("strict", "async")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """The decision audit trail (service/liveness_gateway/audit/); None turns it off."""
+
+    url: str
+    """``sqlite:PATH`` (or a bare path) for an embedded file, or ``postgresql://user@host/db``."""
+    password: str = field(default="", repr=False)
+    """PostgreSQL's password, from the environment or a file; never in ``url``."""
+    durability: str = "strict"
+    """strict: a response leaves only once its record is durable; async: written behind."""
+    record_refused: bool = False
+    """Also record calls refused before any vendor was called."""
+    retention_days: float = 0.0
+    """Records older than this are purged in the background; 0 keeps them all."""
+    journal_dir: str | None = None
+    """Where records wait, fsynced, while the database is unreachable; None: no journal."""
+    journal_max_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def postgres(self) -> bool:
+        return self.url.startswith(("postgresql://", "postgres://"))
+
+    def __post_init__(self) -> None:
+        _check(bool(self.url.strip()), "url", "must name a SQLite file or a postgresql:// URL")
+        if self.postgres:
+            parts = urllib.parse.urlsplit(self.url)
+            _check(
+                parts.password is None and "password" not in parts.query,
+                "url",
+                "must not hold the password: set LIVENESS_AUDIT_PASSWORD(_FILE)",
+            )
+        else:
+            _check("://" not in self.url or self.url.startswith("sqlite://"), "url",
+                   "must be sqlite:PATH, a file path, or a postgresql:// URL")  # fmt: skip
+        _check(self.durability in AUDIT_DURABILITIES, "durability", "must be strict or async")
+        _check(self.retention_days >= 0, "retention_days", "must be 0 (keep) or more days")
+        _check(self.journal_max_bytes >= 64 * 1024, "journal_max_bytes", "must be at least 65536")
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     """Everything the server needs; built by :func:`load` or directly in tests."""
@@ -218,6 +261,8 @@ class GatewayConfig:
     """Client connections a gRPC listener accepts at once; more are closed on accept. With
     ``max_streams_per_connection`` it bounds what unfinished messages can hold:
     ``max_connections * max_streams_per_connection * MAX_GRPC_MESSAGE_BYTES``."""
+    audit: AuditConfig | None = None
+    """The decision audit trail; None turns it off, at no cost per call."""
 
     def __post_init__(self) -> None:
         for name in (

@@ -492,6 +492,16 @@ def caller_quota_exceeded(caller: str, daily_quota: int, seconds_left: float) ->
     )
 
 
+def audit_unavailable(retry_delay_s: float) -> GatewayError:
+    """The call's record could not be kept (audit database unreachable, journal full)."""
+    return GatewayError(
+        Code.UNAVAILABLE,
+        AUDIT_UNAVAILABLE,
+        "the gateway cannot record decisions right now (audit trail unavailable); retry later",
+        retry_delay_s=retry_delay_s,
+    )
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), clamped."""
     if value:

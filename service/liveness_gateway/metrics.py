@@ -389,3 +389,85 @@ def metrics_app(registry: CollectorRegistry) -> web.Application:
     app = web.Application()
     app.router.add_get("/metrics", handle)
     return app
+
+
+# --- the audit trail (issue #19; service/liveness_gateway/audit/) ----------------------------
+
+_AUDIT_WRITE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_AUDIT_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
+AUDIT_TARGETS = ("database", "journal")
+
+
+class AuditMetrics:
+    """The audit writer's metrics; registered only when the audit trail is on."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.write_seconds = Histogram(
+            "liveness_gateway_audit_write_seconds",
+            "Time to commit one batch of audit records, by where it went.",
+            ("target",),
+            buckets=_AUDIT_WRITE_BUCKETS,
+            registry=registry,
+        )
+        self.batch_records = Histogram(
+            "liveness_gateway_audit_batch_records",
+            "Audit records committed together in one transaction (group commit).",
+            buckets=_AUDIT_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.records_written = Counter(
+            "liveness_gateway_audit_records_written_total",
+            "Audit records made durable, by where: the database, or the local journal.",
+            ("target",),
+            registry=registry,
+        )
+        self.records_replayed = Counter(
+            "liveness_gateway_audit_records_replayed_total",
+            "Journaled audit records written to the database once it answered again.",
+            registry=registry,
+        )
+        self.records_failed = Counter(
+            "liveness_gateway_audit_records_failed_total",
+            "Audit records kept nowhere (database unreachable and journal full or absent).",
+            registry=registry,
+        )
+        self.records_purged = Counter(
+            "liveness_gateway_audit_records_purged_total",
+            "Audit records deleted by the retention purge.",
+            registry=registry,
+        )
+        self.journal_bytes = Gauge(
+            "liveness_gateway_audit_journal_bytes",
+            "Bytes in the local audit journal waiting for the database.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.journal_records = Gauge(
+            "liveness_gateway_audit_journal_records",
+            "Audit records in the local journal waiting for the database (journal depth).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.database_up = Gauge(
+            "liveness_gateway_audit_database_up",
+            "1 while audit records go to the database, 0 while they go to the journal.",
+            registry=registry,
+            multiprocess_mode="min",
+        )
+        self._seconds = {t: self.write_seconds.labels(t) for t in AUDIT_TARGETS}
+        self._written = {t: self.records_written.labels(t) for t in AUDIT_TARGETS}
+
+    def written(self, target: str, records: int, seconds: float) -> None:
+        self._seconds[target].observe(seconds)
+        self.batch_records.observe(records)
+        self._written[target].inc(records)
+
+    def failed(self, records: int) -> None:
+        self.records_failed.inc(records)
+
+    def replayed(self, records: int) -> None:
+        self.records_replayed.inc(records)
+
+    def journal(self, size: int, records: int) -> None:
+        self.journal_bytes.set(size)
+        self.journal_records.set(records)

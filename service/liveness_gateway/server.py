@@ -19,7 +19,8 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from liveness_gateway import errors, readyfile, wire
+from liveness_gateway import audit, errors, readyfile, wire
+from liveness_gateway.audit import query as audit_query
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, ConfigError, GatewayConfig
 from liveness_gateway.interceptor import ObservabilityInterceptor
@@ -36,6 +37,7 @@ LIVENESS_SERVICE = wire.SERVICE
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
 REFLECTION_SERVICE = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 SERVICE_NAME = LIVENESS_SERVICE.full_name
+AUDIT_SERVICE = audit_query.SERVICE
 
 
 def server_options(
@@ -79,11 +81,17 @@ def methods_of(services: Iterable[ServiceDescriptor]) -> list[Method]:
 
 
 def new_metrics(
-    registry: CollectorRegistry, *, reflection_on: bool = True, callers: tuple[str, ...] = ()
+    registry: CollectorRegistry,
+    *,
+    reflection_on: bool = True,
+    callers: tuple[str, ...] = (),
+    audit_on: bool = False,
 ) -> Metrics:
     services = [LIVENESS_SERVICE, HEALTH_SERVICE]
     if reflection_on:
         services.append(REFLECTION_SERVICE)
+    if audit_on:
+        services.append(AUDIT_SERVICE)
     return Metrics(
         registry,
         methods=methods_of(services),
@@ -124,6 +132,7 @@ class RunningGateway:
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
     tracing: Tracing | None = None
+    audit: audit.RunningAudit | None = None
 
     @property
     def address(self) -> str:
@@ -135,6 +144,8 @@ class RunningGateway:
             readyfile.remove(self.config.ready_file)
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.config.grace_s if grace_s is None else grace_s)
+        if self.audit is not None:  # after the last call: what is queued is written
+            await self.audit.stop()
         if self.health_server is not None:
             await self.health_server.stop(None)
         if self.session is not None:
@@ -176,6 +187,7 @@ async def start(
         registry,
         reflection_on=config.reflection,
         callers=tuple(c.name for c in callers) if callers else (),
+        audit_on=config.audit is not None,
     )
     auth = CallerAuth(callers, on_decision=metrics.caller_decision) if callers else None
     credentials = server_credentials(config.tls) if config.tls is not None else None
@@ -198,11 +210,23 @@ async def start(
         interceptors=interceptors,
     )
     upstream = Upstream(config, transport, metrics, tracer=tracing.tracer if tracing else None)
-    wire.add_to_server(LivenessServicer(config, upstream, metrics, auth), server)
+    running_audit = None
+    if config.audit is not None:
+        try:
+            running_audit = await audit.start(config.audit, registry)
+        except BaseException:
+            if session is not None:
+                await session.close()
+            raise
+        audit_query.add_to_server(audit_query.AuditLogServicer(running_audit.store, auth), server)
+    trail = running_audit.trail if running_audit is not None else None
+    wire.add_to_server(LivenessServicer(config, upstream, metrics, auth, trail), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
-        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        names: tuple[str, ...] = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        if running_audit is not None:
+            names += (AUDIT_SERVICE.full_name,)
         callers_only = config.reflection_callers_only
         if auth is not None and callers_only is not False:
             reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
@@ -237,6 +261,8 @@ async def start(
         if session is not None:
             await session.close()
         await server.stop(None)
+        if running_audit is not None:
+            await running_audit.stop()
         if health_server is not None:
             await health_server.stop(None)
         if tracing is not None:
@@ -265,6 +291,7 @@ async def start(
         health_server,
         health_port,
         tracing,
+        running_audit,
     )
     if config.ready_file:
         try:

@@ -11,6 +11,7 @@ from grpc_status import rpc_status
 from liveness.v1 import liveness_pb2
 
 from liveness_gateway import errors
+from liveness_gateway.audit.trail import AuditTrail
 from liveness_gateway.auth import ANONYMOUS, CallerAuth
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.errors import GatewayError
@@ -71,7 +72,10 @@ class LivenessServicer:
         upstream: Upstream,
         metrics: Metrics,
         auth: CallerAuth | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
+        """``audit``: the decision audit trail (None: off, no work per call)."""
+        self._audit = audit
         self._config = config
         self._upstream = upstream
         self._metrics = metrics
@@ -199,6 +203,8 @@ class LivenessServicer:
         """
         failure: GatewayError
         record = current_call.get()
+        audit = self._audit
+        draft = audit.begin(rpc, request) if audit is not None else None
         try:
             caller = await self._admit(context, rpc)
             if record is not None:
@@ -210,15 +216,22 @@ class LivenessServicer:
                 )
             self._metrics.rpcs_in_flight.inc()
             try:
-                return await flow(request, context)
+                if draft is not None and audit is not None:
+                    audit.admit(draft)  # room for the record, before the vendor is called
+                response = await flow(request, context)
             finally:
                 self._rpcs.release()
                 self._metrics.rpcs_in_flight.dec()
+            if draft is not None and audit is not None:
+                await audit.succeeded(draft, record, response)  # strict: once it is durable
+            return response
         except GatewayError as err:
             failure = err
         except Exception:
             log.exception("unexpected failure in RPC handler")
             failure = errors.internal()
+        if draft is not None and audit is not None:
+            failure = await audit.failed(draft, record, failure)
         if record is not None:
             record.reason = failure.reason
         status = rpc_status.to_status(failure.to_status())

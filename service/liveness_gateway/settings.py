@@ -18,13 +18,16 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from liveness_gateway.config import (
     ALL_INTERFACES,
+    AUDIT_DURABILITIES,
     DEFAULT_THRESHOLD,
     SAMPLERS,
     VENDOR_DEFAULT_URLS,
+    AuditConfig,
     ConfigError,
     GatewayConfig,
     ResilienceConfig,
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 
 SERVE = "serve"
 SANDBOX = "sandbox"
+MIGRATE = "migrate"
+"""Reads the ``audit.`` rows of ``serve`` (and the ``*`` ones)."""
 
 
 def _bool(text: str) -> bool:
@@ -250,6 +255,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tracing.resource_attributes", "OTEL_RESOURCE_ATTRIBUTES", None, _pairs, {},
             "key=value,... added to the exported resource (deployment.environment=prod)",
             shown_default="none"),
+    # The decision audit trail (README "Audit trail"); `liveness-gateway migrate` reads these too.
+    Setting("audit.url", "LIVENESS_AUDIT_URL", "--audit-url", _optional_str, None,
+            "record every decision in this database: a SQLite file (sqlite:PATH or a path) or "
+            "postgresql://user@host:5432/db (password not here)", shown_default="none (off)"),
+    Setting("audit.password", "LIVENESS_AUDIT_PASSWORD", None, str, "",
+            "the PostgreSQL password; or LIVENESS_AUDIT_PASSWORD_FILE naming a file that holds it",
+            shown_default="none"),
+    Setting("audit.durability", "LIVENESS_AUDIT_DURABILITY", "--audit-durability", str,
+            "strict", "strict: a response leaves once its record is durable (group commit); "
+            "async: records are written behind, in batches", choices=AUDIT_DURABILITIES),
+    Setting("audit.record_refused", "LIVENESS_AUDIT_REFUSED", "--audit-refused", _bool, False,
+            "also record calls refused before a vendor was called", switch=True),
+    Setting("audit.retention_days", "LIVENESS_AUDIT_RETENTION_DAYS", "--audit-retention-days",
+            float, 0.0, "purge records older than this many days, in the background",
+            shown_default="0 (keep all)"),
+    Setting("audit.journal_dir", "LIVENESS_AUDIT_JOURNAL_DIR", "--audit-journal-dir",
+            _optional_str, None, "where records wait (fsynced) while the database is "
+            "unreachable; without it such calls fail with AUDIT_UNAVAILABLE",
+            shown_default="none"),
+    Setting("audit.journal_max_bytes", "LIVENESS_AUDIT_JOURNAL_MAX_BYTES",
+            "--audit-journal-max-bytes", int, 64 * 1024 * 1024,
+            "journal size limit per process; when full, calls fail with AUDIT_UNAVAILABLE",
+            shown_default="67108864 (64 MiB)"),
     # liveness-gateway sandbox
     Setting("sandbox.host", "SANDBOX_HOST", "--host", str, "127.0.0.1", "address to listen on",
             command=SANDBOX),
@@ -287,6 +315,8 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 def for_command(command: str) -> tuple[Setting, ...]:
+    if command == MIGRATE:
+        return tuple(s for s in SETTINGS if s.key.startswith("audit.") or s.command == "*")
     return tuple(s for s in SETTINGS if s.command in (command, "*"))
 
 
@@ -394,6 +424,7 @@ def _build(
     fields = {f.name for f in dataclasses.fields(GatewayConfig)}
     top = {k: v for k, v in values.items() if k in fields}
     tracing = _group(values, "tracing")
+    audit = audit_config(values, env)
     return GatewayConfig(
         **vendors,
         **top,
@@ -402,7 +433,39 @@ def _build(
         resilience=_within("resilience", ResilienceConfig, _group(values, "resilience")),
         tls=TlsConfig(**tls) if any(tls.values()) else None,
         tracing=_within("tracing", TracingConfig, tracing) if tracing["endpoint"] else None,
+        audit=audit,
     )
+
+
+def audit_config(values: Mapping[str, Any], env: Mapping[str, str]) -> AuditConfig | None:
+    """The audit trail's configuration; None when ``--audit-url`` is unset (off)."""
+    group = _group(values, "audit")
+    if not group.get("url"):
+        return None
+    group["password"] = _audit_password(env)
+    try:
+        return _within("audit", AuditConfig, group)  # type: ignore[no-any-return]
+    except ConfigError as exc:
+        if exc.field is None:
+            raise
+        raise ConfigError(f"{_named(exc.field)} {exc.problem}") from None
+
+
+def _audit_password(env: Mapping[str, str]) -> str:
+    direct = env.get("LIVENESS_AUDIT_PASSWORD", "")
+    path = env.get("LIVENESS_AUDIT_PASSWORD_FILE", "")
+    if direct and path:
+        raise ConfigError(
+            "set only one of LIVENESS_AUDIT_PASSWORD and LIVENESS_AUDIT_PASSWORD_FILE"
+        )
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"LIVENESS_AUDIT_PASSWORD_FILE: cannot read {path} ({exc.strerror})"
+            ) from None
+    return direct
 
 
 def _group(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -465,7 +528,7 @@ def markdown_table(settings: Iterable[Setting] = SETTINGS, command: str = SERVE)
         if s.command not in (command, "*"):
             continue
         env = f"`{s.env}`"
-        if s.flag is None and s.key.endswith(".api_secret"):
+        if s.flag is None and s.key.endswith((".api_secret", ".password")):
             env = f"`{s.env}` / `{s.env}_FILE`"
         flag = f"`{s.flag}`" if s.flag else "(none)"
         lines.append(f"| {env} | {flag} | {s.default_text()} | {s.help} |")

@@ -14,6 +14,7 @@ import grpc
 from opentelemetry.trace import Span, Tracer
 
 from liveness_gateway import errors, tracing
+from liveness_gateway.audit.trail import note_attempt
 from liveness_gateway.config import VENDOR_DOWNLOAD_LIMIT_S, GatewayConfig
 from liveness_gateway.errors import VENDOR_STATUS_TABLE, GatewayError
 from liveness_gateway.logs import note_vendor
@@ -313,10 +314,12 @@ class Upstream:
             raise
         finally:
             in_flight.dec()
+            elapsed = time.perf_counter() - started
+            note_attempt(endpoint.name, elapsed)  # the audit record's attempts and latency
             self._metrics.vendor_call(
                 endpoint.vendor,
                 endpoint.name,
-                time.perf_counter() - started,
+                elapsed,
                 failure,
                 outcome,
                 tracing.exemplar(span) if span is not None else None,

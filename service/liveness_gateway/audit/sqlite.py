@@ -1,0 +1,186 @@
+"""The embedded store: one SQLite file (stdlib sqlite3), written from one dedicated thread.
+
+WAL mode, so ListDecisions reads (its own thread and connection) never wait for a write;
+``synchronous=FULL`` when every response waits for its record (strict), ``NORMAL`` in async
+mode (a crash of the process loses nothing committed, a power cut may lose the last commits).
+Several worker processes may share the file: SQLite serialises their writes (busy timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from liveness_gateway.audit.record import COLUMNS, Decision
+from liveness_gateway.audit.store import (
+    SCHEMA_TABLE,
+    Page,
+    StoreUnavailableError,
+    insert_sql,
+    migrations,
+    select_sql,
+    statements,
+)
+
+T = TypeVar("T")
+
+_BUSY_TIMEOUT_MS = 5000
+_INSERT = insert_sql("?")
+
+
+def sqlite_path(url: str) -> str:
+    """The file of ``sqlite:PATH``, ``sqlite:///ABSOLUTE`` or a bare path."""
+    if url.startswith("sqlite://"):
+        return url[len("sqlite://") :]
+    return url.removeprefix("sqlite:")
+
+
+def _connect(path: str, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    return conn
+
+
+def apply_migrations(conn: sqlite3.Connection) -> list[int]:
+    """Apply the schema versions this file lacks, each in its own transaction."""
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"
+    )
+    applied: list[int] = []
+    for migration in migrations():
+        conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
+        try:
+            done = conn.execute(
+                f"SELECT 1 FROM {SCHEMA_TABLE} WHERE version = ?",  # noqa: S608  # nosec B608
+                (migration.version,),
+            ).fetchone()
+            if done is None:
+                for statement in statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {SCHEMA_TABLE} VALUES (?, ?, ?)",  # noqa: S608  # nosec B608
+                    (migration.version, migration.name, int(time.time() * 1e6)),
+                )
+                applied.append(migration.version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return applied
+
+
+class SqliteStore:
+    """:class:`~liveness_gateway.audit.store.Store` on a SQLite file."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-write")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-read")
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"sqlite: {exc}") from exc
+
+    async def open(self) -> list[int]:
+        def connect() -> list[int]:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path, self._synchronous)
+            applied = apply_migrations(conn)
+            self._write_conn = conn
+            return applied
+
+        applied = await self._run(self._writer, connect)
+
+        def connect_reader() -> None:
+            self._read_conn = _connect(self.path, self._synchronous)
+
+        await self._run(self._reader, connect_reader)
+        return applied
+
+    def _writing(self) -> sqlite3.Connection:
+        if self._write_conn is None:
+            raise sqlite3.OperationalError("not open")
+        return self._write_conn
+
+    def _reading(self) -> sqlite3.Connection:
+        if self._read_conn is None:
+            raise sqlite3.OperationalError("not open")
+        return self._read_conn
+
+    async def write(self, records: Sequence[Decision]) -> None:
+        rows = [r.as_row() for r in records]
+
+        def insert() -> None:
+            conn = self._writing()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        await self._run(self._writer, insert)
+
+    async def list(self, page: Page) -> list[Decision]:
+        sql, params = select_sql(page, "?")
+
+        def query() -> list[Decision]:
+            return [Decision(*row) for row in self._reading().execute(sql, params)]
+
+        return await self._run(self._reader, query)
+
+    async def get(self, decision_id: str) -> Decision | None:
+        sql = f"SELECT {', '.join(COLUMNS)} FROM decisions WHERE id = ?"  # noqa: S608  # nosec B608
+
+        def query() -> Decision | None:
+            row = self._reading().execute(sql, (decision_id,)).fetchone()
+            return None if row is None else Decision(*row)
+
+        return await self._run(self._reader, query)
+
+    async def purge(self, before_us: int, limit: int) -> int:
+        def delete() -> int:
+            cursor = self._writing().execute(
+                "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions "
+                "WHERE time_us < ? ORDER BY time_us LIMIT ?)",
+                (before_us, limit),
+            )
+            return cursor.rowcount
+
+        return await self._run(self._writer, delete)
+
+    async def ping(self) -> None:
+        await self._run(self._writer, lambda: self._writing().execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        def close_write() -> None:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
+
+        def close_read() -> None:
+            if self._read_conn is not None:
+                self._read_conn.close()
+                self._read_conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, close_write)
+        await asyncio.get_running_loop().run_in_executor(self._reader, close_read)
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
