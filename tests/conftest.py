@@ -9,7 +9,7 @@ Two ways to run the gateway, one fixture each:
 
 A test is a *system* test (marker ``system``) when it reaches outside this Python process:
 it starts real processes (``processes``) or drives an external program (``tool``,
-``toxiproxy``, ``collector``, ``helm``). Using one of those fixtures marks it;
+``toxiproxy``, ``collector``, ``helm``, ``postgres``). Using one of those fixtures marks it;
 ``pytest -m "not system"`` is the fast suite, which needs nothing but the virtualenv.
 """
 
@@ -31,6 +31,7 @@ from liveness_gateway.transport import Transport
 
 from tests import tools
 from tests.otel_collector import Collector, running_collector
+from tests.postgres import Postgres, running_postgres
 from tests.processes import Processes
 
 CHANNEL_OPTIONS = [
@@ -41,7 +42,7 @@ CHANNEL_OPTIONS = [
 
 # Fixtures that reach outside this process: a test that uses one (even through another
 # fixture) is a system test.
-SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "collector", "helm"})
+SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "collector", "helm", "postgres"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -70,6 +71,13 @@ async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
     """A real OpenTelemetry Collector receiving OTLP on loopback (tests/otel_collector.py)."""
     async with running_collector(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    """A fresh PostgreSQL cluster on a Unix socket (tests/postgres.py), removed afterwards."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture

@@ -26,6 +26,21 @@ _TOOLS: dict[str, tuple[str, str]] = {
 }
 
 
+# PostgreSQL's programs (the audit trail's tests; installed by mk/audit.mk): Debian keeps the
+# server's out of PATH, in one directory per major version; the newest is taken, and pg_dump
+# from the same directory, so that it matches the server.
+POSTGRES_PROGRAMS = ("initdb", "pg_ctl", "pg_dump", "postgres")
+_POSTGRES_DIRS = "/usr/lib/postgresql/*/bin"
+
+
+def _postgres(name: str) -> str | None:
+    dirs = sorted(Path("/").glob(_POSTGRES_DIRS.lstrip("/")), key=lambda p: int(p.parent.name))
+    for directory in reversed(dirs):
+        if (directory / name).exists():
+            return str(directory / name)
+    return None
+
+
 def find(name: str) -> str:
     """The path of ``name``: its environment variable, .tools/ or PATH; else the test fails."""
     var, pattern = _TOOLS.get(name, ("", ""))
@@ -33,6 +48,8 @@ def find(name: str) -> str:
     if not path and pattern:
         built = sorted((ROOT / ".tools").glob(pattern))
         path = str(built[-1]) if built else None
+    if not path and name in POSTGRES_PROGRAMS:
+        path = _postgres(name)
     path = path or shutil.which(name)
     if not path or not os.access(path, os.X_OK):
         how = f"set {var} or " if var else ""

@@ -40,9 +40,13 @@ class RunningAudit:
         self.trail = trail
         self.store = trail.writer.store
         self.retention = retention
+        self._stopped = False
 
     async def stop(self) -> None:
         """After the server stopped: write what is queued, close the store and journal."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self.retention is not None:
             await self.retention.stop()
         await self.trail.writer.stop()
