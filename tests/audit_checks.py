@@ -14,7 +14,7 @@ import pytest
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway import __version__
-from liveness_gateway.audit.record import Decision, is_id
+from liveness_gateway.audit.record import Decision, is_id, new_id
 from liveness_gateway.audit.store import Page
 from liveness_gateway.server import RunningGateway
 
@@ -168,3 +168,56 @@ async def check_every_field(gateway: RunningGateway, files: FileServer) -> None:
     common(rec, err, "Detect")
     assert (rec.code, rec.reason, rec.attempts) == ("INVALID_ARGUMENT", "INVALID_REQUEST", 0)
     assert (rec.vendor, rec.vendor_endpoint, rec.source) == ("", "", "")
+
+
+def sample_record(i: int, **fields: Any) -> Decision:
+    base: dict[str, Any] = {
+        "id": new_id(1_700_000_000 + i),
+        "time_us": (1_700_000_000 + i) * 1_000_000,
+        "request_id": f"req-{i}",
+        "client_request_id": f"client-{i}" if i % 2 else "",
+        "caller": "checkout" if i % 3 else "payouts",
+        "rpc": "Detect" if i % 2 else "AntiHack",
+        "vendor": "linkface" if i % 2 else "accuauth",
+        "vendor_endpoint": "liveness_hack_detect" if i % 2 else "liveness_anti_hack",
+        "vendor_request_id": f"TID{i}",
+        "liveness_data_id": "",
+        "source": "data",
+        "liveness_data_sha256": f"{i:064x}",
+        "score": i / 100,
+        "threshold": 0.98,
+        "verdict": "hack" if i % 5 == 0 else "live",
+        "code": "OK" if i % 7 else "UNAVAILABLE",
+        "reason": "" if i % 7 else "VENDOR_TIMEOUT",
+        "attempts": 1,
+        "vendor_latency_us": 1000,
+        "total_latency_us": 2000,
+        "gateway_version": "test",
+        "host": "h",
+    }
+    base.update(fields)
+    return Decision(**base)
+
+
+def FILTER_CASES(records: list[Decision]) -> dict[str, list[Decision]]:  # noqa: N802
+    """A filter on each field over ``sample_record(1..60)``, and the records it must find."""
+    return {
+        "caller = payouts": [r for r in records if r.caller == "payouts"],
+        "caller != payouts": [r for r in records if r.caller != "payouts"],
+        "rpc = AntiHack": [r for r in records if r.rpc == "AntiHack"],
+        "verdict = hack": [r for r in records if r.verdict == "hack"],
+        "reason = VENDOR_TIMEOUT": [r for r in records if r.reason == "VENDOR_TIMEOUT"],
+        "code = UNAVAILABLE": [r for r in records if r.code == "UNAVAILABLE"],
+        "vendor = accuauth": [r for r in records if r.vendor == "accuauth"],
+        "vendor_request_id = TID17": [records[16]],
+        'request_id = "req-23"': [records[22]],
+        "client_request_id = client-9": [records[8]],
+        f"liveness_data_sha256 = {records[3].liveness_data_sha256}": [records[3]],
+        'time >= "2023-11-14T22:13:40Z" AND time < "2023-11-14T22:13:50Z"': [
+            r for r in records if 1_700_000_020 <= r.time_us // 1_000_000 < 1_700_000_030
+        ],
+        "caller = checkout AND verdict = hack AND rpc = Detect": [
+            r for r in records
+            if r.caller == "checkout" and r.verdict == "hack" and r.rpc == "Detect"
+        ],
+    }  # fmt: skip

@@ -20,7 +20,7 @@ from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway import settings
 from liveness_gateway.audit import query
-from liveness_gateway.audit.record import Decision, new_id
+from liveness_gateway.audit.record import new_id
 from liveness_gateway.audit.retention import Retention
 from liveness_gateway.audit.store import Page
 from liveness_gateway.auth import hash_token
@@ -29,7 +29,14 @@ from liveness_gateway.metrics import AuditMetrics
 from liveness_gateway.server import RunningGateway
 from prometheus_client import CollectorRegistry
 
-from tests.audit_checks import PAYLOAD_MARK, all_records, check_every_field, payload
+from tests.audit_checks import (
+    FILTER_CASES,
+    PAYLOAD_MARK,
+    all_records,
+    check_every_field,
+    payload,
+    sample_record,
+)
 from tests.conftest import CHANNEL_OPTIONS, FileServer
 
 GatewayMaker = Callable[..., Awaitable[RunningGateway]]
@@ -128,39 +135,10 @@ async def test_audit_service_is_open_only_to_callers_granted_audit(
     )  # fmt: skip
 
 
-def _record(i: int, **fields: Any) -> Decision:
-    base: dict[str, Any] = {
-        "id": new_id(1_700_000_000 + i),
-        "time_us": (1_700_000_000 + i) * 1_000_000,
-        "request_id": f"req-{i}",
-        "client_request_id": f"client-{i}" if i % 2 else "",
-        "caller": "checkout" if i % 3 else "payouts",
-        "rpc": "Detect" if i % 2 else "AntiHack",
-        "vendor": "linkface" if i % 2 else "accuauth",
-        "vendor_endpoint": "liveness_hack_detect" if i % 2 else "liveness_anti_hack",
-        "vendor_request_id": f"TID{i}",
-        "liveness_data_id": "",
-        "source": "data",
-        "liveness_data_sha256": f"{i:064x}",
-        "score": i / 100,
-        "threshold": 0.98,
-        "verdict": "hack" if i % 5 == 0 else "live",
-        "code": "OK" if i % 7 else "UNAVAILABLE",
-        "reason": "" if i % 7 else "VENDOR_TIMEOUT",
-        "attempts": 1,
-        "vendor_latency_us": 1000,
-        "total_latency_us": 2000,
-        "gateway_version": "test",
-        "host": "h",
-    }
-    base.update(fields)
-    return Decision(**base)
-
-
 async def test_list_decisions_pages_and_filters(make_gateway: GatewayMaker, tmp_path: Path) -> None:
     gateway = await make_gateway(audit=sqlite_audit(tmp_path))
     assert gateway.audit is not None
-    records = [_record(i) for i in range(1, 61)]
+    records = [sample_record(i) for i in range(1, 61)]
     await gateway.audit.store.write(records)
     await gateway.audit.store.write(records[:5])  # again: kept once
     async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
@@ -185,26 +163,7 @@ async def test_list_decisions_pages_and_filters(make_gateway: GatewayMaker, tmp_
         newest_first = [r.id for r in sorted(records, key=lambda r: r.time_us, reverse=True)]
         assert await ids() == newest_first
         assert await ids(size=60) == newest_first
-        expected = {
-            'caller = payouts': [r for r in records if r.caller == "payouts"],
-            "caller != payouts": [r for r in records if r.caller != "payouts"],
-            "rpc = AntiHack": [r for r in records if r.rpc == "AntiHack"],
-            "verdict = hack": [r for r in records if r.verdict == "hack"],
-            "reason = VENDOR_TIMEOUT": [r for r in records if r.reason == "VENDOR_TIMEOUT"],
-            "code = UNAVAILABLE": [r for r in records if r.code == "UNAVAILABLE"],
-            "vendor = accuauth": [r for r in records if r.vendor == "accuauth"],
-            "vendor_request_id = TID17": [records[16]],
-            'request_id = "req-23"': [records[22]],
-            "client_request_id = client-9": [records[8]],
-            f"liveness_data_sha256 = {records[3].liveness_data_sha256}": [records[3]],
-            'time >= "2023-11-14T22:13:40Z" AND time < "2023-11-14T22:13:50Z"': [
-                r for r in records if 1_700_000_020 <= r.time_us // 1_000_000 < 1_700_000_030
-            ],
-            "caller = checkout AND verdict = hack AND rpc = Detect": [
-                r for r in records
-                if r.caller == "checkout" and r.verdict == "hack" and r.rpc == "Detect"
-            ],
-        }  # fmt: skip
+        expected = FILTER_CASES(records)
         for filter_text, wanted in expected.items():
             assert wanted, filter_text
             got = await ids(filter_text, size=4)
@@ -259,7 +218,7 @@ async def test_a_page_token_is_bound_to_its_filter(
 ) -> None:
     gateway = await make_gateway(audit=sqlite_audit(tmp_path))
     assert gateway.audit is not None
-    await gateway.audit.store.write([_record(i) for i in range(1, 10)])
+    await gateway.audit.store.write([sample_record(i) for i in range(1, 10)])
     async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
         audit = audit_pb2_grpc.AuditLogStub(channel)
         first = await audit.ListDecisions(audit_pb2.ListDecisionsRequest(page_size=2))
@@ -279,10 +238,11 @@ async def test_retention_purges_old_records_in_small_batches(tmp_path: Path) -> 
     store = SqliteStore(str(tmp_path / "audit.db"))
     await store.open()
     try:
-        old = [_record(i) for i in range(1, 26)]  # 2023
+        old = [sample_record(i) for i in range(1, 26)]  # 2023
         now_s = 1_700_000_000 + 10 * 86_400
         fresh = [
-            _record(i, id=new_id(now_s - i), time_us=(now_s - i) * 1_000_000) for i in range(5)
+            sample_record(i, id=new_id(now_s - i), time_us=(now_s - i) * 1_000_000)
+            for i in range(5)
         ]
         await store.write(old + fresh)
         registry = CollectorRegistry()
