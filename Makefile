@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 .PHONY: help setup serve sandbox test test-fast lint proto proto-check proto-breaking pytest fuzz clean
 
 help:
-	@echo "make serve        run the gateway on the embedded vendor sandbox (port 50051)"
+	@echo "make serve        run the gateway on the embedded vendor sandbox (port 50051), audit trail in .data/"
 	@echo "make test         lint, contract checks and the full test suite"
 	@echo "make test-fast    the fast suite: pytest -m 'not system' (no external tools needed)"
 	@echo "make lint         ruff, mypy, buf lint"
@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# The audit trail is on in `make serve`: an SQLite file and its journal under DATA_DIR.
+DATA_DIR ?= .data
 serve: $(STAMP)
-	$(BIN)/liveness-gateway serve --sandbox
+	$(BIN)/liveness-gateway serve --sandbox --audit-url sqlite:$(DATA_DIR)/audit.db \
+	  --audit-journal-dir $(DATA_DIR)/audit-journal
 
 sandbox: $(STAMP)
 	$(BIN)/liveness-gateway sandbox

@@ -11,6 +11,7 @@ import pytest
 from liveness_gateway import settings
 from liveness_gateway.cli import _parser
 from liveness_gateway.config import (
+    AuditConfig,
     ConfigError,
     GatewayConfig,
     ResilienceConfig,
@@ -54,6 +55,7 @@ def test_every_setting_lands_in_the_config_or_the_cli() -> None:
         "resilience": {f.name for f in dataclasses.fields(ResilienceConfig)},
         "tls": {f.name for f in dataclasses.fields(TlsConfig)},
         "tracing": {f.name for f in dataclasses.fields(TracingConfig)},
+        "audit": {f.name for f in dataclasses.fields(AuditConfig)},
     }
     for s in settings.SETTINGS:
         head, _, rest = s.key.partition(".")

@@ -68,7 +68,7 @@ class PostgresStore:
     def __init__(
         self,
         url: str,
-        password: str = "",  # nosec B107  (none: the server trusts the connection)
+        password: str = "",  # nosec B107
         *,
         synchronous_commit: bool = True,
     ) -> None:

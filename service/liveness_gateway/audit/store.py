@@ -81,7 +81,7 @@ def select_sql(page: Page, placeholder: str) -> tuple[str, list[str | int]]:
     if page.after is not None:
         time_us, last_id = page.after
         where.append(f"(time_us, id) < ({mark(time_us)}, {mark(last_id)})")
-    sql = f"SELECT {', '.join(COLUMNS)} FROM decisions"  # noqa: S608  # nosec B608  (columns are constants)
+    sql = f"SELECT {', '.join(COLUMNS)} FROM decisions"  # noqa: S608  # nosec B608
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY time_us DESC, id DESC LIMIT {int(page.limit)}"
