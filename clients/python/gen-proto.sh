@@ -17,6 +17,7 @@ bin=${VENV_BIN:-$root/.venv/bin}
 protos=${PROTOS_DIR:-$root/protos}
 dest=$here/src/liveness_client/_proto
 pkg=liveness_client._proto.liveness.v1
+audit_pkg=liveness_client._proto.liveness.audit.v1
 
 generate() {
   local out=$1
@@ -34,9 +35,24 @@ generate() {
     echo "gen-proto: an import of liveness.* was left unrewritten" >&2
     exit 1
   fi
+  # The operators' query API (livenessctl audit): liveness.audit.v1, rewritten the same way.
+  mkdir -p "$out/liveness/audit/v1"
+  PATH="$bin:$PATH" "$bin/python" -m grpc_tools.protoc -I "$protos" \
+    --python_out="$out" --grpc_python_out="$out" \
+    --mypy_out="$out" --mypy_grpc_out="$out" \
+    "$protos/liveness/audit/v1/audit.proto" \
+    > /dev/null 2> >(grep -v "^Writing mypy to" >&2 || true)
+  for f in "$out"/liveness/audit/v1/*.py "$out"/liveness/audit/v1/*.pyi; do
+    sed -i -E "s/^(from|import) liveness\.audit\.v1( |\.|$)/\1 $audit_pkg\2/" "$f"
+  done
+  if grep -En '^(from|import) liveness\.' "$out"/liveness/audit/v1/*.py "$out"/liveness/audit/v1/*.pyi; then
+    echo "gen-proto: an import of liveness.* was left unrewritten" >&2
+    exit 1
+  fi
   cp "$protos/liveness/v1/service_config.json" "$out/liveness/v1/service_config.json"
   printf '"""Generated from protos/ by clients/python/gen-proto.sh; do not edit."""\n' \
-    | tee "$out/__init__.py" "$out/liveness/__init__.py" >"$out/liveness/v1/__init__.py"
+    | tee "$out/__init__.py" "$out/liveness/__init__.py" "$out/liveness/audit/__init__.py" \
+      "$out/liveness/audit/v1/__init__.py" >"$out/liveness/v1/__init__.py"
 }
 
 if [[ ${1:-} == --check ]]; then

@@ -55,6 +55,7 @@ def gateway() -> Iterator[Gateway]:
         "LIVENESS_BREAKER_FAILURES": "1000000",
     }
     with tempfile.TemporaryDirectory(prefix="liveness-client-tests-") as work:
+        env["LIVENESS_AUDIT_URL"] = f"sqlite:{work}/audit.db"  # for `livenessctl audit`
         ready, log = Path(work) / "ready.json", Path(work) / "gateway.log"
         with log.open("wb") as stderr:
             process = subprocess.Popen(

@@ -4,6 +4,8 @@
     livenessctl upload FILE | --url URL
     livenessctl antihack FILE | --image-id ID [--image OUT] [--extra]
     livenessctl health [--service NAME]
+    livenessctl audit list [--filter F] [--page-size N] [--page-token T | --all]
+    livenessctl audit get ID
 
 Human-readable output by default, ``--json`` for scripts. A failure prints one line on stderr
 and exits with a code that tells the failure class apart (see EXIT_CODES / the README).
@@ -44,6 +46,8 @@ EXIT_USAGE = 2
 """Bad arguments, or a local file that cannot be read or written (argparse also uses 2)."""
 EXIT_NOT_SERVING = 10
 """``health``: the server answered, but not SERVING."""
+MAX_PAGES = 1000
+"""``audit list --all`` stops after this many pages."""
 
 EXIT_CODES: Sequence[tuple[type[LivenessError], int]] = (
     # Order matters: a subclass before its base.
@@ -131,6 +135,27 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 
     health = sub.add_parser("health", parents=[common], help="grpc.health.v1 check")
     health.add_argument("--service", default="", help="service name ('' is the whole server)")
+
+    audit = sub.add_parser(
+        "audit", parents=[common], help="read the gateway's decision audit trail"
+    )
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    listing = audit_sub.add_parser(
+        "list", parents=[common], help="decisions, newest first (ListDecisions)"
+    )
+    listing.add_argument(
+        "--filter",
+        default="",
+        help="e.g. 'caller = checkout AND verdict = hack AND time >= \"2026-01-01T00:00:00Z\"'",
+    )
+    listing.add_argument("--page-size", type=int, default=0, help="decisions per page")
+    pages = listing.add_mutually_exclusive_group()
+    pages.add_argument("--page-token", default="", help="next_page_token of the previous page")
+    pages.add_argument(
+        "--all", action="store_true", help=f"follow the pages to the end (at most {MAX_PAGES})"
+    )
+    get = audit_sub.add_parser("get", parents=[common], help="one decision by id (GetDecision)")
+    get.add_argument("id", help="the decision's id")
     return root
 
 
@@ -187,9 +212,46 @@ def _run(args: argparse.Namespace, client: LivenessClient) -> tuple[dict[str, An
             if args.image is not None:
                 out["image_file"] = _write_image(args.image, result)
             return out, EXIT_OK
+        case "audit":
+            return _audit(args, client), EXIT_OK
         case _:
             status = client.health(args.service, **call)
             return {"status": status}, EXIT_OK if status == "SERVING" else EXIT_NOT_SERVING
+
+
+def _audit(args: argparse.Namespace, client: LivenessClient) -> dict[str, Any]:
+    if args.audit_command == "get":
+        return {"decision": client.get_decision(args.id, request_id=args.request_id)}
+    decisions: list[dict[str, Any]] = []
+    token = args.page_token
+    for _ in range(MAX_PAGES if args.all else 1):
+        page = client.list_decisions(
+            filter=args.filter,
+            page_size=args.page_size,
+            page_token=token,
+            request_id=args.request_id,
+        )
+        decisions += page.decisions
+        token = page.next_page_token
+        if not token:
+            break
+    return {"decisions": decisions, "next_page_token": token}
+
+
+_AUDIT_COLUMNS = ("decide_time", "id", "rpc", "caller", "verdict", "code", "reason")
+
+
+def _audit_lines(out: Mapping[str, Any]) -> list[str]:
+    if "decision" in out:
+        decision = out["decision"]
+        width = max(len(key) for key in decision)
+        return [f"{key.ljust(width)}  {_fmt(value)}" for key, value in decision.items()]
+    lines = [
+        "  ".join(_fmt(d.get(column, "")) for column in _AUDIT_COLUMNS) for d in out["decisions"]
+    ]
+    if out["next_page_token"]:
+        lines.append(f"next page: --page-token {out['next_page_token']}")
+    return lines or ["no decisions"]
 
 
 def _write_image(path: str, result: AntiHackResult) -> str | None:
@@ -205,6 +267,8 @@ def _write_image(path: str, result: AntiHackResult) -> str | None:
 def _human(command: str, out: Mapping[str, Any]) -> list[str]:
     if command == "health":
         return [str(out["status"])]
+    if command == "audit":
+        return _audit_lines(out)
     rows: list[tuple[str, Any]] = []
     for key, value in out.items():
         if key == "quality":

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from liveness_client._proto.liveness.audit.v1 import audit_pb2, audit_pb2_grpc
 from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
 from liveness_client._proto.liveness.v1 import liveness_pb2_grpc
 from liveness_client.channel import (
@@ -20,7 +21,7 @@ from liveness_client.channel import (
     channel_options,
 )
 from liveness_client.exceptions import from_grpc_error, request_id_from
-from liveness_client.results import AntiHackResult, DetectResult, UploadResult
+from liveness_client.results import AntiHackResult, DecisionPage, DetectResult, UploadResult
 
 Metadata = Sequence[tuple[str, str]]
 
@@ -256,7 +257,33 @@ class LivenessClient:
         self._channel: grpc.Channel = channel
         self._stub = liveness_pb2_grpc.LivenessCheckStub(channel)
         self._health = health_pb2_grpc.HealthStub(channel)
+        self._audit = audit_pb2_grpc.AuditLogStub(channel)
         self._settings = _Settings(timeout, auth_token)
+
+    def list_decisions(
+        self,
+        *,
+        filter: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> DecisionPage:
+        """One page of the gateway's audit trail, newest first (liveness.audit.v1; the caller
+        needs ``audit`` in its callers-file ``rpcs``)."""
+        request = audit_pb2.ListDecisionsRequest(
+            filter=filter, page_size=page_size, page_token=page_token
+        )
+        reply, _ = self._call(self._audit.ListDecisions, request, timeout, request_id, ())
+        return DecisionPage.from_proto(reply)
+
+    def get_decision(
+        self, decision_id: str, *, timeout: float | None = None, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """One decision of the audit trail by its id, as a dict of the proto's fields."""
+        request = audit_pb2.GetDecisionRequest(id=decision_id)
+        reply, _ = self._call(self._audit.GetDecision, request, timeout, request_id, ())
+        return DecisionPage.decision(reply.decision)
 
     def upload(
         self,

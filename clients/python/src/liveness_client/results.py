@@ -10,6 +10,8 @@ import enum
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from google.protobuf import json_format
+
 from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
 
 
@@ -155,3 +157,23 @@ class AntiHackResult:
             "quality": self.quality.to_dict() if self.quality is not None else None,
             "request_id": self.request_id,
         }
+
+
+@dataclass(frozen=True)
+class DecisionPage:
+    """One page of the gateway's audit trail (liveness.audit.v1.ListDecisions), newest first.
+    Each decision is a dict of the proto's fields (times as RFC 3339, durations as "0.003s")."""
+
+    decisions: list[dict[str, Any]]
+    next_page_token: str
+
+    @staticmethod
+    def decision(message: Any) -> dict[str, Any]:
+        return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+    @classmethod
+    def from_proto(cls, reply: Any) -> DecisionPage:
+        return cls([cls.decision(d) for d in reply.decisions], reply.next_page_token)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""Generated from protos/ by clients/python/gen-proto.sh; do not edit."""
