@@ -32,7 +32,7 @@ from tests.deploy.conftest import (
 )
 from tests.processes import Processes
 
-ALL_VALUES = ["", "all-features", "existing-secret", "sandbox", "tls-auth"]
+ALL_VALUES = ["", "all-features", "existing-secret", "sandbox", "tls-auth", "audit-sqlite"]
 CI_SECRETS = ("ci-linkface-secret-value", "ci-accuauth-secret-value")
 
 
@@ -726,3 +726,74 @@ def test_chart_refuses_tls_and_auth_settings_that_cannot_work(
     result = run_helm(helm, *template_args(sets=sets))
     assert result.returncode != 0, sets
     assert complaint in result.stderr
+
+
+# --- the decision audit trail (issue #19) ----------------------------------------------------
+
+
+def test_audit_is_off_by_default(render: Render) -> None:
+    docs = render()
+    env = env_of(gateway_container(docs))
+    assert not [name for name in env if name.startswith("LIVENESS_AUDIT_")]
+    assert "PersistentVolumeClaim" not in kinds(docs)
+
+
+def test_audit_postgresql_url_and_password_come_from_a_secret(render: Render) -> None:
+    docs = render(ci_values("all-features"))
+    container = gateway_container(docs)
+    url = next(e for e in container["env"] if e["name"] == "LIVENESS_AUDIT_URL")
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "liveness-audit-db", "key": "url"}
+    env = env_of(container)
+    assert "LIVENESS_AUDIT_PASSWORD" not in env
+    password_file = env["LIVENESS_AUDIT_PASSWORD_FILE"]["value"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert password_file.startswith(mounts["audit-secret"]["mountPath"] + "/")
+    assert mounts["audit-secret"]["readOnly"] is True
+    assert env["LIVENESS_AUDIT_JOURNAL_DIR"]["value"].startswith(mounts["audit"]["mountPath"] + "/")
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes["audit"]
+    assert volumes["audit-secret"]["secret"]["secretName"] == "liveness-audit-db"
+    assert env["LIVENESS_AUDIT_REFUSED"]["value"] == "1"
+    assert only(docs, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+def test_audit_sqlite_is_one_replica_on_a_volume(render: Render) -> None:
+    docs = render(ci_values("audit-sqlite"))
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    claim = only(docs, "PersistentVolumeClaim")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["audit"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    env = env_of(gateway_container(docs))
+    assert env["LIVENESS_AUDIT_URL"]["value"] == "sqlite:/var/lib/liveness-gateway/audit.db"
+    assert env["LIVENESS_AUDIT_DURABILITY"]["value"] == "async"
+    existing = render(ci_values("audit-sqlite"), sets=["audit.sqlite.existingClaim=decisions"])
+    assert "PersistentVolumeClaim" not in kinds(existing)
+
+
+@pytest.mark.parametrize(
+    ("sets", "complaint"),
+    [
+        (["audit.enabled=true", "audit.store=sqlite"], "replicaCount"),
+        (["audit.enabled=true", "audit.store=sqlite", "replicaCount=1",
+          "autoscaling.enabled=true"], "enabled"),
+        (["audit.store=mysql"], "store"),
+        (["audit.durability=sometimes"], "durability"),
+        (["audit.journal.maxBytes=10"], "maxBytes"),
+        (["audit.retentionDays=-1"], "retentionDays"),
+    ],
+)  # fmt: skip
+def test_schema_rejects_bad_audit_values(helm: Path, sets: list[str], complaint: str) -> None:
+    result = run_helm(helm, *template_args(sets=sets))
+    assert result.returncode != 0, sets
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_chart_refuses_postgresql_without_its_secret(helm: Path) -> None:
+    result = run_helm(helm, *template_args(sets=["audit.enabled=true"]))
+    assert result.returncode != 0
+    assert "audit.postgresql.existingSecret" in result.stderr

@@ -182,3 +182,28 @@ Refuse TLS and auth settings that cannot work, with a message naming the value t
 {{- fail (printf "gateway.grpcPort, gateway.metricsPort and gateway.healthPort must differ (got %v)" $ports) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The decision audit trail: an SQLite file on a volume (one replica), or PostgreSQL named by a
+Secret. The journal lives under the same mount.
+*/}}
+{{- define "liveness-gateway.auditSqlite" -}}
+{{- if and .Values.audit.enabled (eq .Values.audit.store "sqlite") }}true{{- end }}
+{{- end }}
+
+{{- define "liveness-gateway.auditMountPath" -}}
+/var/lib/liveness-gateway
+{{- end }}
+
+{{- define "liveness-gateway.auditSecretMountPath" -}}
+/var/run/secrets/liveness-gateway-audit
+{{- end }}
+
+{{- define "liveness-gateway.validateAudit" -}}
+{{- if and .Values.audit.enabled (eq .Values.audit.store "postgresql") (not .Values.audit.postgresql.existingSecret) }}
+{{- fail "audit.store postgresql needs audit.postgresql.existingSecret: a Secret with the database URL and its password" }}
+{{- end }}
+{{- if and (include "liveness-gateway.auditSqlite" .) (or .Values.autoscaling.enabled (ne (int .Values.replicaCount) 1)) }}
+{{- fail "audit.store sqlite keeps the file on one pod's volume: set replicaCount 1 and autoscaling.enabled false, or use postgresql" }}
+{{- end }}
+{{- end }}
