@@ -19,8 +19,10 @@ from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.config import AuditConfig
 from liveness_gateway.server import RunningGateway
 
+from tests import tools
 from tests.audit_checks import FILTER_CASES, payload, sample_record
 from tests.conftest import CHANNEL_OPTIONS
+from tests.metrics_text import sample, scrape
 from tests.postgres import Postgres
 from tests.processes import Processes
 
@@ -152,3 +154,29 @@ async def test_list_decisions_pages_and_filters_through_grpcurl(
     code, _, err = await _grpcurl(grpcurl, gateway.address, "ListDecisions", {"filter": "x = 1"})
     assert code != 0
     assert "InvalidArgument" in err
+
+
+async def test_audit_metrics_are_exported_and_pass_promtool(
+    make_gateway: Callable[..., Awaitable[RunningGateway]],
+    tool: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    gateway = await make_gateway(audit=AuditConfig(url=str(tmp_path / "audit.db")))
+    assert gateway.metrics_port
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        for _ in range(3):
+            await stub.Detect(pb.DetectRequest(liveness_data=payload("score=0.5")))
+    text = await scrape(gateway.metrics_port)
+    result = await tools.promtool_check_metrics(tool("promtool"), text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sample(text, "liveness_gateway_audit_records_written_total", target="database") == 3
+    assert sample(text, "liveness_gateway_audit_records_written_total", target="journal") == 0
+    assert sample(text, "liveness_gateway_audit_batch_records_count") >= 1
+    assert sample(text, "liveness_gateway_audit_write_seconds_count", target="database") >= 1
+    assert sample(text, "liveness_gateway_audit_database_up") == 1
+    assert sample(text, "liveness_gateway_audit_journal_records") == 0
+    assert sample(text, "liveness_gateway_audit_records_failed_total") == 0
+    assert sample(text, "liveness_gateway_audit_records_replayed_total") == 0
+    # The AuditLog service has its server metrics, like every other service.
+    assert 'grpc_method="ListDecisions"' in text
