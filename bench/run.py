@@ -60,6 +60,9 @@ class Cfg:
     """``taskset -c 0`` when pinned: prepended to the servers' command lines."""
     load_prefix: tuple[str, ...] = ()
     """``taskset -c 1`` when pinned: the sandbox's and the load generators' command lines."""
+    audit: bool = True
+    """The audit trail run: off, async and strict on SQLite and PostgreSQL."""
+    only_audit: bool = False
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -395,6 +398,9 @@ def run(cfg: Cfg) -> dict[str, Any]:
         floor_env,
         tmp / "floor.log",
     )
+    if cfg.only_audit:
+        results["audit"] = audit(cfg, tmp)
+        return results
     gw_ctx = start_gateway(cfg, tmp, sandbox_port, 1, "gateway")
     with sandbox, ceiling as ceiling_proc, floor as floor_proc, gw_ctx as (gw, gw_port):
         for port in (sandbox_port, ceiling_port, floor_port):
@@ -433,6 +439,8 @@ def run(cfg: Cfg) -> dict[str, Any]:
         results["scaling"] = scaling(cfg, tmp, files, results)
     if cfg.otelcol:
         results["tracing"] = tracing(cfg, tmp, files)
+    if cfg.audit:
+        results["audit"] = audit(cfg, tmp)
     return results
 
 
@@ -710,6 +718,104 @@ def tracing(cfg: Cfg, tmp: Path, files: dict[str, tuple[Path, Path]]) -> dict[st
     return out
 
 
+AUDIT_MODES = (
+    ("off", None, None),
+    ("async sqlite", "sqlite", "async"),
+    ("strict sqlite", "sqlite", "strict"),
+    ("async postgresql", "postgresql", "async"),
+    ("strict postgresql", "postgresql", "strict"),
+)
+
+
+def audit(cfg: Cfg, tmp: Path) -> dict[str, Any]:
+    """1 KB Detect (where a per-call cost shows most) with the audit trail off, async and
+    strict, on SQLite (a file on the same disk) and on PostgreSQL (a local cluster made with
+    initdb, on a Unix socket): max RPS per gateway core at 16 in flight, and p50/p99 paced at
+    half the audit-off max, against audit off at that rate. Fresh gateway per mode; the
+    database's own CPU is not counted (PostgreSQL runs on the load core when pinned)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import running_postgres
+
+    label = "1KB"
+    grpc_bin = tmp / "audit-1KB.bin"
+    grpc_bin.write_bytes(detect_request_bin(payload(SIZES[label])))
+    sandbox_port = free_port()
+    out: dict[str, Any] = {"payload": label, "modes": {}}
+    with (
+        sandbox_process(sandbox_port, base_env(cfg.uvloop), tmp / "sandbox-audit.log",
+                        cfg.load_prefix),
+        running_postgres() as postgres,
+    ):  # fmt: skip
+        wait_port(sandbox_port)
+        rate = None
+        base: dict[str, Any] = {}
+        for mode, store, durability in AUDIT_MODES:
+            extra: dict[str, str] = {}
+            if store is not None and durability is not None:
+                data = tmp / f"audit-{mode.replace(' ', '-')}"
+                extra = {
+                    "LIVENESS_AUDIT_URL": postgres.url()
+                    if store == "postgresql"
+                    else f"sqlite:{data}/audit.db",
+                    "LIVENESS_AUDIT_DURABILITY": durability,
+                    "LIVENESS_AUDIT_JOURNAL_DIR": str(data / "journal"),
+                }
+            name = f"gateway-audit-{mode.replace(' ', '-')}"
+            with start_gateway(cfg, tmp, sandbox_port, 1, name, extra) as (gw, port):
+                ghz(cfg, port, grpc_bin, duration_s=1, concurrency=4)
+                res, cores, _ = measured(
+                    gw.pid,
+                    lambda port=port: ghz(
+                        cfg, port, grpc_bin, duration_s=cfg.duration_s, concurrency=16
+                    ),
+                )
+                if rate is None:
+                    rate = res["rps"] / 2
+                paced = ghz(
+                    cfg, port, grpc_bin, duration_s=cfg.rate_duration_s, concurrency=32, rps=rate
+                )
+            figures = {
+                "rps": res["rps"],
+                "errors": res["errors"],
+                "cores": cores,
+                "rps_per_core": res["rps"] / cores if cores else None,
+                "paced_rps": rate,
+                "p50_ms": paced["p50_ms"],
+                "p99_ms": paced["p99_ms"],
+            }
+            if mode == "off":
+                base = figures
+            else:
+                figures["rps_per_core_vs_off"] = _ratio(
+                    figures["rps_per_core"] or 0.0, base["rps_per_core"] or 0.0
+                )
+                figures["rps_vs_off"] = _ratio(figures["rps"], base["rps"])
+                for p in ("p50_ms", "p99_ms"):
+                    if figures[p] is not None and base[p] is not None:
+                        figures[f"added_{p}"] = figures[p] - base[p]
+            out["modes"][mode] = figures
+            print(json.dumps({"audit": {mode: figures}}), flush=True)
+    return out
+
+
+def _audit_markdown(res: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"## Audit trail ({res['payload']} Detect; paced at half the audit-off max RPS)",
+        "",
+        "| mode | max RPS | RPS per core | vs off | p50 ms | p99 ms | added p50 | added p99 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, f in res["modes"].items():
+        lines.append(
+            f"| {mode} | {_f(f['rps'])} | {_f(f['rps_per_core'])} | "
+            f"{_f(f.get('rps_per_core_vs_off'), '{:.0%}')} | {_f(f['p50_ms'], '{:.2f}')} | "
+            f"{_f(f['p99_ms'], '{:.2f}')} | {_f(f.get('added_p50_ms'), '{:+.2f}')} | "
+            f"{_f(f.get('added_p99_ms'), '{:+.2f}')} |"
+        )
+    return lines
+
+
 # --- reporting -----------------------------------------------------------------------------
 
 
@@ -946,6 +1052,10 @@ def main() -> int:
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin servers and load to separate cores"
     )
+    parser.add_argument(
+        "--no-audit", action="store_true", help="skip the audit trail run (needs PostgreSQL)"
+    )
+    parser.add_argument("--only-audit", action="store_true", help="the audit trail run alone")
     args = parser.parse_args()
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     cfg = Cfg(
@@ -963,6 +1073,8 @@ def main() -> int:
         round_duration_s=2.0 if args.quick else 3.0,
         server_prefix=("taskset", "-c", str(SERVER_CPU)) if pin else (),
         load_prefix=("taskset", "-c", str(LOAD_CPU)) if pin else (),
+        audit=not args.no_audit,
+        only_audit=args.only_audit,
     )
     started = time.time()
     load_before = os.getloadavg()
@@ -975,9 +1087,14 @@ def main() -> int:
     res["versions"] = versions(cfg)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = markdown(res)
-    (cfg.out / "latest.md").write_text(md)
-    plot(res, cfg.out / "latency.png")
+    if cfg.only_audit:
+        md = "\n".join(
+            ["# Benchmark results: the audit trail alone", *_audit_markdown(res["audit"])]
+        )
+    else:
+        md = markdown(res) + "\n".join(_audit_markdown(res["audit"]) if "audit" in res else [])
+        plot(res, cfg.out / "latency.png")
+    (cfg.out / "latest.md").write_text(md + "\n")
     print(md)
     return 0
 

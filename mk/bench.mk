@@ -23,7 +23,7 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	@rm -f $(VENV)/.bench-*
 	@touch $@
 
-bench-tools: $(GHZ) bench-h2load $(BENCH_STAMP)
+bench-tools: $(GHZ) bench-h2load $(BENCH_STAMP) postgres-tool
 
 bench: bench-tools
 	$(BIN)/python bench/run.py --ghz $(GHZ) $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
