@@ -19,7 +19,7 @@ from liveness_gateway.audit.store import (
     SCHEMA_TABLE,
     Page,
     StoreUnavailableError,
-    insert_sql,
+    insert_unnest_sql,
     migrations,
     select_sql,
     statements,
@@ -31,7 +31,7 @@ _CONNECT_TIMEOUT_S = 3.0
 _COMMAND_TIMEOUT_S = 10.0
 _POOL_MAX = 4
 _MIGRATION_LOCK = 0x6C697665  # "live": the advisory lock key of migrations
-_INSERT = insert_sql("$")
+_INSERT = insert_unnest_sql()
 
 
 async def apply_migrations(conn: Any) -> list[int]:
@@ -119,14 +119,11 @@ class PostgresStore:
         return applied
 
     async def write(self, records: Sequence[Decision]) -> None:
-        rows = [r.as_row() for r in records]
+        """The batch as one statement (an unnest of one array per column): one round trip,
+        one transaction, one WAL flush."""
+        columns = [list(values) for values in zip(*(r.as_row() for r in records), strict=True)]
         await self._ensure()
-
-        async def insert(conn: Any) -> None:
-            async with conn.transaction():
-                await conn.executemany(_INSERT, rows)
-
-        await self._with(insert)
+        await self._with(lambda conn: conn.execute(_INSERT, *columns))
 
     async def list(self, page: Page) -> list[Decision]:
         sql, params = select_sql(page, "$")

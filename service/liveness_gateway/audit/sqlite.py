@@ -21,7 +21,7 @@ from liveness_gateway.audit.store import (
     SCHEMA_TABLE,
     Page,
     StoreUnavailableError,
-    insert_sql,
+    insert_rows_sql,
     migrations,
     select_sql,
     statements,
@@ -30,7 +30,6 @@ from liveness_gateway.audit.store import (
 T = TypeVar("T")
 
 _BUSY_TIMEOUT_MS = 5000
-_INSERT = insert_sql("?")
 
 
 def sqlite_path(url: str) -> str:
@@ -89,6 +88,7 @@ class SqliteStore:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-read")
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
+        self._max_variables = 999  # SQLite's smallest default; read from the library on open
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         try:
@@ -101,6 +101,7 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = _connect(self.path, self._synchronous)
             applied = apply_migrations(conn)
+            self._max_variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             self._write_conn = conn
             return applied
 
@@ -123,13 +124,22 @@ class SqliteStore:
         return self._read_conn
 
     async def write(self, records: Sequence[Decision]) -> None:
+        """One multi-row INSERT in autocommit mode: the batch is one transaction and one call
+        into SQLite. Each call from this thread must take the GIL back from a busy event loop
+        (up to the switch interval): per-row calls made a batch wait for many of those."""
         rows = [r.as_row() for r in records]
 
         def insert() -> None:
             conn = self._writing()
+            per_statement = max(1, self._max_variables // len(COLUMNS))
+            if len(rows) <= per_statement:
+                conn.execute(insert_rows_sql(len(rows)), [v for row in rows for v in row])
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_INSERT, rows)
+                for i in range(0, len(rows), per_statement):
+                    chunk = rows[i : i + per_statement]
+                    conn.execute(insert_rows_sql(len(chunk)), [v for row in chunk for v in row])
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

@@ -88,15 +88,34 @@ def select_sql(page: Page, placeholder: str) -> tuple[str, list[str | int]]:
     return sql, params
 
 
-def insert_sql(placeholder: str) -> str:
-    marks = (
-        ", ".join("?" for _ in COLUMNS)
-        if placeholder == "?"
-        else ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
-    )
+PG_TYPES = {
+    "time_us": "int8",
+    "score": "float8",
+    "threshold": "float8",
+    "attempts": "int4",
+    "vendor_latency_us": "int8",
+    "total_latency_us": "int8",
+}
+"""PostgreSQL's type of each column that is not text (for the unnest of a batch)."""
+
+
+def insert_rows_sql(rows: int) -> str:
+    """One INSERT of ``rows`` rows (SQLite placeholders): a batch is one statement, so in
+    autocommit mode it is one transaction, and one step of the database for the thread."""
+    one = "(" + ", ".join("?" for _ in COLUMNS) + ")"
     return (
-        f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES ({marks}) "  # noqa: S608  # nosec B608
-        "ON CONFLICT (id) DO NOTHING"
+        f"INSERT INTO decisions ({', '.join(COLUMNS)}) VALUES "  # noqa: S608  # nosec B608
+        + ", ".join(one for _ in range(rows))
+        + " ON CONFLICT (id) DO NOTHING"
+    )
+
+
+def insert_unnest_sql() -> str:
+    """One INSERT of a whole batch for PostgreSQL: one array parameter per column."""
+    arrays = ", ".join(f"${i}::{PG_TYPES.get(name, 'text')}[]" for i, name in enumerate(COLUMNS, 1))
+    return (
+        f"INSERT INTO decisions ({', '.join(COLUMNS)}) "  # noqa: S608  # nosec B608
+        f"SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO NOTHING"
     )
 
 
