@@ -7,7 +7,6 @@ the writer and the retention purge, and returns the :class:`AuditTrail` the serv
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -24,9 +23,6 @@ from liveness_gateway.metrics import AuditMetrics
 log = logging.getLogger(__name__)
 
 
-_SQLITE_SWITCH_INTERVAL_S = 0.0005
-
-
 def open_store(config: AuditConfig) -> Store:
     """The store ``config.url`` names (not connected yet)."""
     strict = config.durability == "strict"
@@ -34,11 +30,6 @@ def open_store(config: AuditConfig) -> Store:
         from liveness_gateway.audit.postgres import PostgresStore
 
         return PostgresStore(config.url, config.password, synchronous_commit=strict)
-    # SQLite's writer thread takes the GIL back after each commit. The event loop thread,
-    # busy with calls, only hands it over at the interpreter's switch interval (5 ms by
-    # default): every strict call waited that long for its record. A shorter interval bounds
-    # the wait; with no other busy thread in the process it costs nothing measurable.
-    sys.setswitchinterval(min(sys.getswitchinterval(), _SQLITE_SWITCH_INTERVAL_S))
     return SqliteStore(sqlite_path(config.url), synchronous="FULL" if strict else "NORMAL")
 
 
