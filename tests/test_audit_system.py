@@ -180,3 +180,27 @@ async def test_audit_metrics_are_exported_and_pass_promtool(
     assert sample(text, "liveness_gateway_audit_records_replayed_total") == 0
     # The AuditLog service has its server metrics, like every other service.
     assert 'grpc_method="ListDecisions"' in text
+
+
+async def test_two_workers_share_one_sqlite_file(processes: Processes, tmp_path: Path) -> None:
+    db = tmp_path / "data" / "audit.db"
+    gateway = processes.gateway(
+        "--workers", "2", "--audit-url", f"sqlite:{db}",
+        "--audit-journal-dir", str(tmp_path / "data" / "journal"),
+    )  # fmt: skip
+    sent = []
+    for i in range(6):  # a fresh channel per call: connections spread over the workers
+        async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+            request_id = f"workers-{i}"
+            await liveness_pb2_grpc.LivenessCheckStub(channel).Detect(
+                pb.DetectRequest(liveness_data=payload("score=0.5")),
+                metadata=(("x-request-id", request_id),),
+            )
+            sent.append(request_id)
+    gateway.terminate()
+    assert gateway.wait() == 0, gateway.log()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT request_id, host FROM decisions").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(sent)
+    # Each worker's journal file is removed on a clean stop (nothing waited in it).
+    assert not list((tmp_path / "data" / "journal").iterdir())
