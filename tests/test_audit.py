@@ -364,3 +364,18 @@ async def test_async_durability_writes_in_the_background(
             break
         await asyncio.sleep(0.05)
     assert len(await all_records(gateway)) == 10
+
+
+def test_an_unreachable_database_without_a_journal_stops_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liveness_gateway.cli import main
+
+    url = f"postgresql://nobody@/audit?host={tmp_path}"  # no server on that socket
+    code = main(
+        ["serve", "--sandbox", "--port", "0", "--metrics-port", "0", "--audit-url", url], env={}
+    )
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "audit postgresql store is unreachable" in error
+    assert "Traceback" not in error

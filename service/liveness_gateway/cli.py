@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
+    except (OSError, audit.StoreUnavailableError) as exc:
         print(f"liveness-gateway: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -84,9 +84,12 @@ class AuditWriter:
             applied = await self.store.open()
             if applied:
                 log.info("audit: applied schema versions %s", applied)
-        except StoreUnavailableError:
+        except StoreUnavailableError as exc:
             if self.journal is None:
-                raise
+                raise StoreUnavailableError(
+                    f"the audit {self.store.kind} store is unreachable ({exc}) and there is no "
+                    "journal (--audit-journal-dir) to hold records until it answers"
+                ) from exc
             log.error("audit: the %s store is unreachable; journaling", self.store.kind)
             self._degrade()
         else:
