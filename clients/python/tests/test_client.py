@@ -188,10 +188,12 @@ async def test_an_upload_sends_an_idempotency_key_and_returns_it(
     mine = new_idempotency_key()
     again = await client.upload(data=LIVE, idempotency_key=mine)
     assert again.idempotency_key == mine
-    detected = await client.detect(liveness_data_id=again.liveness_data_id, idempotency_key=mine)
-    assert detected.idempotency_key == mine
+    # One key per request: the same key for another request is refused REQUEST_ID_REUSED.
+    keys = new_idempotency_key(), new_idempotency_key()
+    detected = await client.detect(liveness_data_id=again.liveness_data_id, idempotency_key=keys[0])
+    assert detected.idempotency_key == keys[0]
     plain = await client.anti_hack(data=HACK)
     assert plain.idempotency_key == ""
     with pytest.raises(InvalidArgument) as caught:
-        await client.detect(data=b"SANDBOX:status=NO_FACE_DETECTED", idempotency_key=mine)
-    assert caught.value.idempotency_key == mine
+        await client.detect(data=b"SANDBOX:status=NO_FACE_DETECTED", idempotency_key=keys[1])
+    assert caught.value.idempotency_key == keys[1]
