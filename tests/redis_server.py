@@ -39,24 +39,18 @@ class RedisServer:
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = (self.directory / "redis.log").open("ab")
+        argv = [
+            self.binary,
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+        ]  # fmt: skip
         self.proc = subprocess.Popen(  # noqa: S603  (a fixed argument list)
-            [
-                self.binary,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.socket),
-                "--unixsocketperm",
-                "700",
-                "--dir",
-                str(self.directory),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],  # fmt: skip
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
