@@ -78,8 +78,8 @@ CALLER_DECISIONS = (
 )  # fmt: skip
 SHED_CAUSES = ("max_in_flight", "vendor_concurrency", "vendor_rate", "circuit_open")
 IMAGE_DROP_REASONS = (IMAGE_INVALID,)
-STATE_OPERATIONS = ("rate", "quota", "idempotency", "dedupe", "ping")
-STATE_LIMITS = ("caller_rate", "caller_quota", "vendor_rate", "idempotency")
+STATE_OPERATIONS = ("rate", "quota", "records")
+STATE_LIMITS = ("caller_rate", "caller_quota", "vendor_rate", "records")
 STATE_POLICIES = ("local", "closed")
 RPC_NAMES = tuple(dict.fromkeys(e.rpc for e in ENDPOINTS))
 # Redis answers in well under a millisecond on a LAN; the timeout is 100 ms by default.

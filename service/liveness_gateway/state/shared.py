@@ -297,14 +297,14 @@ class RedisRecords:
         self._local = local
 
     def _fallback(self) -> LocalRecords:
-        self._store.metrics.state_fallback_call("idempotency", "local")
+        self._store.metrics.state_fallback_call("records", "local")
         return self._local
 
     async def claim(self, key: str, pending: bytes, lease_s: float) -> bytes | None:
         client = self._store.client
         try:
             held: Any = await self._store.run(
-                "idempotency",
+                "records",
                 lambda: client.set(KEY_PREFIX + key, pending, nx=True, get=True, px=_ms(lease_s)),
             )
         except StoreDownError:
@@ -315,7 +315,7 @@ class RedisRecords:
         client = self._store.client
         try:
             await self._store.run(
-                "idempotency", lambda: client.set(KEY_PREFIX + key, value, px=_ms(ttl_s))
+                "records", lambda: client.set(KEY_PREFIX + key, value, px=_ms(ttl_s))
             )
         except StoreDownError:
             await self._fallback().put(key, value, ttl_s)
@@ -323,7 +323,7 @@ class RedisRecords:
     async def release(self, key: str, pending: bytes) -> None:
         try:
             await self._store.run(
-                "idempotency", lambda: self._store.release_script(KEY_PREFIX + key, pending)
+                "records", lambda: self._store.release_script(KEY_PREFIX + key, pending)
             )
         except StoreDownError:
             await self._fallback().release(key, pending)
@@ -331,7 +331,7 @@ class RedisRecords:
     async def get(self, key: str) -> bytes | None:
         client = self._store.client
         try:
-            value: Any = await self._store.run("idempotency", lambda: client.get(KEY_PREFIX + key))
+            value: Any = await self._store.run("records", lambda: client.get(KEY_PREFIX + key))
         except StoreDownError:
             return await self._fallback().get(key)
         return bytes(value) if value is not None else None
