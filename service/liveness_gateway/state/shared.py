@@ -148,7 +148,8 @@ class RedisStore:
     """Limits and records in Redis, with the fallback above."""
 
     def __init__(self, config: StateConfig, metrics: Metrics) -> None:
-        assert config.url is not None
+        if config.url is None:
+            raise ValueError("RedisStore needs a state URL")
         self._config = config
         self._metrics = metrics
         self._timeout_s = config.timeout_s
