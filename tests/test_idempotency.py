@@ -208,7 +208,7 @@ def test_state_config_checks_itself() -> None:
         {"upload_dedupe_ttl_s": -1},
     ):
         with pytest.raises(ConfigError):
-            StateConfig(**bad)  # type: ignore[arg-type]
+            StateConfig(**bad)
     ok = StateConfig(url="rediss://user@redis:6380/0", password="secret")
     assert "secret" not in repr(ok)
     assert dataclasses.replace(ok, url="unix:///run/redis.sock").shared
