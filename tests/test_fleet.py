@@ -15,7 +15,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,6 +25,9 @@ import pytest
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
 from liveness_gateway.auth import hash_token
+from liveness_gateway.config import ResilienceConfig, StateConfig
+from liveness_gateway.sandbox import RunningSandbox
+from liveness_gateway.server import RunningGateway
 from liveness_gateway.vendors import linkface
 
 from tests.conftest import CHANNEL_OPTIONS
@@ -56,9 +59,9 @@ def _bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 @asynccontextmanager
 async def _stubs(
-    gateways: Sequence[Process],
+    addresses: Sequence[str],
 ) -> AsyncIterator[list[liveness_pb2_grpc.LivenessCheckStub]]:
-    channels = [grpc.aio.insecure_channel(g.address, options=CHANNEL_OPTIONS) for g in gateways]
+    channels = [grpc.aio.insecure_channel(a, options=CHANNEL_OPTIONS) for a in addresses]
     try:
         yield [liveness_pb2_grpc.LivenessCheckStub(c) for c in channels]
     finally:
@@ -128,7 +131,7 @@ async def test_three_gateways_share_quota_and_rate_and_survive_a_redis_outage(
     processes: Processes, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     gateways = _fleet(processes, redis_server, tmp_path)
-    async with _stubs(gateways) as stubs:
+    async with _stubs([g.address for g in gateways]) as stubs:
         # 1. A daily quota of 30, 90 calls over three gateways: exactly 30 OK.
         results = await _spread(stubs, QUOTA_TOKEN, 90)
         outcomes = Counter(outcome for outcome, _ in results)
@@ -205,7 +208,7 @@ async def test_an_upload_request_id_is_honoured_across_gateways(
     # Dedupe off: what saves the vendor call here is the request_id alone.
     flags = ("--state-url", redis_server.url, "--upload-dedupe-ttl", "0")
     one, two = (processes.gateway(*flags, sandbox=False, env=env) for _ in range(2))
-    async with _stubs([one, two]) as (a, b):
+    async with _stubs([one.address, two.address]) as (a, b):
         rid = str(uuid.uuid4())
         request = pb.UploadRequest(liveness_data=b"SANDBOX:score=0.4\nfleet", request_id=rid)
         first = await a.Upload(request, timeout=10)
@@ -239,3 +242,30 @@ async def test_an_upload_request_id_is_honoured_across_gateways(
             for g in (one, two)
         ]
     assert sum(replays) == 2
+
+
+async def test_the_vendor_rate_is_shared_by_gateways_on_one_redis(
+    make_gateway: Callable[..., Awaitable[RunningGateway]],
+    redis_server: RedisServer,
+    sandbox: RunningSandbox,
+) -> None:
+    """Two gateways, a vendor rate of 2/s with a burst of 2: two calls reach the vendor in all,
+    and the refusals' RetryInfo is the shared bucket's (at most one token's 0.5 s)."""
+    state = StateConfig(url=redis_server.url, timeout_s=1.0)
+    limits = ResilienceConfig(vendor_rate_per_s=2.0, vendor_rate_burst=2)
+    gateways = [await make_gateway(state=state, resilience=limits) for _ in range(2)]
+    outcomes: list[str] = []
+    delays: list[float] = []
+    async with _stubs([g.address for g in gateways]) as stubs:
+        for i in range(6):
+            try:
+                await stubs[i % 2].Detect(pb.DetectRequest(liveness_data=DATA), timeout=5)
+                outcomes.append("OK")
+            except grpc.aio.AioRpcError as err:
+                failure = failure_of(err)
+                outcomes.append(failure.info.reason)
+                assert failure.retry_delay_s is not None
+                delays.append(failure.retry_delay_s)
+    assert Counter(outcomes) == {"OK": 2, "GATEWAY_RATE_LIMITED": 4}, outcomes
+    assert sandbox.state.requests[linkface.DETECT.path] == 2
+    assert all(0 < d <= 0.5 for d in delays), delays

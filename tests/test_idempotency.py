@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -208,7 +209,28 @@ def test_state_config_checks_itself() -> None:
         {"upload_dedupe_ttl_s": -1},
     ):
         with pytest.raises(ConfigError):
-            StateConfig(**bad)  # type: ignore[arg-type]
+            StateConfig(**bad)
     ok = StateConfig(url="rediss://user@redis:6380/0", password="secret")
     assert "secret" not in repr(ok)
     assert dataclasses.replace(ok, url="unix:///run/redis.sock").shared
+
+
+async def test_a_duplicate_waits_no_longer_than_its_own_deadline(
+    make_gateway: Factory, sandbox: RunningSandbox
+) -> None:
+    _, channel = await _open(make_gateway)
+    async with channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        request = pb.DetectRequest(
+            liveness_data=b"SANDBOX:score=0.3;delay_ms=1500", request_id=_rid()
+        )
+        first = asyncio.ensure_future(stub.Detect(request, timeout=10))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Detect(request, timeout=0.5)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 1.0
+        reply = await first
+        assert await stub.Detect(request, timeout=5) == reply  # the first's outcome, recorded
+    assert sandbox.state.requests[DETECT_PATH] == 1

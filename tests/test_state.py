@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from liveness_gateway import errors
-from liveness_gateway.config import StateConfig
+from liveness_gateway.config import ConfigError, StateConfig
 from liveness_gateway.errors import GatewayError
 from liveness_gateway.metrics import Metrics
 from liveness_gateway.state import CALLER_QUOTA, CALLER_RATE, VENDOR_RATE, open_store
@@ -261,3 +261,51 @@ async def test_recovery_is_automatic_after_a_restart(redis_server: RedisServer) 
             assert client.exists("liveness-gateway:caller_rate:back")
     finally:
         await store.close()
+
+
+async def test_a_password_protected_redis_needs_the_password(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    with redis_server.client() as client:
+        client.config_set("requirepass", "s3cret-state")
+    metrics = _metrics()
+    right = open_store(StateConfig(url=redis_server.url, password="s3cret-state"), metrics)
+    wrong = open_store(StateConfig(url=redis_server.url, password="nope"), _metrics())
+    try:
+        assert await right.quota(CALLER_QUOTA, "pw", 1).take() == 0.0
+        assert await right.quota(CALLER_QUOTA, "pw", 1).take() > 0  # counted in Redis
+        assert _value(metrics, "liveness_gateway_state_fallback_active") == 0
+        assert await wrong.quota(CALLER_QUOTA, "pw", 1).take() == 0.0  # its local share
+        assert isinstance(wrong, RedisStore)
+        assert wrong.link.down
+    finally:
+        await right.close()
+        await wrong.close()
+
+
+def test_the_password_comes_from_the_environment_or_a_file_never_the_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liveness_gateway.cli import _parser
+
+    from tests.test_settings import config
+
+    def load(argv: list[str], env: dict[str, str]) -> StateConfig:
+        return config(argv, env).state
+
+    secret = tmp_path / "redis-password"
+    secret.write_text("from-a-file\n")
+    url = ["--state-url", "redis://redis.internal:6379/0"]
+    assert load(url, {"LIVENESS_STATE_PASSWORD": "from-env"}).password == "from-env"
+    assert load(url, {"LIVENESS_STATE_PASSWORD_FILE": str(secret)}).password == "from-a-file"
+    with pytest.raises(ConfigError, match="only one of"):
+        load(url, {"LIVENESS_STATE_PASSWORD": "a", "LIVENESS_STATE_PASSWORD_FILE": str(secret)})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(url, {"LIVENESS_STATE_PASSWORD_FILE": str(tmp_path / "missing")})
+    with pytest.raises(ConfigError, match=r"--state-url \(LIVENESS_STATE_URL\).*password"):
+        load(["--state-url", "redis://:pw@redis.internal:6379"], {})
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--help"])
+    serve_help = capsys.readouterr().out
+    assert "--state-url" in serve_help
+    assert "--state-password" not in serve_help

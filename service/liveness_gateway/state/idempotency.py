@@ -100,11 +100,11 @@ class Idempotency:
         dedupe = self._dedupe_ttl_s > 0 and rpc == UPLOAD and request.liveness_data is not None
         if not request_id and not dedupe:
             return await flow(request, context)
-        data_digest = await _digest(request.liveness_data)
-        if not request_id:
-            return await self._deduped(caller, flow, request, context, data_digest)
-        if not _UUID_RE.fullmatch(request_id):
+        if request_id and not _UUID_RE.fullmatch(request_id):
             raise errors.invalid_request([request_id_violation()])
+        data_digest = await _digest(request.liveness_data)
+        if not request_id and data_digest is not None:
+            return await self._deduped(caller, flow, request, context, data_digest)
         key = f"idem:{caller}:{request_id.lower()}"
         fingerprint = _fingerprint(rpc, request, data_digest)
         pending = _PENDING + fingerprint + os.urandom(16)
@@ -168,9 +168,8 @@ class Idempotency:
         flow: Flow,
         request: Any,
         context: grpc.aio.ServicerContext,
-        data_digest: bytes | None,
+        data_digest: bytes,
     ) -> Any:
-        assert data_digest is not None
         key = f"dedupe:{caller}:{data_digest.hex()}"
         cached = await self._records.get(key)
         if cached is not None:

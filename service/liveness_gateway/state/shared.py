@@ -131,6 +131,9 @@ class _Link:
             self._metrics.state_fallback.set(0)
         self.down, self._failures, self._probing = False, 0, False
 
+    def abandoned(self) -> None:
+        self._probing = False
+
     def failed(self, probe: bool, why: str) -> None:
         if self.down and not probe:
             return  # a call that started before the outage was noticed: nothing new
@@ -148,7 +151,8 @@ class RedisStore:
     """Limits and records in Redis, with the fallback above."""
 
     def __init__(self, config: StateConfig, metrics: Metrics) -> None:
-        assert config.url is not None
+        if config.url is None:
+            raise ValueError("RedisStore needs a state URL")
         self._config = config
         self._metrics = metrics
         self._timeout_s = config.timeout_s
@@ -199,8 +203,8 @@ class RedisStore:
             self.link.failed(probe, type(exc).__name__)
             raise StoreDownError from None
         except BaseException:
-            if probe:  # cancelled: the probe says nothing; let the next call probe
-                self.link.failed(probe, "cancelled")
+            if probe:  # cancelled: the probe said nothing; let the next call probe
+                self.link.abandoned()
             raise
         self._metrics.state_call(operation, time.perf_counter() - started, failed=False)
         self.link.succeeded()
