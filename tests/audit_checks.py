@@ -20,6 +20,8 @@ from liveness_gateway.server import RunningGateway
 
 from tests.conftest import CHANNEL_OPTIONS, FileServer
 
+KYC_REQUEST_ID = "6f1c2a4e-8b3d-4e5f-9a7b-1c2d3e4f5a6b"
+"""A caller's idempotency key (AIP-155: a UUID), recorded as client_request_id."""
 PAYLOAD_MARK = b"biometric-payload-7f3a9c"
 """In every inline payload the tests send: a dump of the database must not contain it."""
 
@@ -77,13 +79,13 @@ async def check_every_field(gateway: RunningGateway, files: FileServer) -> None:
     """Success of each RPC and source kind, and each failure class; every field."""
     data = payload("score=0.995")
     reply, rec = await one_call(
-        gateway, lambda s: s.Detect(pb.DetectRequest(liveness_data=data, request_id="kyc-1"))
+        gateway, lambda s: s.Detect(pb.DetectRequest(liveness_data=data, request_id=KYC_REQUEST_ID))
     )
     common(rec, reply, "Detect")
     assert (rec.caller, rec.vendor, rec.vendor_endpoint) == (
         "anonymous", "linkface", "liveness_hack_detect",
     )  # fmt: skip
-    assert rec.client_request_id == "kyc-1"
+    assert rec.client_request_id == KYC_REQUEST_ID
     assert rec.vendor_request_id == reply.vendor_request_id
     assert rec.liveness_data_id == reply.liveness_data_id != ""
     assert (rec.source, rec.liveness_data_sha256) == ("data", hashlib.sha256(data).hexdigest())

@@ -33,6 +33,7 @@ from tests import tools
 from tests.otel_collector import Collector, running_collector
 from tests.postgres import Postgres, running_postgres
 from tests.processes import Processes
+from tests.redis_server import RedisServer, running_redis
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
@@ -42,7 +43,9 @@ CHANNEL_OPTIONS = [
 
 # Fixtures that reach outside this process: a test that uses one (even through another
 # fixture) is a system test.
-SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "collector", "helm", "postgres"})
+SYSTEM_FIXTURES = frozenset(
+    {"processes", "tool", "toxiproxy", "collector", "helm", "redis_server", "postgres"}
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -71,6 +74,13 @@ async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
     """A real OpenTelemetry Collector receiving OTLP on loopback (tests/otel_collector.py)."""
     async with running_collector(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """Debian's redis-server on a Unix socket in a temporary directory (tests/redis_server.py)."""
+    with running_redis(tools.find("redis-server")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -379,3 +379,22 @@ def test_an_unreachable_database_without_a_journal_stops_the_start(
     error = capsys.readouterr().err
     assert "audit postgresql store is unreachable" in error
     assert "Traceback" not in error
+
+
+async def test_a_replayed_answer_is_recorded_with_no_attempt(
+    make_gateway: GatewayMaker, tmp_path: Path
+) -> None:
+    gateway = await make_gateway(audit=sqlite_audit(tmp_path))
+    key = "0b8f6c1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e"
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        request = pb.DetectRequest(liveness_data=payload("score=0.995"), request_id=key)
+        first = await stub.Detect(request)
+        again = await stub.Detect(request)
+    assert again.vendor_request_id == first.vendor_request_id
+    records = sorted(await all_records(gateway), key=lambda r: r.time_us)
+    assert [(r.client_request_id, r.verdict, r.attempts) for r in records] == [
+        (key, "hack", 1),
+        (key, "hack", 0),
+    ]
+    assert records[0].vendor_request_id == records[1].vendor_request_id

@@ -15,6 +15,7 @@ from liveness_gateway.config import (
     ConfigError,
     GatewayConfig,
     ResilienceConfig,
+    StateConfig,
     TlsConfig,
     TracingConfig,
     VendorConfig,
@@ -55,6 +56,7 @@ def test_every_setting_lands_in_the_config_or_the_cli() -> None:
         "resilience": {f.name for f in dataclasses.fields(ResilienceConfig)},
         "tls": {f.name for f in dataclasses.fields(TlsConfig)},
         "tracing": {f.name for f in dataclasses.fields(TracingConfig)},
+        "state": {f.name for f in dataclasses.fields(StateConfig)},
         "audit": {f.name for f in dataclasses.fields(AuditConfig)},
     }
     for s in settings.SETTINGS:

@@ -26,6 +26,7 @@ from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, ConfigError, Gateway
 from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
 from liveness_gateway.servicer import LivenessServicer
+from liveness_gateway.state import StateStore, open_store
 from liveness_gateway.tls import server_credentials
 from liveness_gateway.tracing import Tracing
 from liveness_gateway.transport import Transport, VendorTransport, new_session
@@ -132,6 +133,8 @@ class RunningGateway:
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
     tracing: Tracing | None = None
+    store: StateStore | None = None
+    """The state store (limits, idempotency records): closed on stop."""
     audit: audit.RunningAudit | None = None
 
     @property
@@ -154,6 +157,8 @@ class RunningGateway:
             await self.metrics_runner.cleanup()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
+        if self.store is not None:
+            await self.store.close()
 
 
 async def start_metrics_server(
@@ -189,7 +194,10 @@ async def start(
         callers=tuple(c.name for c in callers) if callers else (),
         audit_on=config.audit is not None,
     )
-    auth = CallerAuth(callers, on_decision=metrics.caller_decision) if callers else None
+    store = open_store(config.state, metrics)
+    auth = (
+        CallerAuth(callers, on_decision=metrics.caller_decision, store=store) if callers else None
+    )
     credentials = server_credentials(config.tls) if config.tls is not None else None
     session = None
     if transport is None:
@@ -209,7 +217,9 @@ async def start(
         ),
         interceptors=interceptors,
     )
-    upstream = Upstream(config, transport, metrics, tracer=tracing.tracer if tracing else None)
+    upstream = Upstream(
+        config, transport, metrics, tracer=tracing.tracer if tracing else None, store=store
+    )
     running_audit = None
     if config.audit is not None:
         try:
@@ -217,10 +227,13 @@ async def start(
         except BaseException:
             if session is not None:
                 await session.close()
+            await store.close()
             raise
         audit_query.add_to_server(audit_query.AuditLogServicer(running_audit.store, auth), server)
     trail = running_audit.trail if running_audit is not None else None
-    wire.add_to_server(LivenessServicer(config, upstream, metrics, auth, trail), server)
+    wire.add_to_server(
+        LivenessServicer(config, upstream, metrics, auth, store, audit=trail), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
@@ -260,6 +273,7 @@ async def start(
     except BaseException:
         if session is not None:
             await session.close()
+        await store.close()
         await server.stop(None)
         if running_audit is not None:
             await running_audit.stop()
@@ -291,6 +305,7 @@ async def start(
         health_server,
         health_port,
         tracing,
+        store,
         running_audit,
     )
     if config.ready_file:

@@ -18,6 +18,9 @@ from liveness_gateway.errors import GatewayError
 from liveness_gateway.logs import current_call
 from liveness_gateway.metrics import Metrics
 from liveness_gateway.resilience import Shedder
+from liveness_gateway.state import StateStore
+from liveness_gateway.state.idempotency import Idempotency
+from liveness_gateway.state.local import LocalStore
 from liveness_gateway.upstream import Upstream
 from liveness_gateway.validation import Source, source_of
 from liveness_gateway.vendors import accuauth, linkface
@@ -72,6 +75,7 @@ class LivenessServicer:
         upstream: Upstream,
         metrics: Metrics,
         auth: CallerAuth | None = None,
+        store: StateStore | None = None,
         audit: AuditTrail | None = None,
     ) -> None:
         """``audit``: the decision audit trail (None: off, no work per call)."""
@@ -80,6 +84,8 @@ class LivenessServicer:
         self._upstream = upstream
         self._metrics = metrics
         self._auth = auth
+        records = (store if store is not None else LocalStore()).records
+        self._idempotency = Idempotency(records, config.state, metrics)
         self._rpcs = Shedder(config.resilience.max_in_flight_rpcs)
 
     async def Upload(  # noqa: N802  (gRPC method names)
@@ -218,7 +224,8 @@ class LivenessServicer:
             try:
                 if draft is not None and audit is not None:
                     audit.admit(draft)  # room for the record, before the vendor is called
-                response = await flow(request, context)
+                # request_id replays and Upload dedupe (state/idempotency.py)
+                response: Resp = await self._idempotency.run(rpc, caller, flow, request, context)
             finally:
                 self._rpcs.release()
                 self._metrics.rpcs_in_flight.dec()

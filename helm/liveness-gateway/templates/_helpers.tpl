@@ -184,6 +184,25 @@ Refuse TLS and auth settings that cannot work, with a message naming the value t
 {{- end }}
 
 {{/*
+The Secret holding the Redis URL (and password) of fleet mode.
+*/}}
+{{- define "liveness-gateway.stateSecretName" -}}
+{{- default (printf "%s-state" (include "liveness-gateway.fullname" .)) .Values.state.redis.existingSecret }}
+{{- end }}
+
+{{/*
+Gateway processes sharing the limits: state.expectedProcesses, else replicas x workers.
+*/}}
+{{- define "liveness-gateway.expectedProcesses" -}}
+{{- if .Values.state.expectedProcesses }}
+{{- .Values.state.expectedProcesses }}
+{{- else }}
+{{- $replicas := ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled }}
+{{- max 1 (mul (int $replicas) (int .Values.gateway.workers)) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The decision audit trail: an SQLite file on a volume (one replica), or PostgreSQL named by a
 Secret. The journal lives under the same mount.
 */}}

@@ -119,7 +119,10 @@ class AuditTrail:
         threshold = getattr(response, "threshold", None)
         verdict = _VERDICTS.get(getattr(response, "verdict", 0), "")
         data_id = getattr(response, "liveness_data_id", "") or draft.request_data_id
-        await self._keep(draft, call, "OK", "", score, threshold, verdict, data_id, "")
+        vendor_request_id = getattr(response, "vendor_request_id", "")  # a replay's too
+        await self._keep(
+            draft, call, "OK", "", score, threshold, verdict, data_id, vendor_request_id
+        )
 
     async def failed(
         self, draft: Draft, call: CallRecord | None, failure: GatewayError
