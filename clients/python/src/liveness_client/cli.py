@@ -197,7 +197,7 @@ def _token(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
 def _run(args: argparse.Namespace, client: LivenessClient) -> tuple[dict[str, Any], int]:
     """Make the call; return what to print and the exit code."""
     call: dict[str, Any] = {"request_id": args.request_id}
-    if args.command != "health":
+    if args.command not in ("health", "audit"):
         call["idempotency_key"] = args.idempotency_key
     match args.command:
         case "detect":
