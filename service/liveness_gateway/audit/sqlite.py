@@ -136,13 +136,19 @@ class SqliteStore:
         into SQLite. Each call from this thread must take the GIL back from a busy event loop
         (up to the switch interval): per-row calls made a batch wait for many of those."""
         rows = [r.as_row() for r in records]
+        if self._write_conn is None:
+            raise StoreUnavailableError("sqlite: not open")
+        conn = self._write_conn
+        per_statement = max(1, self._max_variables // len(COLUMNS))
+        if len(rows) <= per_statement:
+            # The statement and its parameters are made here: the thread only calls into
+            # SQLite (each Python step there would wait for the GIL again).
+            sql, flat = insert_rows_sql(len(rows)), [v for row in rows for v in row]
+            await self._run(self._writer, lambda: conn.execute(sql, flat))
+            self._checkpoint_soon()
+            return
 
         def insert() -> None:
-            conn = self._writing()
-            per_statement = max(1, self._max_variables // len(COLUMNS))
-            if len(rows) <= per_statement:
-                conn.execute(insert_rows_sql(len(rows)), [v for row in rows for v in row])
-                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for i in range(0, len(rows), per_statement):
@@ -155,6 +161,9 @@ class SqliteStore:
                 raise
 
         await self._run(self._writer, insert)
+        self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
         now = time.monotonic()
         if self._checkpoint is None and now - self._checkpointed > _CHECKPOINT_INTERVAL_S:
             self._checkpointed = now
