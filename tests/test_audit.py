@@ -398,3 +398,35 @@ async def test_a_replayed_answer_is_recorded_with_no_attempt(
         (key, "hack", 0),
     ]
     assert records[0].vendor_request_id == records[1].vendor_request_id
+
+
+async def test_a_dead_sqlite_writer_process_is_started_again(
+    make_gateway: GatewayMaker, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from liveness_gateway.audit.sqlite import SqliteStore
+
+    gateway = await make_gateway(audit=sqlite_audit(tmp_path, journal_dir=str(tmp_path / "j")))
+    assert gateway.audit is not None
+    store = gateway.audit.store
+    assert isinstance(store, SqliteStore)
+    sent: list[str] = []
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        for i in range(4):
+            first = store.writer_pid
+            assert first is not None
+            if i == 1:
+                os.kill(first, signal.SIGKILL)
+            await stub.Detect(
+                pb.DetectRequest(liveness_data=payload("score=0.5")),
+                metadata=(("x-request-id", f"writer-{i}"),),
+            )
+            sent.append(f"writer-{i}")
+            assert (store.writer_pid != first) == (i == 1)
+    records = await all_records(gateway)
+    assert sorted(r.request_id for r in records) == sent
+    registry = gateway.metrics.registry
+    assert registry.get_sample_value("liveness_gateway_audit_records_failed_total") == 0

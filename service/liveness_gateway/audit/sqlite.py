@@ -1,4 +1,8 @@
-"""The embedded store: one SQLite file (stdlib sqlite3), written from one dedicated thread.
+"""The embedded store: one SQLite file (stdlib sqlite3), committed by a writer process.
+
+Batches go to ``sqlite_writer.py`` over a pipe and are acknowledged once committed: the
+gateway's event loop waits on a pipe, not on a thread that would have to win the GIL back from
+it before and after every call into SQLite (that wait was most of a strict call's added time).
 
 WAL mode, so ListDecisions reads (its own thread and connection) never wait for a write;
 ``synchronous=FULL`` when every response waits for its record (strict), ``NORMAL`` in async
@@ -11,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
+
+import orjson
 
 from liveness_gateway.audit.record import COLUMNS, Decision
 from liveness_gateway.audit.store import (
@@ -32,6 +39,7 @@ T = TypeVar("T")
 
 _BUSY_TIMEOUT_MS = 5000
 _CHECKPOINT_INTERVAL_S = 1.0
+_WRITER_EXIT_S = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -91,6 +99,9 @@ class SqliteStore:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-read")
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pipe = asyncio.Lock()
+        """One statement at a time on the writer process' pipe."""
         self._checkpoint: asyncio.Task[None] | None = None
         self._checkpointed = time.monotonic()
         self._max_variables = 999  # SQLite's smallest default; read from the library on open
@@ -108,6 +119,7 @@ class SqliteStore:
             applied = apply_migrations(conn)
             # Checkpoints are the reader thread's (see write()): a commit that checkpoints
             # copies and fsyncs the database file, a 10 ms outlier for the calls it carries.
+            # This connection migrates, purges and answers pings; the writer process commits.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             self._max_variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
             self._write_conn = conn
@@ -119,6 +131,8 @@ class SqliteStore:
             self._read_conn = _connect(self.path, self._synchronous)
 
         await self._run(self._reader, connect_reader)
+        async with self._pipe:
+            await self._spawn()
         return applied
 
     def _writing(self) -> sqlite3.Connection:
@@ -132,36 +146,78 @@ class SqliteStore:
         return self._read_conn
 
     async def write(self, records: Sequence[Decision]) -> None:
-        """One multi-row INSERT in autocommit mode: the batch is one transaction and one call
-        into SQLite. Each call from this thread must take the GIL back from a busy event loop
-        (up to the switch interval): per-row calls made a batch wait for many of those."""
+        """One multi-row INSERT in autocommit mode (the batch is one transaction), committed
+        by the writer process (sqlite_writer.py); several statements in one transaction when
+        the batch has more rows than one statement may carry."""
         rows = [r.as_row() for r in records]
-        if self._write_conn is None:
-            raise StoreUnavailableError("sqlite: not open")
-        conn = self._write_conn
         per_statement = max(1, self._max_variables // len(COLUMNS))
         if len(rows) <= per_statement:
-            # The statement and its parameters are made here: the thread only calls into
-            # SQLite (each Python step there would wait for the GIL again).
-            sql, flat = insert_rows_sql(len(rows)), [v for row in rows for v in row]
-            await self._run(self._writer, lambda: conn.execute(sql, flat))
-            self._checkpoint_soon()
-            return
-
-        def insert() -> None:
-            conn.execute("BEGIN IMMEDIATE")
+            await self._send(insert_rows_sql(len(rows)), [v for row in rows for v in row])
+        else:
+            await self._send("BEGIN IMMEDIATE", [])
             try:
                 for i in range(0, len(rows), per_statement):
                     chunk = rows[i : i + per_statement]
-                    conn.execute(insert_rows_sql(len(chunk)), [v for row in chunk for v in row])
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    await self._send(insert_rows_sql(len(chunk)), [v for row in chunk for v in row])
+                await self._send("COMMIT", [])
+            except StoreUnavailableError:
+                await self._send("ROLLBACK", [])
                 raise
-
-        await self._run(self._writer, insert)
         self._checkpoint_soon()
+
+    async def _send(self, sql: str, params: list[object]) -> None:
+        """One statement to the writer process; returns once it is committed. A writer that
+        died is started again, and the statement sent once more (an INSERT of ids already
+        there changes nothing)."""
+        frame = orjson.dumps([sql, params])
+        async with self._pipe:
+            for attempt in (1, 2):
+                proc = self._proc
+                if proc is None or proc.returncode is not None:
+                    proc = await self._spawn()
+                if proc.stdin is None or proc.stdout is None:  # spawned with both pipes
+                    raise StoreUnavailableError("sqlite writer: no pipe")
+                try:
+                    proc.stdin.write(len(frame).to_bytes(4, "big") + frame)
+                    await proc.stdin.drain()
+                    size = int.from_bytes(await proc.stdout.readexactly(4), "big")
+                    error = (await proc.stdout.readexactly(size)).decode() if size else ""
+                    break
+                except (OSError, asyncio.IncompleteReadError) as exc:
+                    await self._reap()
+                    if attempt == 2:
+                        raise StoreUnavailableError(f"sqlite writer: {type(exc).__name__}") from exc
+                    log.warning("audit: the sqlite writer process ended; starting another")
+        if error:
+            raise StoreUnavailableError(f"sqlite: {error}")
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process' pid, while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("sqlite_writer.py")),
+            self.path,
+            self._synchronous,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return self._proc
+
+    async def _reap(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), _WRITER_EXIT_S)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
     def _checkpoint_soon(self) -> None:
         now = time.monotonic()
@@ -214,6 +270,8 @@ class SqliteStore:
         await self._run(self._writer, lambda: self._writing().execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
+        async with self._pipe:
+            await self._reap()
         if self._checkpoint is not None:
             await self._checkpoint
 
