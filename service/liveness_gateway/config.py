@@ -105,7 +105,8 @@ class ResilienceConfig:
     max_in_flight_rpcs: int = 512
     """Liveness RPCs handled at once; beyond it calls are shed with UNAVAILABLE/OVERLOADED."""
     vendor_max_concurrency: int = 64
-    """Requests in flight to one vendor; beyond it calls are shed at once."""
+    """With ``vendor_concurrency="fixed"``: requests in flight to one vendor; beyond it
+    calls are shed at once."""
     vendor_rate_per_s: float | None = None
     """Token-bucket rate per vendor (the vendor contract's QPS); None means no limit."""
     vendor_rate_burst: int = 10
@@ -120,11 +121,33 @@ class ResilienceConfig:
     breaker_open_s: float = 5.0
     """How long an open breaker fails fast before letting one probe through."""
     shed_retry_after_s: float = 0.5
+    vendor_concurrency: str = "adaptive"
+    """``adaptive``: a limit per vendor endpoint that follows the vendor's latency, within
+    [``vendor_concurrency_min``, ``vendor_concurrency_max``] (concurrency.py); ``fixed``:
+    ``vendor_max_concurrency`` per vendor."""
+    vendor_concurrency_min: int = 8
+    vendor_concurrency_max: int = 512
+    """Above ``max_in_flight_rpcs`` it never binds: the RPC cap is reached first."""
+    vendor_latency_tolerance: float = 1.5
+    """Vendor latency up to this multiple of its unloaded latency is not queueing."""
 
     def __post_init__(self) -> None:
+        _check(
+            self.vendor_concurrency in ("adaptive", "fixed"),
+            "vendor_concurrency",
+            "must be adaptive or fixed",
+        )
+        _check(
+            self.vendor_concurrency_min <= self.vendor_concurrency_max,
+            "vendor_concurrency_min",
+            "must not be above the maximum",
+        )
+        _check(self.vendor_latency_tolerance >= 1, "vendor_latency_tolerance", "must be at least 1")
         for name in (
             "max_in_flight_rpcs",
             "vendor_max_concurrency",
+            "vendor_concurrency_min",
+            "vendor_concurrency_max",
             "vendor_rate_burst",
             "max_attempts",
             "breaker_failures",

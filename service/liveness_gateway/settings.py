@@ -208,7 +208,8 @@ SETTINGS: tuple[Setting, ...] = (
             512, "liveness RPCs handled at once; more are shed with UNAVAILABLE/OVERLOADED"),
     Setting("resilience.vendor_max_concurrency", "LIVENESS_VENDOR_MAX_CONCURRENCY",
             "--vendor-max-concurrency", int, 64,
-            "requests in flight to one vendor; more are shed at once"),
+            "with --vendor-concurrency fixed: requests in flight to one vendor; more are shed "
+            "at once"),
     Setting("resilience.vendor_rate_per_s", "LIVENESS_VENDOR_RATE", "--vendor-rate", _rate,
             None, "token-bucket requests per second per vendor (0: no limit)",
             shown_default="0 (off)"),
@@ -220,6 +221,21 @@ SETTINGS: tuple[Setting, ...] = (
             int, 5, "consecutive vendor failures that open an endpoint's circuit breaker"),
     Setting("resilience.breaker_open_s", "LIVENESS_BREAKER_OPEN_S", "--breaker-open", float,
             5.0, "seconds an open breaker fails fast before one probe"),
+    # vendor concurrency (concurrency.py; README "Vendor concurrency")
+    Setting("resilience.vendor_concurrency", "LIVENESS_VENDOR_CONCURRENCY",
+            "--vendor-concurrency", str, "adaptive",
+            "adaptive: a limit per vendor endpoint that follows the vendor's latency; fixed: "
+            "--vendor-max-concurrency per vendor", choices=("adaptive", "fixed")),
+    Setting("resilience.vendor_concurrency_min", "LIVENESS_VENDOR_CONCURRENCY_MIN",
+            "--vendor-concurrency-min", int, 8,
+            "adaptive: the limit never goes below this many requests in flight"),
+    Setting("resilience.vendor_concurrency_max", "LIVENESS_VENDOR_CONCURRENCY_MAX",
+            "--vendor-concurrency-max", int, 512,
+            "adaptive: the limit never goes above this (nor does it bind above --max-in-flight)"),
+    Setting("resilience.vendor_latency_tolerance", "LIVENESS_VENDOR_LATENCY_TOLERANCE",
+            "--vendor-latency-tolerance", float, 1.5,
+            "adaptive: vendor latency up to this multiple of its unloaded latency is not "
+            "queueing; above it the limit shrinks"),
     Setting("cli.reflection", "LIVENESS_REFLECTION", "--reflection", str, None,
             "gRPC server reflection: on, off, or callers (known callers only); "
             "--no-reflection is --reflection off", choices=("on", "off", "callers"),

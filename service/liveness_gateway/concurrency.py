@@ -1,0 +1,211 @@
+"""How many requests one vendor endpoint may have in flight: a fixed cap, or a limit that
+follows the vendor's latency.
+
+:class:`GradientLimiter` is Netflix concurrency-limits' ``Gradient2Limit``
+(``concurrency-limits-core/.../limit/Gradient2Limit.java``) with its earlier
+``rttTolerance``, and the multiplicative decrease on a drop of its ``AIMDLimit``, adapted
+where the gateway's vendors differ from Netflix's services:
+
+- **Baseline: the unloaded latency, not a long average.** Gradient2 compares each sample to
+  an exponential average of all samples (600 of them), which follows a vendor that stays
+  overloaded: under sustained queueing the limit drifts up again. Here the baseline is the
+  lowest latency seen (as Netflix's first ``GradientLimit`` and Envoy's adaptive concurrency
+  filter use a minimum RTT), lowered by any faster answer, and re-measured only from answers
+  to requests sent while at most ``min_limit`` were in flight: Envoy re-measures its minimum
+  RTT by pinning concurrency to its minimum for a while; this limiter does not shed to do
+  so, it takes the measurement when the limit has come down to the minimum by itself (a
+  vendor that became slower for good drives the limit there, and the baseline follows).
+- **A baseline per request size.** Netflix warns that a minimum biases the baseline low
+  where request sizes vary widely, shedding needlessly; the gateway's payloads range from
+  1 KB to 5 MB, so each sample is compared with the baseline of its own size class (the
+  body's size in powers of 4 from 64 KiB: < 64 KiB, < 256 KiB, < 1 MiB, < 4 MiB, more).
+- **gradient** = clamp(tolerance x baseline / sample, 0.5, 1): latency up to ``tolerance``
+  times the baseline is no queueing; above it the limit shrinks, by at most half per sample.
+  New limit = gradient x limit + sqrt(limit) (the queue allowance of Netflix's
+  ``SquareRootFunction``), smoothed (0.2 of the new estimate per sample), within
+  [min_limit, max_limit]. It does not grow while fewer than half the permits are in use
+  (Gradient2's "app limited" rule); when it shrinks, it shrinks from the load the sample
+  met, when that is below the limit (Gradient2 shrinks from the limit, which here may be the
+  unused maximum).
+- **Drops**: a vendor timeout, a rate-limit refusal (429 / RATE_LIMIT_EXCEEDED) or an HTTP
+  503 multiplies the limit by 0.9 (``AIMDLimit``'s backoff ratio), at most once per baseline
+  latency, so that a burst of timeouts from one moment does not collapse the limit.
+- **Only answers are samples**: a call that ended on the caller's deadline, was cancelled,
+  never reached the vendor, or whose source was the caller's url (the vendor's latency then
+  includes that url's download) says nothing of the vendor's latency.
+- **It starts at the maximum.** A limiter knows nothing of a vendor before its first answer;
+  starting low sheds callers a vendor could serve for several vendor round trips (with a
+  1 s vendor, seconds), which is what the fixed cap did. The first answers come back after
+  one unloaded latency and set the baseline; from then on queueing shrinks the limit.
+
+Single-threaded (one event loop): no locks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+Clock = Callable[[], float]
+
+ADAPTIVE = "adaptive"
+FIXED = "fixed"
+MODES = (ADAPTIVE, FIXED)
+
+_SMOOTHING = 0.2
+"""Gradient2's default: the share of a new estimate taken per sample."""
+_MIN_GRADIENT = 0.5
+"""Gradient2's floor: one sample never cuts the estimate by more than half."""
+_BACKOFF_RATIO = 0.9
+"""AIMDLimit's default multiplicative decrease on a drop."""
+
+
+_SIZE_CLASS_BASE = 64 * 1024
+
+
+def size_class(nbytes: int) -> int:
+    """0 below 64 KiB, then one more per factor of 4, up to 4 (4 MiB and more)."""
+    if nbytes < _SIZE_CLASS_BASE:
+        return 0
+    return min(4, 1 + ((nbytes // _SIZE_CLASS_BASE).bit_length() - 1) // 2)
+
+
+class Limiter(Protocol):
+    """Permits for requests to one vendor endpoint; never queues."""
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    def try_acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def sample(self, seconds: float, in_flight_at_start: int, size_class: int = 0) -> None:
+        """The vendor answered after ``seconds``; ``in_flight_at_start`` requests (this one
+        included) were in flight when it was sent; ``size_class``: :func:`size_class`."""
+
+    def drop(self) -> None:
+        """The vendor signalled overload (timeout, rate limit, 503)."""
+
+
+class FixedLimiter:
+    """The fixed cap: ``limit`` requests in flight, more refused at once."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._in_flight = 0
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def try_acquire(self) -> bool:
+        if self._in_flight >= self._limit:
+            return False
+        self._in_flight += 1
+        return True
+
+    def release(self) -> None:
+        self._in_flight -= 1
+
+    def sample(self, seconds: float, in_flight_at_start: int, size_class: int = 0) -> None:
+        return None
+
+    def drop(self) -> None:
+        return None
+
+
+class GradientLimiter:
+    """A concurrency limit that follows the vendor's latency (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        min_limit: int,
+        max_limit: int,
+        tolerance: float = 1.5,
+        initial: int | None = None,
+        clock: Clock = time.monotonic,
+        on_change: Callable[[int], None] | None = None,
+    ) -> None:
+        if not 1 <= min_limit <= max_limit:
+            raise ValueError("need 1 <= min_limit <= max_limit")
+        if tolerance < 1:
+            raise ValueError("tolerance must be at least 1")
+        self.min_limit = min_limit
+        self.max_limit = max_limit
+        self.tolerance = tolerance
+        start = max_limit if initial is None else initial
+        self._estimate = float(min(max_limit, max(min_limit, start)))
+        self._in_flight = 0
+        self._baselines_s: dict[int, float] = {}
+        self._last_drop = -math.inf
+        self._clock = clock
+        self._on_change = on_change
+        self._published = int(self._estimate)
+        if on_change is not None:
+            on_change(self._published)
+
+    @property
+    def limit(self) -> int:
+        return int(self._estimate)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def baseline_s(self, size_class: int = 0) -> float | None:
+        """The unloaded latency samples of a size class are compared with (None before the
+        first)."""
+        return self._baselines_s.get(size_class)
+
+    def try_acquire(self) -> bool:
+        if self._in_flight >= int(self._estimate):
+            return False
+        self._in_flight += 1
+        return True
+
+    def release(self) -> None:
+        self._in_flight -= 1
+
+    def sample(self, seconds: float, in_flight_at_start: int, size_class: int = 0) -> None:
+        if not seconds > 0:  # refuses NaN too
+            return
+        baseline = self._baselines_s.get(size_class)
+        if baseline is None or seconds < baseline or in_flight_at_start <= self.min_limit:
+            # no load of ours: what the vendor takes now (see the module docstring)
+            self._baselines_s[size_class] = baseline = seconds
+        gradient = max(_MIN_GRADIENT, min(1.0, self.tolerance * baseline / seconds))
+        estimate = self._estimate
+        if gradient < 1.0:
+            # Queueing, caused by the load this request met, not by the unused part of the
+            # limit: shrink from that load (the limit starts at the maximum).
+            load = min(estimate, float(in_flight_at_start))
+        elif in_flight_at_start < estimate / 2:
+            return  # app limited: nothing learnt about a higher limit
+        else:
+            load = estimate
+        target = gradient * load + math.sqrt(load)
+        self._set(estimate * (1 - _SMOOTHING) + target * _SMOOTHING)
+
+    def drop(self) -> None:
+        now = self._clock()
+        if now - self._last_drop < min(self._baselines_s.values(), default=0.0):
+            return  # the same episode of overload
+        self._last_drop = now
+        self._set(self._estimate * _BACKOFF_RATIO)
+
+    def _set(self, estimate: float) -> None:
+        self._estimate = min(float(self.max_limit), max(float(self.min_limit), estimate))
+        if self._on_change is not None and int(self._estimate) != self._published:
+            self._published = int(self._estimate)
+            self._on_change(self._published)
