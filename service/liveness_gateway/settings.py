@@ -294,6 +294,13 @@ SETTINGS: tuple[Setting, ...] = (
             "standard", "how image_base64 is written: standard, urlsafe, unpadded, wrapped "
             "(MIME lines) or data_uri",
             choices=("standard", "urlsafe", "unpadded", "wrapped", "data_uri"), command=SANDBOX),
+    Setting("sandbox.latency_ms", "SANDBOX_LATENCY_MS", "--latency-ms", int, 0,
+            "every vendor request takes this long (ms) once its body is read: a slow vendor",
+            command=SANDBOX),
+    Setting("sandbox.capacity", "SANDBOX_CAPACITY", "--capacity", int, 0,
+            "requests served at once; more wait for a free slot, so latency grows with the "
+            "sandbox's own in-flight count past it", command=SANDBOX,
+            shown_default="0 (any number)"),
     Setting("cli.log_format", "LIVENESS_LOG_FORMAT", "--log-format", str, "json",
             "json: one JSON object per line; text: human-readable", choices=("json", "text"),
             command="*"),
