@@ -39,11 +39,11 @@ def test_it_starts_at_the_maximum_and_stays_there_while_latency_is_flat() -> Non
 
 def test_it_grows_under_a_fast_vendor_and_shrinks_when_latency_rises() -> None:
     limiter = GradientLimiter(min_limit=4, max_limit=1000, initial=10)
-    for _ in range(50):
+    for _ in range(300):
         limiter.sample(0.010, in_flight_at_start=limiter.limit)  # at the limit, 10 ms
     grown = limiter.limit
     assert grown > 30, "a vendor answering at its unloaded latency must get more"
-    for _ in range(50):
+    for _ in range(200):
         limiter.sample(0.040, in_flight_at_start=limiter.limit)  # 4x the baseline
     assert limiter.limit < grown / 4
 
@@ -51,10 +51,10 @@ def test_it_grows_under_a_fast_vendor_and_shrinks_when_latency_rises() -> None:
 def test_latency_within_the_tolerance_is_not_queueing() -> None:
     limiter = GradientLimiter(min_limit=4, max_limit=200, initial=50, tolerance=1.5)
     limiter.sample(0.100, in_flight_at_start=50)
-    for _ in range(100):
+    for _ in range(2000):
         limiter.sample(0.145, in_flight_at_start=limiter.limit)
     assert limiter.limit == 200
-    for _ in range(100):
+    for _ in range(500):
         limiter.sample(0.200, in_flight_at_start=limiter.limit)  # 2x > 1.5x
     assert limiter.limit < 60
 
@@ -187,13 +187,13 @@ async def closed_loop(upstream: Any, callers: int, duration_s: float) -> tuple[i
 
 
 async def test_a_vendor_with_ample_capacity_gets_every_caller() -> None:
-    # 200 ms: long enough that the event loop's own delays under 200 callers stay well
-    # within the tolerance on a busy machine
-    vendor = QueueingVendor(capacity=1000, service_s=0.2)
+    # 500 ms: long enough that the event loop's own delays under 200 callers (on a busy
+    # machine, this process descheduled for a while) stay within the tolerance
+    vendor = QueueingVendor(capacity=1000, service_s=0.5)
     upstream, metrics = make_upstream(vendor, vendor_concurrency_min=4, vendor_concurrency_max=300)
-    served, shed = await closed_loop(upstream, callers=200, duration_s=1.0)
+    served, shed = await closed_loop(upstream, callers=200, duration_s=1.2)
     assert shed == 0
-    assert served >= 4 * 200
+    assert served >= 2 * 200
     assert limit_gauge(metrics) == 300
 
 

@@ -19,14 +19,17 @@ where the gateway's vendors differ from Netflix's services:
   where request sizes vary widely, shedding needlessly; the gateway's payloads range from
   1 KB to 5 MB, so each sample is compared with the baseline of its own size class (the
   body's size in powers of 4 from 64 KiB: < 64 KiB, < 256 KiB, < 1 MiB, < 4 MiB, more).
-- **gradient** = clamp(tolerance x baseline / sample, 0.5, 1): latency up to ``tolerance``
-  times the baseline is no queueing; above it the limit shrinks, by at most half per sample.
-  New limit = gradient x limit + sqrt(limit) (the queue allowance of Netflix's
-  ``SquareRootFunction``), smoothed (0.2 of the new estimate per sample), within
-  [min_limit, max_limit]. It does not grow while fewer than half the permits are in use
-  (Gradient2's "app limited" rule); when it shrinks, it shrinks from the load the sample
-  met, when that is below the limit (Gradient2 shrinks from the limit, which here may be the
-  unused maximum).
+- **Updates per window of 10 answers** (the sample count of Netflix's ``WindowedLimit``):
+  the window's mean of sample / baseline is its latency ratio, and the most requests any
+  of them met in flight its load.
+- **gradient** = clamp(tolerance / ratio, 0.5, 1): latency up to ``tolerance`` times the
+  baseline is no queueing. Then, as in Gradient2, the new estimate is limit + sqrt(limit)
+  (the queue allowance of Netflix's ``SquareRootFunction``), taken 0.2 of the way
+  (smoothing), except while fewer than half the permits are in use (Gradient2's "app
+  limited" rule). Above the tolerance the limit shrinks to gradient x load, 0.2 of the way,
+  from the load that met the queueing when that is below the limit (Gradient2 shrinks from
+  the limit, which here may be the unused maximum) and without the queue allowance, so that
+  the latency settles at the tolerance, not above it. Always within [min_limit, max_limit].
 - **Drops**: a vendor timeout, a rate-limit refusal (429 / RATE_LIMIT_EXCEEDED) or an HTTP
   503 multiplies the limit by 0.9 (``AIMDLimit``'s backoff ratio), at most once per baseline
   latency, so that a burst of timeouts from one moment does not collapse the limit.
@@ -58,6 +61,9 @@ _SMOOTHING = 0.2
 """Gradient2's default: the share of a new estimate taken per sample."""
 _MIN_GRADIENT = 0.5
 """Gradient2's floor: one sample never cuts the estimate by more than half."""
+_WINDOW = 10
+"""Samples averaged per update (the sample count of Netflix's ``WindowedLimit``): one slow
+answer is not queueing."""
 _BACKOFF_RATIO = 0.9
 """AIMDLimit's default multiplicative decrease on a drop."""
 
@@ -148,6 +154,9 @@ class GradientLimiter:
         self._estimate = float(min(max_limit, max(min_limit, start)))
         self._in_flight = 0
         self._baselines_s: dict[int, float] = {}
+        self._ratios = 0.0
+        self._samples = 0
+        self._window_load = 0
         self._last_drop = -math.inf
         self._clock = clock
         self._on_change = on_change
@@ -184,18 +193,26 @@ class GradientLimiter:
         if baseline is None or seconds < baseline or in_flight_at_start <= self.min_limit:
             # no load of ours: what the vendor takes now (see the module docstring)
             self._baselines_s[size_class] = baseline = seconds
-        gradient = max(_MIN_GRADIENT, min(1.0, self.tolerance * baseline / seconds))
+        self._ratios += seconds / baseline
+        self._samples += 1
+        self._window_load = max(self._window_load, in_flight_at_start)
+        if self._samples < _WINDOW:
+            return
+        ratio, load = self._ratios / self._samples, self._window_load
+        self._ratios, self._samples, self._window_load = 0.0, 0, 0
+        gradient = max(_MIN_GRADIENT, min(1.0, self.tolerance / ratio))
         estimate = self._estimate
         if gradient < 1.0:
-            # Queueing, caused by the load this request met, not by the unused part of the
-            # limit: shrink from that load (the limit starts at the maximum).
-            load = min(estimate, float(in_flight_at_start))
-        elif in_flight_at_start < estimate / 2:
+            # Queueing, caused by the load these requests met, not by the unused part of the
+            # limit (it starts at the maximum): shrink from that load, with no allowance.
+            base = min(estimate, float(load))
+            target = gradient * base
+        elif load < estimate / 2:
             return  # app limited: nothing learnt about a higher limit
         else:
-            load = estimate
-        target = gradient * load + math.sqrt(load)
-        self._set(estimate * (1 - _SMOOTHING) + target * _SMOOTHING)
+            base = estimate
+            target = estimate + math.sqrt(estimate)
+        self._set(base * (1 - _SMOOTHING) + target * _SMOOTHING)
 
     def drop(self) -> None:
         now = self._clock()
