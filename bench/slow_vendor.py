@@ -10,8 +10,9 @@ default now):
     the same payload measures a checkout without the capacity mode: BENCH_SERVICE_DIR);
     500 callers: the share of calls served;
 (b) limited capacity: ``liveness-gateway sandbox --latency-ms 200 --capacity 20`` (20
-    workers of 200 ms: at most 100 calls/s); 500 callers: the sandbox's own latency
-    against its unloaded latency, and how fast the excess is refused.
+    workers of 200 ms: at most 100 calls/s); 200 calls/s offered by 500 callers (ghz
+    ``--rps``): the sandbox's own latency against its unloaded latency, and how fast the
+    excess is refused.
 
 Load: ghz, ``-c 500 --connections 32`` (the gateway's --max-connections; 16 streams each
 is its --max-streams-per-connection), 256 KiB Detect payloads, 20 s (``--duration``),
@@ -59,6 +60,9 @@ PAYLOAD_BYTES = 256 * KIB
 DEADLINE_S = 20
 SLOW_MS = 1000
 CAPACITY, CAPACITY_LATENCY_MS = 20, 200
+OFFERED_RPS = 2 * CAPACITY * 1000 // CAPACITY_LATENCY_MS
+"""Case (b): twice what the vendor can take (open loop: a shed call is not resent at once,
+so the load is not multiplied by the gateway's own refusals)."""
 SETTLE_S = 5.0
 """Case (b): the sandbox's latency is reported for the first seconds and for the rest."""
 MODES = ("fixed", "adaptive")
@@ -71,8 +75,11 @@ def payload(head: bytes) -> bytes:
     return head + os.urandom(PAYLOAD_BYTES - len(head))
 
 
-def load(cfg: Cfg, port: int, body: Path, duration_s: float) -> dict[str, Any]:
-    """500 callers for ``duration_s``: every call's status and latency (ghz's details)."""
+def load(
+    cfg: Cfg, port: int, body: Path, duration_s: float, rps: int | None = None
+) -> dict[str, Any]:
+    """500 callers for ``duration_s`` (closed loop, or ``rps`` calls a second shared among
+    them): every call's status and latency (ghz's details)."""
     argv = [
         *cfg.load_prefix,
         cfg.ghz,
@@ -98,6 +105,8 @@ def load(cfg: Cfg, port: int, body: Path, duration_s: float) -> dict[str, Any]:
         "json",
         f"127.0.0.1:{port}",
     ]
+    if rps is not None:
+        argv[-1:-1] = ["--rps", str(rps)]
     done = subprocess.run(  # noqa: S603
         argv, capture_output=True, timeout=duration_s + DEADLINE_S + 60, check=False
     )
@@ -182,6 +191,7 @@ def one_run(
     sandbox_args: list[str],
     name: str,
     cfg_env: dict[str, str],
+    rps: int | None,
 ) -> dict[str, Any]:
     sandbox_port = free_port()
     argv = [PY, "-m", "liveness_gateway", "sandbox", "--host", "127.0.0.1"]
@@ -213,10 +223,24 @@ def one_run(
                 time.sleep(SETTLE_S)
                 early.update(get_json(stats_url + "?reset=latency")["latency"])
 
+            series: list[float] = []
+            done = threading.Event()
+
+            def poll() -> None:  # the limit once a second
+                while not done.wait(1.0):
+                    with contextlib.suppress(OSError, ValueError):
+                        now = gauges(info["metrics_port"])
+                        series.extend(v for k, v in now.items() if "concurrency_limit" in k)
+
             timer = threading.Thread(target=settle, daemon=True)
+            poller = threading.Thread(target=poll, daemon=True)
             timer.start()
-            result = load(cfg, port, body, cfg.duration_s)
+            poller.start()
+            result = load(cfg, port, body, cfg.duration_s, rps)
+            done.set()
             timer.join()
+            poller.join()
+            result["limit_each_second"] = series
             late = get_json(stats_url)["latency"]
             result["gateway_metrics"] = gauges(info["metrics_port"])
     result["sandbox_latency_ms"] = {
@@ -236,14 +260,14 @@ def run(
     slow.write_bytes(detect_request_bin(payload(f"SANDBOX:score=0.5;delay_ms={SLOW_MS}\n".encode())))
     plain = tmp / "plain.bin"
     plain.write_bytes(detect_request_bin(payload(b"SANDBOX:score=0.5\n")))
-    plan = {
-        "a": (slow, []),
-        "b": (plain, ["--latency-ms", str(CAPACITY_LATENCY_MS), "--capacity", str(CAPACITY)]),
-    }
+    capacity = ["--latency-ms", str(CAPACITY_LATENCY_MS), "--capacity", str(CAPACITY)]
+    plan = {"a": (slow, [], None), "b": (plain, capacity, OFFERED_RPS)}
     for case in cases:
-        body, sandbox_args = plan[case]
+        body, sandbox_args, rps = plan[case]
         for mode in modes:
-            res = one_run(cfg, tmp, mode, body, sandbox_args, f"{case}-{mode}", gateway_env)
+            res = one_run(
+                cfg, tmp, mode, body, sandbox_args, f"{case}-{mode}", gateway_env, rps
+            )
             out[f"{case}_{mode}"] = res
             print(json.dumps({f"{case}_{mode}": res}), flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -267,7 +291,10 @@ def markdown(res: dict[str, Any]) -> str:
             else "not pinned"
         )
         + f"; {CALLERS} callers on {CONNECTIONS} connections, {PAYLOAD_BYTES // KIB} KiB, "
-        f"{res['duration_s']:.0f} s each, gateway defaults but the mode.",
+        f"{res['duration_s']:.0f} s each, gateway defaults but the mode"
+        + (f" and {res['gateway_env']}" if res.get("gateway_env") else "")
+        + f"; (a) closed loop, (b) {OFFERED_RPS} calls/s offered. Calls still in flight when "
+        "ghz stops (it closes its connections) are not counted.",
         "",
         "| case | mode | calls | served | served share | served/s | served p50 / p99 ms "
         "| shed | shed p50 / p99 ms | other errors | vendor p50 / p99 ms unloaded "

@@ -37,24 +37,47 @@ def test_it_starts_at_the_maximum_and_stays_there_while_latency_is_flat() -> Non
     assert limiter.limit == 100
 
 
+class Clock:
+    """Time that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_it_grows_under_a_fast_vendor_and_shrinks_when_latency_rises() -> None:
-    limiter = GradientLimiter(min_limit=4, max_limit=1000, initial=10)
+    clock = Clock()
+    limiter = GradientLimiter(min_limit=4, max_limit=1000, initial=10, clock=clock)
     for _ in range(300):
         limiter.sample(0.010, in_flight_at_start=limiter.limit)  # at the limit, 10 ms
     grown = limiter.limit
     assert grown > 30, "a vendor answering at its unloaded latency must get more"
     for _ in range(200):
+        clock.now += 0.004  # 10 answers per 40 ms round trip
         limiter.sample(0.040, in_flight_at_start=limiter.limit)  # 4x the baseline
     assert limiter.limit < grown / 4
 
 
+def test_it_decreases_at_most_once_per_round_trip() -> None:
+    clock = Clock()
+    limiter = GradientLimiter(min_limit=4, max_limit=100, clock=clock)
+    limiter.sample(0.1, in_flight_at_start=1)
+    for _ in range(1000):  # a thousand slow answers within one round trip
+        limiter.sample(1.0, in_flight_at_start=100)
+    assert limiter.limit == 90
+
+
 def test_latency_within_the_tolerance_is_not_queueing() -> None:
-    limiter = GradientLimiter(min_limit=4, max_limit=200, initial=50, tolerance=1.5)
+    clock = Clock()
+    limiter = GradientLimiter(min_limit=4, max_limit=200, initial=50, tolerance=1.5, clock=clock)
     limiter.sample(0.100, in_flight_at_start=50)
     for _ in range(2000):
         limiter.sample(0.145, in_flight_at_start=limiter.limit)
     assert limiter.limit == 200
     for _ in range(500):
+        clock.now += 0.1
         limiter.sample(0.200, in_flight_at_start=limiter.limit)  # 2x > 1.5x
     assert limiter.limit < 60
 

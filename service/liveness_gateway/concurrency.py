@@ -31,8 +31,12 @@ where the gateway's vendors differ from Netflix's services:
   the limit, which here may be the unused maximum) and without the queue allowance, so that
   the latency settles at the tolerance, not above it. Always within [min_limit, max_limit].
 - **Drops**: a vendor timeout, a rate-limit refusal (429 / RATE_LIMIT_EXCEEDED) or an HTTP
-  503 multiplies the limit by 0.9 (``AIMDLimit``'s backoff ratio), at most once per baseline
-  latency, so that a burst of timeouts from one moment does not collapse the limit.
+  503 multiplies the limit by 0.9 (``AIMDLimit``'s backoff ratio).
+- **At most one decrease per round trip** (the lowest baseline latency), drop or gradient,
+  as TCP's congestion control decreases at most once per round trip while it increases per
+  acknowledgement: a decrease shows only in answers to requests sent after it, a burst of
+  timeouts is one episode, and a gateway short of CPU (whose own delays are in every
+  sample) cannot collapse the limit in a fraction of a second. Increases are per window.
 - **Only answers are samples**: a call that ended on the caller's deadline, was cancelled,
   never reached the vendor, or whose source was the caller's url (the vendor's latency then
   includes that url's download) says nothing of the vendor's latency.
@@ -157,7 +161,7 @@ class GradientLimiter:
         self._ratios = 0.0
         self._samples = 0
         self._window_load = 0
-        self._last_drop = -math.inf
+        self._last_decrease = -math.inf
         self._clock = clock
         self._on_change = on_change
         self._published = int(self._estimate)
@@ -202,6 +206,8 @@ class GradientLimiter:
         self._ratios, self._samples, self._window_load = 0.0, 0, 0
         gradient = max(_MIN_GRADIENT, min(1.0, self.tolerance / ratio))
         estimate = self._estimate
+        if gradient < 1.0 and not self._may_decrease():
+            return  # decreased less than a round trip ago: its effect is not measured yet
         if gradient < 1.0:
             # Queueing, caused by the load these requests met, not by the unused part of the
             # limit (it starts at the maximum): shrink from that load, with no allowance.
@@ -215,11 +221,19 @@ class GradientLimiter:
         self._set(base * (1 - _SMOOTHING) + target * _SMOOTHING)
 
     def drop(self) -> None:
+        if self._may_decrease():
+            self._set(self._estimate * _BACKOFF_RATIO)
+
+    def _may_decrease(self) -> bool:
+        """At most one decrease per round trip (the lowest baseline), as TCP's congestion
+        control: what the last one did shows only in answers to requests sent after it, and
+        a gateway short of CPU, whose own delays count in every sample, must not collapse
+        the limit within a second."""
         now = self._clock()
-        if now - self._last_drop < min(self._baselines_s.values(), default=0.0):
-            return  # the same episode of overload
-        self._last_drop = now
-        self._set(self._estimate * _BACKOFF_RATIO)
+        if now - self._last_decrease < min(self._baselines_s.values(), default=0.0):
+            return False
+        self._last_decrease = now
+        return True
 
     def _set(self, estimate: float) -> None:
         self._estimate = min(float(self.max_limit), max(float(self.min_limit), estimate))
