@@ -54,7 +54,7 @@ def test_it_grows_under_a_fast_vendor_and_shrinks_when_latency_rises() -> None:
         limiter.sample(0.010, in_flight_at_start=limiter.limit)  # at the limit, 10 ms
     grown = limiter.limit
     assert grown > 30, "a vendor answering at its unloaded latency must get more"
-    for _ in range(200):
+    for _ in range(30):
         clock.now += 0.004  # 10 answers per 40 ms round trip
         limiter.sample(0.040, in_flight_at_start=limiter.limit)  # 4x the baseline
     assert limiter.limit < grown / 4
@@ -66,7 +66,7 @@ def test_it_decreases_at_most_once_per_round_trip() -> None:
     limiter.sample(0.1, in_flight_at_start=1)
     for _ in range(1000):  # a thousand slow answers within one round trip
         limiter.sample(1.0, in_flight_at_start=100)
-    assert limiter.limit == 90
+    assert limiter.limit == 50  # halved (the gradient's floor) once
 
 
 def test_latency_within_the_tolerance_is_not_queueing() -> None:

@@ -21,15 +21,16 @@ where the gateway's vendors differ from Netflix's services:
   body's size in powers of 4 from 64 KiB: < 64 KiB, < 256 KiB, < 1 MiB, < 4 MiB, more).
 - **Updates per window of 10 answers** (the sample count of Netflix's ``WindowedLimit``):
   the window's mean of sample / baseline is its latency ratio, and the most requests any
-  of them met in flight its load.
+  of them met in flight (when sent or when answered) its load.
 - **gradient** = clamp(tolerance / ratio, 0.5, 1): latency up to ``tolerance`` times the
   baseline is no queueing. Then, as in Gradient2, the new estimate is limit + sqrt(limit)
   (the queue allowance of Netflix's ``SquareRootFunction``), taken 0.2 of the way
   (smoothing), except while fewer than half the permits are in use (Gradient2's "app
-  limited" rule). Above the tolerance the limit shrinks to gradient x load, 0.2 of the way,
-  from the load that met the queueing when that is below the limit (Gradient2 shrinks from
-  the limit, which here may be the unused maximum) and without the queue allowance, so that
-  the latency settles at the tolerance, not above it. Always within [min_limit, max_limit].
+  limited" rule). Above the tolerance the limit becomes gradient x load: from the load that
+  met the queueing when that is below the limit (Gradient2 shrinks from the limit, which
+  here may be the unused maximum), without the queue allowance and without smoothing (it
+  happens at most once per round trip, below), so that the latency settles near the
+  tolerance, not above it. Always within [min_limit, max_limit].
 - **Drops**: a vendor timeout, a rate-limit refusal (429 / RATE_LIMIT_EXCEEDED) or an HTTP
   503 multiplies the limit by 0.9 (``AIMDLimit``'s backoff ratio).
 - **At most one decrease per round trip** (the lowest baseline latency), drop or gradient,
@@ -199,7 +200,8 @@ class GradientLimiter:
             self._baselines_s[size_class] = baseline = seconds
         self._ratios += seconds / baseline
         self._samples += 1
-        self._window_load = max(self._window_load, in_flight_at_start)
+        # the load this request met: what it found, or what came after it
+        self._window_load = max(self._window_load, in_flight_at_start, self._in_flight)
         if self._samples < _WINDOW:
             return
         ratio, load = self._ratios / self._samples, self._window_load
@@ -210,15 +212,11 @@ class GradientLimiter:
             return  # decreased less than a round trip ago: its effect is not measured yet
         if gradient < 1.0:
             # Queueing, caused by the load these requests met, not by the unused part of the
-            # limit (it starts at the maximum): shrink from that load, with no allowance.
-            base = min(estimate, float(load))
-            target = gradient * base
-        elif load < estimate / 2:
-            return  # app limited: nothing learnt about a higher limit
-        else:
-            base = estimate
-            target = estimate + math.sqrt(estimate)
-        self._set(base * (1 - _SMOOTHING) + target * _SMOOTHING)
+            # limit (it starts at the maximum): shrink from that load, with no allowance and
+            # no smoothing (it happens once per round trip at most).
+            self._set(gradient * min(estimate, float(load)))
+        elif load >= estimate / 2:  # else app limited: nothing learnt about a higher limit
+            self._set(estimate + _SMOOTHING * math.sqrt(estimate))
 
     def drop(self) -> None:
         if self._may_decrease():
