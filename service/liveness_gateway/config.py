@@ -233,7 +233,7 @@ class GatewayConfig:
     """OpenTelemetry tracing; None (no OTLP endpoint) turns it off, at no cost per call."""
     ready_file: str | None = None
     """Written (JSON: pid and bound ports) once serving, removed on stop; see readyfile.py."""
-    max_streams_per_connection: int = 16
+    max_streams_per_connection: int = 32
     """HTTP/2 streams one client connection may have open at once (the SETTINGS the server
     sends, enforced on streams past it). Each stream can hold one unfinished message of up to
     ``MAX_GRPC_MESSAGE_BYTES`` before anyone is authenticated: see ``max_connections``."""
@@ -241,6 +241,19 @@ class GatewayConfig:
     """Client connections a gRPC listener accepts at once; more are closed on accept. With
     ``max_streams_per_connection`` it bounds what unfinished messages can hold:
     ``max_connections * max_streams_per_connection * MAX_GRPC_MESSAGE_BYTES``."""
+    max_connection_age_s: float = 300.0
+    """A client connection older than this (gRPC adds +/-10% jitter) gets a GOAWAY: its
+    calls finish, new ones go to a new connection, so callers reach replicas added since
+    they connected. 0 turns it off."""
+    max_connection_age_grace_s: float = 30.0
+    """After the GOAWAY, how long calls still running on the old connection may take
+    before it is closed (the clients' default deadline is 20 s)."""
+    keepalive_min_ping_interval_s: float = 300.0
+    """Pings without data closer together than this are strikes (two, then GOAWAY
+    ENHANCE_YOUR_CALM): gRPC's own default, stated. The shipped clients send no keepalive
+    pings at all."""
+    keepalive_permit_without_calls: bool = False
+    """Allow keepalive pings on a connection with no call in flight."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -254,6 +267,12 @@ class GatewayConfig:
         _check(self.deadline_margin_s >= 0, "deadline_margin_s", "must be 0 or more seconds")
         for name in ("max_streams_per_connection", "max_connections"):
             _check(getattr(self, name) >= 1, name, "must be at least 1")
+        for name in (
+            "max_connection_age_s",
+            "max_connection_age_grace_s",
+            "keepalive_min_ping_interval_s",
+        ):
+            _check(getattr(self, name) >= 0, name, "must be 0 or more seconds")
         for name in ("port", "metrics_port", "health_port"):
             port = getattr(self, name)
             _check(port is None or 0 <= port <= 65535, name, "must be a port within [0, 65535]")
