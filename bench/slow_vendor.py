@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import (  # noqa: E402  (bench/ is not a package)
+from run import (  # bench/ is not a package
     HERE,
     LOAD_CPU,
     PY,
@@ -159,7 +159,7 @@ def gauges(metrics_port: int) -> dict[str, Any]:
     """The gateway's vendor concurrency limits, shed counts and the latency of the vendor's
     answers as the gateway measured them (histogram buckets: upper bounds), from /metrics."""
     url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310  (loopback)
+    with urllib.request.urlopen(url, timeout=10) as resp:
         text = resp.read().decode()
     found: dict[str, Any] = {}
     buckets: list[tuple[float, float]] = []
@@ -257,7 +257,9 @@ def run(
     tmp = Path(tempfile.mkdtemp(prefix="lg-slow-vendor-"))
     out: dict[str, Any] = {}
     slow = tmp / "slow.bin"
-    slow.write_bytes(detect_request_bin(payload(f"SANDBOX:score=0.5;delay_ms={SLOW_MS}\n".encode())))
+    slow.write_bytes(
+        detect_request_bin(payload(f"SANDBOX:score=0.5;delay_ms={SLOW_MS}\n".encode()))
+    )
     plain = tmp / "plain.bin"
     plain.write_bytes(detect_request_bin(payload(b"SANDBOX:score=0.5\n")))
     capacity = ["--latency-ms", str(CAPACITY_LATENCY_MS), "--capacity", str(CAPACITY)]
@@ -265,9 +267,7 @@ def run(
     for case in cases:
         body, sandbox_args, rps = plan[case]
         for mode in modes:
-            res = one_run(
-                cfg, tmp, mode, body, sandbox_args, f"{case}-{mode}", gateway_env, rps
-            )
+            res = one_run(cfg, tmp, mode, body, sandbox_args, f"{case}-{mode}", gateway_env, rps)
             out[f"{case}_{mode}"] = res
             print(json.dumps({f"{case}_{mode}": res}), flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -356,7 +356,7 @@ def main() -> int:
     results = run(cfg, args.cases.split(","), args.modes.split(","), gateway_env)
     commit = ""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
+        commit = subprocess.run(  # noqa: S603
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
             capture_output=True,
             text=True,

@@ -248,8 +248,9 @@ SETTINGS: tuple[Setting, ...] = (
             "client connections the gRPC port accepts at once (bounds memory, SECURITY.md)"),
     # connections that rebalance (README "Connections")
     Setting("max_connection_age_s", "LIVENESS_MAX_CONNECTION_AGE_S", "--max-connection-age",
-            float, 300.0, "seconds after which a client connection gets a GOAWAY (give or take a tenth): "
-            "its calls finish, new ones reconnect, so callers reach new replicas; 0: never"),
+            float, 300.0, "seconds after which a client connection gets a GOAWAY (give or take "
+            "a tenth): its calls finish, new ones reconnect, so callers reach new replicas; "
+            "0: never"),
     Setting("max_connection_age_grace_s", "LIVENESS_MAX_CONNECTION_AGE_GRACE_S",
             "--max-connection-age-grace", float, 30.0,
             "seconds calls on a connection past its age may still take before it is closed"),
