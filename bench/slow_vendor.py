@@ -216,12 +216,12 @@ def one_run(
                     capture_output=True, timeout=60, check=False,
                 )  # fmt: skip
                 assert warm.returncode == 0, warm.stderr
-            unloaded = get_json(stats_url + "?reset=latency")["latency"]
+            unloaded = get_json(stats_url + "?reset=latency").get("latency", {})
             early: dict[str, Any] = {}
 
             def settle() -> None:
                 time.sleep(SETTLE_S)
-                early.update(get_json(stats_url + "?reset=latency")["latency"])
+                early.update(get_json(stats_url + "?reset=latency").get("latency", {}))
 
             series: list[float] = []
             done = threading.Event()
@@ -241,7 +241,7 @@ def one_run(
             timer.join()
             poller.join()
             result["limit_each_second"] = series
-            late = get_json(stats_url)["latency"]
+            late = get_json(stats_url).get("latency", {})
             result["gateway_metrics"] = gauges(info["metrics_port"])
     result["sandbox_latency_ms"] = {
         "unloaded": unloaded,
