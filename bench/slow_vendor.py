@@ -282,7 +282,7 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [
         "# Slow vendor",
         "",
-        f"{res['date']}; commit {res['commit']}; load average "
+        f"{res['date']}; commit {res['commit']} (service {res['service_commit']}); load average "
         f"{res['loadavg_1m_before_after'][0]:.2f} before, "
         f"{res['loadavg_1m_before_after'][1]:.2f} after; "
         + (
@@ -324,6 +324,17 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _commit(path: Path) -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run(  # noqa: S603
+            ["git", "-C", str(path), "rev-parse", "--short", "HEAD"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    return ""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ghz", required=True)
@@ -354,18 +365,14 @@ def main() -> int:
     before = os.getloadavg()[0]
     gateway_env = dict(item.split("=", 1) for item in args.gateway_env)
     results = run(cfg, args.cases.split(","), args.modes.split(","), gateway_env)
-    commit = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(  # noqa: S603
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
+    commit = _commit(ROOT)
     res = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "commit": commit,
-        "service_dir": os.environ.get("BENCH_SERVICE_DIR", "service"),
+        # another checkout's service/ (BENCH_SERVICE_DIR): its commit, never its path
+        "service_commit": _commit(Path(os.environ["BENCH_SERVICE_DIR"]))
+        if os.environ.get("BENCH_SERVICE_DIR")
+        else commit,
         "loadavg_1m_before_after": [before, os.getloadavg()[0]],
         "pinned": pin,
         "duration_s": args.duration,
