@@ -106,7 +106,7 @@ build-client-typescript: $(TS_STAMP)
 # example, and the README's install route from a temporary directory with the pinned and the
 # lowest admitted @grpc/grpc-js.
 test-client-typescript: $(STAMP) build-client-typescript openssl-tool
-	cd $(TS_DIR) && ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/errors.test.js build/test/types.test.js build/test/interop.test.js
+	cd $(TS_DIR) && ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/errors.test.js build/test/types.test.js build/test/idempotency.test.js build/test/interop.test.js
 	cd $(TS_DIR) && env $(TS_CONFORMANCE_ENV) ../../$(WITH_GATEWAY) scripts/run-tests.sh build/test/conformance.test.js
 	$(TS_DIR)/scripts/test-tls.sh
 	cd $(TS_DIR) && ../../$(WITH_GATEWAY) node build/examples/detect.js 'SANDBOX:score=0.995'

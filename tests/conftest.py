@@ -32,6 +32,7 @@ from liveness_gateway.transport import Transport
 from tests import tools
 from tests.otel_collector import Collector, running_collector
 from tests.processes import Processes
+from tests.redis_server import RedisServer, running_redis
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
@@ -41,7 +42,7 @@ CHANNEL_OPTIONS = [
 
 # Fixtures that reach outside this process: a test that uses one (even through another
 # fixture) is a system test.
-SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "collector", "helm"})
+SYSTEM_FIXTURES = frozenset({"processes", "tool", "toxiproxy", "collector", "helm", "redis_server"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
@@ -70,6 +71,13 @@ async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
     """A real OpenTelemetry Collector receiving OTLP on loopback (tests/otel_collector.py)."""
     async with running_collector(tmp_path) as running:
         yield running
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """Debian's redis-server on a Unix socket in a temporary directory (tests/redis_server.py)."""
+    with running_redis(tools.find("redis-server")) as server:
+        yield server
 
 
 @pytest.fixture

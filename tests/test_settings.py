@@ -14,6 +14,7 @@ from liveness_gateway.config import (
     ConfigError,
     GatewayConfig,
     ResilienceConfig,
+    StateConfig,
     TlsConfig,
     TracingConfig,
     VendorConfig,
@@ -54,6 +55,7 @@ def test_every_setting_lands_in_the_config_or_the_cli() -> None:
         "resilience": {f.name for f in dataclasses.fields(ResilienceConfig)},
         "tls": {f.name for f in dataclasses.fields(TlsConfig)},
         "tracing": {f.name for f in dataclasses.fields(TracingConfig)},
+        "state": {f.name for f in dataclasses.fields(StateConfig)},
     }
     for s in settings.SETTINGS:
         head, _, rest = s.key.partition(".")

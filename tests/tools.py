@@ -23,6 +23,7 @@ _TOOLS: dict[str, tuple[str, str]] = {
     "grpc-health-probe": ("GRPC_HEALTH_PROBE", "grpc-health-probe-v*/grpc-health-probe"),
     "helm": ("LIVENESS_HELM", "helm-v*/helm"),
     "otelcol": ("OTELCOL", "otelcol-tests-*/otelcol-tests"),  # built by mk/tracing.mk
+    "redis-server": ("REDIS_SERVER", ""),  # Debian's package, mk/fleet.mk installs it
 }
 
 

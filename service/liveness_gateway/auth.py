@@ -17,8 +17,9 @@ The callers file is TOML::
     burst = 40
     daily_quota = 50000                 # calls per UTC day (optional)
 
-Rate limits and quotas are kept per process: with N workers or replicas each enforces its
-own share, so configure ``limit / (replicas x workers)``.
+Rate limits and quotas live in the state store (liveness_gateway.state): with
+``--state-url`` they are fleet-wide, the numbers above hold for all replicas and workers
+together; without it each process keeps its own (configure ``limit / (replicas x workers)``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +38,8 @@ from liveness.v1 import liveness_pb2
 
 from liveness_gateway import errors
 from liveness_gateway.config import ConfigError
-from liveness_gateway.resilience import TokenBucket
+from liveness_gateway.state import CALLER_QUOTA, CALLER_RATE, DailyQuota, RateLimit, StateStore
+from liveness_gateway.state.local import LocalStore
 
 RPC_NAMES = tuple(m.name for m in liveness_pb2.DESCRIPTOR.services_by_name["LivenessCheck"].methods)
 UNKNOWN_CALLER = "unknown"
@@ -46,7 +47,6 @@ ANONYMOUS = "anonymous"
 """The caller label when authentication is off."""
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-_SECONDS_PER_DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -134,25 +134,28 @@ def hash_token(token: str) -> str:
 
 
 class CallerAuth:
-    """Authentication, authorisation and per-caller limits for one process."""
+    """Authentication, authorisation and per-caller limits (kept in ``store``)."""
 
     def __init__(
         self,
         callers: Iterable[Caller],
         *,
         on_decision: Callable[[str, str, str], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        store: StateStore | None = None,
     ) -> None:
         self._callers = tuple(callers)
         self._on_decision = on_decision or (lambda caller, rpc, decision: None)
-        self._clock = clock
-        self._buckets: dict[str, TokenBucket] = {
-            c.name: TokenBucket(c.rate_per_s, c.burst)
+        store = store if store is not None else LocalStore()
+        self._rates: dict[str, RateLimit] = {
+            c.name: store.rate(CALLER_RATE, c.name, c.rate_per_s, c.burst)
             for c in self._callers
             if c.rate_per_s is not None
         }
-        self._day = self._today()
-        self._used: dict[str, int] = {}
+        self._quotas: dict[str, DailyQuota] = {
+            c.name: store.quota(CALLER_QUOTA, c.name, c.daily_quota)
+            for c in self._callers
+            if c.daily_quota is not None
+        }
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -184,33 +187,27 @@ class CallerAuth:
         if not caller.may_call(rpc):
             self._on_decision(caller.name, rpc, "denied")
             raise errors.permission_denied(caller.name, rpc)
-        bucket = self._buckets.get(caller.name)
-        if bucket is not None and not await bucket.try_take():
-            self._on_decision(caller.name, rpc, "rate_limited")
-            raise errors.caller_rate_limited(caller.name, bucket.rate_per_s, bucket.burst)
-        if caller.daily_quota is not None:
-            self._roll_day()
-            used = self._used.get(caller.name, 0)
-            if used >= caller.daily_quota:
-                self._on_decision(caller.name, rpc, "quota_exceeded")
-                raise errors.caller_quota_exceeded(
-                    caller.name, caller.daily_quota, self._seconds_to_midnight()
-                )
-            self._used[caller.name] = used + 1
+        try:
+            rate = self._rates.get(caller.name)
+            if rate is not None:
+                wait = await rate.take()
+                if wait:
+                    self._on_decision(caller.name, rpc, "rate_limited")
+                    raise errors.caller_rate_limited(
+                        caller.name, rate.rate_per_s, rate.burst, retry_delay_s=wait
+                    )
+            quota = self._quotas.get(caller.name)
+            if quota is not None:
+                wait = await quota.take()
+                if wait:
+                    self._on_decision(caller.name, rpc, "quota_exceeded")
+                    raise errors.caller_quota_exceeded(caller.name, quota.limit, wait)
+        except errors.GatewayError as err:
+            if err.reason == errors.STATE_UNAVAILABLE:
+                self._on_decision(caller.name, rpc, "state_unavailable")
+            raise
         self._on_decision(caller.name, rpc, "admitted")
         return caller.name
-
-    def _today(self) -> int:
-        return int(self._clock() // _SECONDS_PER_DAY)
-
-    def _roll_day(self) -> None:
-        today = self._today()
-        if today != self._day:
-            self._day = today
-            self._used.clear()
-
-    def _seconds_to_midnight(self) -> float:
-        return (self._day + 1) * _SECONDS_PER_DAY - self._clock()
 
 
 def _peer_names(auth_context: Mapping[str, Iterable[bytes]] | None) -> frozenset[str]:

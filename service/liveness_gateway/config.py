@@ -7,6 +7,7 @@ code or in a test is held to the same rules as one read from flags and the envir
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,62 @@ class ResilienceConfig:
         _check(0 < self.retry_token_ratio <= 1, "retry_token_ratio", "must be within (0, 1]")
 
 
+STATE_FALLBACKS = ("local", "closed")
+"""What a fleet-wide limit does while the state store cannot answer: ``local`` keeps a
+process-local share (limit / expected processes), ``closed`` refuses with STATE_UNAVAILABLE."""
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """Where limits and idempotency records live; see the README's "Fleet mode".
+
+    No ``url``: in this process (one replica's behaviour). A ``redis://``, ``rediss://`` or
+    ``unix://`` URL: in Redis, shared by every process that names it (fleet-wide limits).
+    """
+
+    url: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """From LIVENESS_STATE_PASSWORD or the file LIVENESS_STATE_PASSWORD_FILE, never a flag."""
+    timeout_s: float = 0.1
+    """Bound on every store call; past it the call counts as failed and the fallback applies."""
+    expected_processes: int = 1
+    """Gateway processes (replicas x workers) sharing the limits: the local share's divisor."""
+    rate_fallback: str = "local"
+    quota_fallback: str = "local"
+    idempotency_ttl_s: float = 3600.0
+    """How long a request_id's first result (or error) is kept and replayed."""
+    upload_dedupe_ttl_s: float = 600.0
+    """How long identical Upload bytes return the cached liveness_data_id (0: off)."""
+
+    def __post_init__(self) -> None:
+        url = self.url
+        if url is not None:
+            _check(
+                url.startswith(("redis://", "rediss://", "unix://")),
+                "url",
+                "must be a redis://, rediss:// or unix:// URL",
+            )
+            _check(
+                urllib.parse.urlsplit(url).password is None,
+                "url",
+                "must not hold a password: set LIVENESS_STATE_PASSWORD(_FILE)",
+            )
+        _check(self.timeout_s > 0, "timeout_s", "must be greater than 0")
+        _check(self.expected_processes >= 1, "expected_processes", "must be at least 1")
+        for name in ("rate_fallback", "quota_fallback"):
+            _check(
+                getattr(self, name) in STATE_FALLBACKS,
+                name,
+                f"must be one of {', '.join(STATE_FALLBACKS)}",
+            )
+        _check(self.idempotency_ttl_s > 0, "idempotency_ttl_s", "must be greater than 0")
+        _check(self.upload_dedupe_ttl_s >= 0, "upload_dedupe_ttl_s", "must be 0 or more seconds")
+
+    @property
+    def shared(self) -> bool:
+        return self.url is not None
+
+
 SAMPLERS = (
     "always_on",
     "always_off",
@@ -254,6 +311,8 @@ class GatewayConfig:
     pings at all."""
     keepalive_permit_without_calls: bool = False
     """Allow keepalive pings on a connection with no call in flight."""
+    state: StateConfig = field(default_factory=StateConfig)
+    """Where limits and idempotency records live: this process, or Redis (fleet-wide)."""
 
     def __post_init__(self) -> None:
         for name in (

@@ -471,13 +471,16 @@ def permission_denied(caller: str, rpc: str) -> GatewayError:
     )
 
 
-def caller_rate_limited(caller: str, rate_per_s: float, burst: int) -> GatewayError:
+def caller_rate_limited(
+    caller: str, rate_per_s: float, burst: int, *, retry_delay_s: float | None = None
+) -> GatewayError:
+    """``retry_delay_s``: when the bucket has a token again (default: one token's time)."""
     limit = f"{rate_per_s:g} calls/s, burst {burst}"
     return GatewayError(
         Code.RESOURCE_EXHAUSTED,
         CALLER_RATE_LIMITED,
         f"caller {caller} is over its rate limit ({limit})",
-        retry_delay_s=1.0 / rate_per_s,
+        retry_delay_s=1.0 / rate_per_s if retry_delay_s is None else retry_delay_s,
         quota_subject=f"caller:{caller}",
     )
 
@@ -490,6 +493,56 @@ def caller_quota_exceeded(caller: str, daily_quota: int, seconds_left: float) ->
         retry_delay_s=seconds_left,
         quota_subject=f"caller:{caller}",
     )
+
+
+REQUEST_ID_FIELD = "request_id"
+
+
+def request_id_reused(rpc: str) -> GatewayError:
+    """The caller's request_id already names a call with other input, or another RPC."""
+    return GatewayError(
+        Code.INVALID_ARGUMENT,
+        REQUEST_ID_REUSED,
+        f"request_id was already used for a different {rpc} request or another RPC; "
+        "choose a new request_id for new input",
+        violations=(FieldViolation(REQUEST_ID_FIELD, "already used for a different request"),),
+    )
+
+
+def state_unavailable(limit: str, retry_delay_s: float) -> GatewayError:
+    """A fleet-wide limit could not be checked and its policy is to fail closed."""
+    return GatewayError(
+        Code.UNAVAILABLE,
+        STATE_UNAVAILABLE,
+        f"the gateway cannot check the {limit} right now; retry shortly",
+        retry_delay_s=retry_delay_s,
+    )
+
+
+def replayed(status: status_pb2.Status) -> GatewayError:
+    """An error recorded for a request_id, answered again exactly as it was the first time."""
+    reason = GATEWAY_INTERNAL
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+            break
+    return _ReplayedError(status, reason if reason in REASONS else GATEWAY_INTERNAL)
+
+
+class _ReplayedError(GatewayError):
+    """A recorded status: its details are returned as they were recorded."""
+
+    def __init__(self, status: status_pb2.Status, reason: str) -> None:
+        super().__init__(_CODES.get(status.code, Code.INTERNAL), reason, status.message)
+        self._status = status
+
+    def to_status(self) -> status_pb2.Status:
+        return self._status
+
+
+_CODES = {code.value[0]: code for code in Code}
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float:

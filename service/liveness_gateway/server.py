@@ -25,6 +25,7 @@ from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, ConfigError, Gateway
 from liveness_gateway.interceptor import ObservabilityInterceptor
 from liveness_gateway.metrics import Method, Metrics, metrics_app
 from liveness_gateway.servicer import LivenessServicer
+from liveness_gateway.state import StateStore, open_store
 from liveness_gateway.tls import server_credentials
 from liveness_gateway.tracing import Tracing
 from liveness_gateway.transport import Transport, VendorTransport, new_session
@@ -158,6 +159,8 @@ class RunningGateway:
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
     tracing: Tracing | None = None
+    store: StateStore | None = None
+    """The state store (limits, idempotency records): closed on stop."""
 
     @property
     def address(self) -> str:
@@ -177,6 +180,8 @@ class RunningGateway:
             await self.metrics_runner.cleanup()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.shutdown)  # exports what is left
+        if self.store is not None:
+            await self.store.close()
 
 
 async def start_metrics_server(
@@ -211,7 +216,10 @@ async def start(
         reflection_on=config.reflection,
         callers=tuple(c.name for c in callers) if callers else (),
     )
-    auth = CallerAuth(callers, on_decision=metrics.caller_decision) if callers else None
+    store = open_store(config.state, metrics)
+    auth = (
+        CallerAuth(callers, on_decision=metrics.caller_decision, store=store) if callers else None
+    )
     credentials = server_credentials(config.tls) if config.tls is not None else None
     session = None
     if transport is None:
@@ -232,8 +240,10 @@ async def start(
         ),
         interceptors=interceptors,
     )
-    upstream = Upstream(config, transport, metrics, tracer=tracing.tracer if tracing else None)
-    wire.add_to_server(LivenessServicer(config, upstream, metrics, auth), server)
+    upstream = Upstream(
+        config, transport, metrics, tracer=tracing.tracer if tracing else None, store=store
+    )
+    wire.add_to_server(LivenessServicer(config, upstream, metrics, auth, store), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if config.reflection:
@@ -271,6 +281,7 @@ async def start(
     except BaseException:
         if session is not None:
             await session.close()
+        await store.close()
         await server.stop(None)
         if health_server is not None:
             await health_server.stop(None)
@@ -300,6 +311,7 @@ async def start(
         health_server,
         health_port,
         tracing,
+        store,
     )
     if config.ready_file:
         try:

@@ -17,6 +17,9 @@ from liveness_gateway.errors import GatewayError
 from liveness_gateway.logs import current_call
 from liveness_gateway.metrics import Metrics
 from liveness_gateway.resilience import Shedder
+from liveness_gateway.state import StateStore
+from liveness_gateway.state.idempotency import Idempotency
+from liveness_gateway.state.local import LocalStore
 from liveness_gateway.upstream import Upstream
 from liveness_gateway.validation import Source, source_of
 from liveness_gateway.vendors import accuauth, linkface
@@ -71,11 +74,14 @@ class LivenessServicer:
         upstream: Upstream,
         metrics: Metrics,
         auth: CallerAuth | None = None,
+        store: StateStore | None = None,
     ) -> None:
         self._config = config
         self._upstream = upstream
         self._metrics = metrics
         self._auth = auth
+        records = (store if store is not None else LocalStore()).records
+        self._idempotency = Idempotency(records, config.state, metrics)
         self._rpcs = Shedder(config.resilience.max_in_flight_rpcs)
 
     async def Upload(  # noqa: N802  (gRPC method names)
@@ -210,7 +216,8 @@ class LivenessServicer:
                 )
             self._metrics.rpcs_in_flight.inc()
             try:
-                return await flow(request, context)
+                # request_id replays and Upload dedupe (state/idempotency.py)
+                return await self._idempotency.run(rpc, caller, flow, request, context)  # type: ignore[no-any-return]
             finally:
                 self._rpcs.release()
                 self._metrics.rpcs_in_flight.dec()

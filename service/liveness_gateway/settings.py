@@ -18,6 +18,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from liveness_gateway.config import (
@@ -28,6 +29,7 @@ from liveness_gateway.config import (
     ConfigError,
     GatewayConfig,
     ResilienceConfig,
+    StateConfig,
     TlsConfig,
     TracingConfig,
     VendorConfig,
@@ -268,6 +270,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ready_file", "LIVENESS_READY_FILE", "--ready-file", _optional_str, None,
             "once serving, write the pid and the bound ports here as JSON (removed on stop): "
             "how a script learns the ports --port 0 got"),
+    # Fleet mode: limits and idempotency records shared through Redis (README "Fleet mode").
+    Setting("state.url", "LIVENESS_STATE_URL", "--state-url", _optional_str, None,
+            "redis://, rediss:// or unix:// URL of the Redis that makes caller rates, daily "
+            "quotas, the vendor rate and idempotency fleet-wide (no password in it)",
+            shown_default="none (this process)"),
+    Setting("state.password", "LIVENESS_STATE_PASSWORD", None, _optional_str, None,
+            "the Redis password; or LIVENESS_STATE_PASSWORD_FILE naming a file that holds it",
+            shown_default="none"),
+    Setting("state.timeout_s", "LIVENESS_STATE_TIMEOUT_S", "--state-timeout", float, 0.1,
+            "seconds one state store call may take; past it the fallback policy applies"),
+    Setting("state.expected_processes", "LIVENESS_STATE_EXPECTED_PROCESSES",
+            "--state-expected-processes", int, 1,
+            "gateway processes (replicas x workers) sharing the limits; while Redis is "
+            "unreachable each process enforces limit / this"),
+    Setting("state.rate_fallback", "LIVENESS_STATE_RATE_FALLBACK", "--state-rate-fallback",
+            str, "local", "rates while Redis is unreachable: local (a share per process) or "
+            "closed (refuse with STATE_UNAVAILABLE)", choices=("local", "closed")),
+    Setting("state.quota_fallback", "LIVENESS_STATE_QUOTA_FALLBACK", "--state-quota-fallback",
+            str, "local", "daily quotas while Redis is unreachable: local (open up to a share "
+            "per process) or closed (refuse with STATE_UNAVAILABLE)",
+            choices=("local", "closed")),
+    Setting("state.idempotency_ttl_s", "LIVENESS_IDEMPOTENCY_TTL_S", "--idempotency-ttl",
+            float, 3600.0, "seconds a request_id's first result or error is replayed"),
+    Setting("state.upload_dedupe_ttl_s", "LIVENESS_UPLOAD_DEDUPE_TTL_S", "--upload-dedupe-ttl",
+            float, 600.0, "seconds identical Upload bytes from one caller return the cached "
+            "liveness_data_id (0: off)"),
     # OpenTelemetry's own variables, so that a platform's usual settings just work.
     Setting("tracing.endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", None, _optional_str, None,
             "OTLP/gRPC collector URL (http://collector:4317) for traces",
@@ -440,7 +468,25 @@ def _build(
         resilience=_within("resilience", ResilienceConfig, _group(values, "resilience")),
         tls=TlsConfig(**tls) if any(tls.values()) else None,
         tracing=_within("tracing", TracingConfig, tracing) if tracing["endpoint"] else None,
+        state=_state(values, env),
     )
+
+
+def _state(values: Mapping[str, Any], env: Mapping[str, str]) -> StateConfig:
+    group = _group(values, "state")
+    path = env.get("LIVENESS_STATE_PASSWORD_FILE", "")
+    if path:
+        if group["password"]:
+            raise ConfigError(
+                "set only one of LIVENESS_STATE_PASSWORD and LIVENESS_STATE_PASSWORD_FILE"
+            )
+        try:
+            group["password"] = Path(path).read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(
+                f"LIVENESS_STATE_PASSWORD_FILE: cannot read {path} ({exc.strerror})"
+            ) from None
+    return _within("state", StateConfig, group)  # type: ignore[no-any-return]
 
 
 def _group(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -503,7 +549,7 @@ def markdown_table(settings: Iterable[Setting] = SETTINGS, command: str = SERVE)
         if s.command not in (command, "*"):
             continue
         env = f"`{s.env}`"
-        if s.flag is None and s.key.endswith(".api_secret"):
+        if s.flag is None and s.key.endswith((".api_secret", ".password")):
             env = f"`{s.env}` / `{s.env}_FILE`"
         flag = f"`{s.flag}`" if s.flag else "(none)"
         lines.append(f"| {env} | {flag} | {s.default_text()} | {s.help} |")

@@ -30,9 +30,10 @@ from liveness_gateway.resilience import (
     BreakerState,
     CircuitBreaker,
     RetryThrottle,
-    TokenBucket,
 )
 from liveness_gateway.scrub import Scrubber
+from liveness_gateway.state import VENDOR_RATE, RateLimit, StateStore
+from liveness_gateway.state.local import LocalStore
 from liveness_gateway.transport import Transport
 from liveness_gateway.vendors.base import Endpoint, ParseContext, VendorRequest
 
@@ -114,8 +115,10 @@ class Upstream:
         metrics: Metrics,
         *,
         tracer: Tracer | None = None,
+        store: StateStore | None = None,
     ) -> None:
-        """``tracer``: a client span per attempt (None: tracing off, no per-call work)."""
+        """``tracer``: a client span per attempt (None: tracing off, no per-call work);
+        ``store``: where the vendor rate's bucket lives (None: this process)."""
         self._config = config
         self._tracer = tracer
         self._res = config.resilience
@@ -127,7 +130,8 @@ class Upstream:
         self._throttles: dict[str, RetryThrottle] = {}
         self._limiters: dict[tuple[str, str], Limiter] = {}
         self._fixed: dict[str, FixedLimiter] = {}
-        self._buckets: dict[str, TokenBucket] = {}
+        self._store: StateStore = store if store is not None else LocalStore()
+        self._buckets: dict[str, RateLimit] = {}
 
     def breaker(self, vendor: str, endpoint: str) -> CircuitBreaker:
         key = (vendor, endpoint)
@@ -171,13 +175,13 @@ class Upstream:
             self._limiters[key] = limiter
         return limiter
 
-    def _bucket(self, vendor: str) -> TokenBucket | None:
+    def _bucket(self, vendor: str) -> RateLimit | None:
         rate = self._res.vendor_rate_per_s
         if rate is None:
             return None
         bucket = self._buckets.get(vendor)
         if bucket is None:
-            bucket = TokenBucket(rate, self._res.vendor_rate_burst)
+            bucket = self._store.rate(VENDOR_RATE, vendor, rate, self._res.vendor_rate_burst)
             self._buckets[vendor] = bucket
         return bucket
 
@@ -212,11 +216,9 @@ class Upstream:
             )
         try:
             bucket = self._bucket(vendor)
-            if bucket is not None and not await bucket.try_take():
+            if bucket is not None and (wait := await bucket.take()):
                 self._shed("vendor_rate", vendor)
-                raise errors.gateway_rate_limited(
-                    vendor, 1.0 / bucket.rate_per_s, f"{bucket.rate_per_s:g}/s"
-                )
+                raise errors.gateway_rate_limited(vendor, wait, f"{bucket.rate_per_s:g}/s")
             return await self._attempts(endpoint, request, breaker, bucket, deadline, limiter)
         except BaseException:
             breaker.release(permit)
@@ -234,7 +236,7 @@ class Upstream:
         endpoint: Endpoint[Result],
         request: VendorRequest,
         breaker: CircuitBreaker,
-        bucket: TokenBucket | None,
+        bucket: RateLimit | None,
         deadline: float | None,
         limiter: Limiter,
     ) -> Result:
@@ -261,7 +263,7 @@ class Upstream:
                 delay = self._backoff.delay(attempt)
                 refusal = self._no_retry(attempt, err, endpoint, throttle, breaker, deadline, delay)
                 # a retry is a request too: it spends the vendor contract's rate
-                if refusal is None and bucket is not None and not await bucket.try_take():
+                if refusal is None and bucket is not None and await bucket.take():
                     refusal = "vendor_rate"
                 if span is not None:
                     tracing.attempt_failed(span, err)

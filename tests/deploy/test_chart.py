@@ -32,7 +32,7 @@ from tests.deploy.conftest import (
 )
 from tests.processes import Processes
 
-ALL_VALUES = ["", "all-features", "existing-secret", "sandbox", "tls-auth"]
+ALL_VALUES = ["", "all-features", "existing-secret", "fleet", "sandbox", "tls-auth"]
 CI_SECRETS = ("ci-linkface-secret-value", "ci-accuauth-secret-value")
 
 

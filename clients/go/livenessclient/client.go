@@ -3,8 +3,10 @@
 // gateway's service config applied by default (retries steered by the gateway's
 // grpc-retry-pushback-ms, retry throttling, message sizes for 5 MiB of liveness data); a
 // default deadline of 20 s for calls whose context has none; the gateway's request id
-// (x-request-id) on every result and every error; and every failure as an *Error with the
-// contract's reason enum and the RetryInfo, QuotaFailure and BadRequest details decoded.
+// (x-request-id) on every result and every error; an idempotency key (the request's
+// request_id, AIP-155) on every Upload, generated when the request has none, so that any
+// resend of it is safe; and every failure as an *Error with the contract's reason enum and
+// the RetryInfo, QuotaFailure and BadRequest details decoded.
 //
 //	c, err := livenessclient.New("localhost:50051",
 //		grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -33,6 +35,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/protobuf/proto"
 
 	livenessv1 "github.com/liveness-gateway/liveness-gateway/clients/go/livenessv1"
 )
@@ -102,58 +105,86 @@ func (c *Client) Close() error { return c.conn.Close() }
 // Stub returns the generated client on the same connection, for options this wrapper omits.
 func (c *Client) Stub() livenessv1.LivenessCheckClient { return c.stub }
 
-// UploadResult is an UploadResponse with the gateway's request id.
+// UploadResult is an UploadResponse with the gateway's request id and the idempotency key
+// the call sent.
 type UploadResult struct {
 	*livenessv1.UploadResponse
 	RequestID string
+	// IdempotencyKey is the request_id the Upload sent: the request's own, or the one the
+	// client generated for it. Resending the same upload with it (req.RequestId) returns
+	// this result again, without a second vendor object.
+	IdempotencyKey string
 }
 
-// DetectResult is a DetectResponse with the gateway's request id.
+// DetectResult is a DetectResponse with the gateway's request id and the idempotency key
+// the call sent ("" when the request had none).
 type DetectResult struct {
 	*livenessv1.DetectResponse
-	RequestID string
+	RequestID      string
+	IdempotencyKey string
 }
 
-// AntiHackResult is an AntiHackResponse with the gateway's request id.
+// AntiHackResult is an AntiHackResponse with the gateway's request id and the idempotency
+// key the call sent ("" when the request had none).
 type AntiHackResult struct {
 	*livenessv1.AntiHackResponse
-	RequestID string
+	RequestID      string
+	IdempotencyKey string
 }
 
-// Upload stores liveness data at the vendor and returns its id for Detect.
+// Upload stores liveness data at the vendor and returns its id for Detect. When
+// req.RequestId is empty, the call sends a fresh idempotency key (NewIdempotencyKey) on a
+// copy of req, the same on every attempt; result.IdempotencyKey and the error's
+// IdempotencyKey give it back, for a resend of the same upload. req itself is not modified.
 func (c *Client) Upload(ctx context.Context, req *livenessv1.UploadRequest, opts ...grpc.CallOption) (*UploadResult, error) {
-	resp, id, err := invoke(ctx, c.stub.Upload, req, opts)
+	key := req.GetRequestId()
+	if key == "" {
+		key = NewIdempotencyKey()
+		if req == nil {
+			req = &livenessv1.UploadRequest{} // the gateway answers INVALID_REQUEST, as for nil
+		} else {
+			req = proto.CloneOf(req)
+		}
+		req.RequestId = key
+	}
+	resp, id, err := invoke(ctx, c.stub.Upload, req, key, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &UploadResult{UploadResponse: resp, RequestID: id}, nil
+	return &UploadResult{UploadResponse: resp, RequestID: id, IdempotencyKey: key}, nil
 }
 
-// Detect scores liveness data with LinkFace.
+// Detect scores liveness data with LinkFace. It sends an idempotency key only when
+// req.RequestId is set.
 func (c *Client) Detect(ctx context.Context, req *livenessv1.DetectRequest, opts ...grpc.CallOption) (*DetectResult, error) {
-	resp, id, err := invoke(ctx, c.stub.Detect, req, opts)
+	key := req.GetRequestId()
+	resp, id, err := invoke(ctx, c.stub.Detect, req, key, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &DetectResult{DetectResponse: resp, RequestID: id}, nil
+	return &DetectResult{DetectResponse: resp, RequestID: id, IdempotencyKey: key}, nil
 }
 
-// AntiHack scores liveness data with AccuAuth.
+// AntiHack scores liveness data with AccuAuth. It sends an idempotency key only when
+// req.RequestId is set.
 func (c *Client) AntiHack(ctx context.Context, req *livenessv1.AntiHackRequest, opts ...grpc.CallOption) (*AntiHackResult, error) {
-	resp, id, err := invoke(ctx, c.stub.AntiHack, req, opts)
+	key := req.GetRequestId()
+	resp, id, err := invoke(ctx, c.stub.AntiHack, req, key, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &AntiHackResult{AntiHackResponse: resp, RequestID: id}, nil
+	return &AntiHackResult{AntiHackResponse: resp, RequestID: id, IdempotencyKey: key}, nil
 }
 
 // invoke makes one call: the default deadline when ctx has none, a request id sent with it
 // (so that every attempt gRPC makes carries the same one) unless the caller set one, and
-// the request id the gateway returned in its trailers. When the gateway advises a resend
+// the request id the gateway returned in its trailers. key is the request's request_id
+// (idempotency key), "" for none: a malformed one is refused before anything is sent, and
+// an error carries it. When the gateway advises a resend
 // later than the deadline allows, the call ends at once with the gateway's answer (see
 // pushbackWatch) instead of waiting out the deadline for a resend that cannot happen.
 func invoke[Req, Resp any](ctx context.Context,
-	call func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req, opts []grpc.CallOption,
+	call func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req, key string, opts []grpc.CallOption,
 ) (Resp, string, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -166,6 +197,10 @@ func invoke[Req, Resp any](ctx context.Context,
 	} else {
 		sent = newRequestID()
 		ctx = metadata.AppendToOutgoingContext(ctx, RequestIDKey, sent)
+	}
+	if key != "" && !ValidIdempotencyKey(key) {
+		var zero Resp
+		return zero, sent, invalidKeyError(key, sent)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -184,6 +219,7 @@ func invoke[Req, Resp any](ctx context.Context,
 	if err != nil {
 		e := *FromError(err) // a copy: never mutate an *Error the caller may hold
 		e.RequestID = id
+		e.IdempotencyKey = key
 		return resp, id, &e
 	}
 	return resp, id, nil

@@ -37,6 +37,8 @@ type conformanceCase struct {
 	Score       *float64       `json:"score"`
 	VendorCalls int            `json:"vendor_calls"`
 	MinElapsedS float64        `json:"min_elapsed_s"`
+	// SameLivenessDataIDAs names an earlier case whose liveness_data_id the result repeats.
+	SameLivenessDataIDAs string `json:"same_liveness_data_id_as"`
 }
 
 // TestConformance runs the shared table against the gateway in LIVENESS_TARGET, which must
@@ -62,13 +64,14 @@ func TestConformance(t *testing.T) {
 	if target == "" || sandbox == "" {
 		t.Fatal("LIVENESS_TARGET and LIVENESS_SANDBOX_URL are not set: run `make test-client-go`")
 	}
+	dataIDs := map[string]string{} // case name -> the liveness_data_id its result had
 	for i, tc := range table.Cases {
 		// Sequential on purpose: later cases depend on the breaker state earlier ones leave.
-		t.Run(fmt.Sprintf("%02d %s", i, tc.Name), func(t *testing.T) { runCase(t, target, sandbox, tc) })
+		t.Run(fmt.Sprintf("%02d %s", i, tc.Name), func(t *testing.T) { runCase(t, target, sandbox, tc, dataIDs) })
 	}
 }
 
-func runCase(t *testing.T, target, sandbox string, tc conformanceCase) {
+func runCase(t *testing.T, target, sandbox string, tc conformanceCase, dataIDs map[string]string) {
 	attempts := &attemptLog{}
 	c, err := livenessclient.New(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(attempts))
@@ -80,7 +83,7 @@ func runCase(t *testing.T, target, sandbox string, tc conformanceCase) {
 	before := vendorCalls(t, sandbox)
 	var trailer metadata.MD // the caller's own grpc.Trailer keeps working beside the client's
 	start := time.Now()
-	var requestID string
+	var requestID, key, dataID string
 	var score float64
 	switch tc.RPC {
 	case "Detect":
@@ -88,21 +91,21 @@ func runCase(t *testing.T, target, sandbox string, tc conformanceCase) {
 		fill(t, req, tc.Request)
 		var res *livenessclient.DetectResult
 		if res, err = c.Detect(context.Background(), req, grpc.Trailer(&trailer)); err == nil {
-			requestID, score = res.RequestID, res.GetScore()
+			requestID, score, key, dataID = res.RequestID, res.GetScore(), res.IdempotencyKey, res.GetLivenessDataId()
 		}
 	case "AntiHack":
 		req := &livenessv1.AntiHackRequest{}
 		fill(t, req, tc.Request)
 		var res *livenessclient.AntiHackResult
 		if res, err = c.AntiHack(context.Background(), req, grpc.Trailer(&trailer)); err == nil {
-			requestID, score = res.RequestID, res.GetScore()
+			requestID, score, key = res.RequestID, res.GetScore(), res.IdempotencyKey
 		}
 	case "Upload":
 		req := &livenessv1.UploadRequest{}
 		fill(t, req, tc.Request)
 		var res *livenessclient.UploadResult
 		if res, err = c.Upload(context.Background(), req, grpc.Trailer(&trailer)); err == nil {
-			requestID = res.RequestID
+			requestID, key, dataID = res.RequestID, res.IdempotencyKey, res.GetLivenessDataId()
 		}
 	default:
 		t.Fatalf("unknown rpc %q", tc.RPC)
@@ -116,7 +119,7 @@ func runCase(t *testing.T, target, sandbox string, tc conformanceCase) {
 		if !ok {
 			t.Fatalf("error is %T, not *livenessclient.Error: %v", err, err)
 		}
-		requestID = lerr.RequestID
+		requestID, key = lerr.RequestID, lerr.IdempotencyKey
 		if lerr.Code != wantCode {
 			t.Errorf("code %s, want %s (%v)", lerr.Code, wantCode, err)
 		}
@@ -138,6 +141,22 @@ func runCase(t *testing.T, target, sandbox string, tc conformanceCase) {
 	// The request id must be the gateway's, from its trailers, not only the one sent.
 	if got := trailer.Get(livenessclient.RequestIDKey); requestID == "" || len(got) != 1 || got[0] != requestID {
 		t.Errorf("request id %q, trailer says %v", requestID, got)
+	}
+	// The idempotency key: the request's own, or one the client made for an Upload.
+	given, _ := tc.Request["request_id"].(string)
+	switch {
+	case given != "" && key != given:
+		t.Errorf("idempotency key %q, the request's request_id is %q", key, given)
+	case given == "" && tc.RPC == "Upload" && !uuidV4.MatchString(key):
+		t.Errorf("idempotency key %q, want a UUID v4 the client made", key)
+	case given == "" && tc.RPC != "Upload" && key != "":
+		t.Errorf("idempotency key %q on a %s without request_id", key, tc.RPC)
+	}
+	dataIDs[tc.Name] = dataID
+	if tc.SameLivenessDataIDAs != "" {
+		if want, ok := dataIDs[tc.SameLivenessDataIDAs]; !ok || want == "" || dataID != want {
+			t.Errorf("liveness_data_id %q, want %q, case %q's", dataID, want, tc.SameLivenessDataIDAs)
+		}
 	}
 	if calls != tc.VendorCalls {
 		t.Errorf("%d vendor calls, want %d", calls, tc.VendorCalls)

@@ -45,7 +45,11 @@ type Error struct {
 	// RequestID is the gateway's x-request-id for the call (from its trailing metadata), the
 	// key to its logs. When no response arrived it is the id the client sent.
 	RequestID string
-	status    *status.Status
+	// IdempotencyKey is the request_id (AIP-155) the call sent: the one the client generated
+	// for an Upload, or the request's own; "" when none was sent. Resend the same request
+	// with it as RequestId to get the first call's outcome instead of a second vendor call.
+	IdempotencyKey string
+	status         *status.Status
 }
 
 // QuotaViolation is one google.rpc.QuotaFailure.Violation.

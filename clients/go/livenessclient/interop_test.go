@@ -228,3 +228,35 @@ func TestOversizedPayloadIsInvalidRequest(t *testing.T) {
 		t.Fatalf("no field violation: %+v", lerr)
 	}
 }
+
+// The gateway takes the key an Upload sends; Detect sends one only when given, and an error
+// names the key its call sent.
+func TestUploadSendsAnIdempotencyKey(t *testing.T) {
+	c := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	up := &livenessv1.UploadRequest{Source: &livenessv1.UploadRequest_LivenessData{LivenessData: []byte("SANDBOX:score=0.3")}}
+	res, err := c.Upload(ctx, up)
+	if err != nil || !livenessclient.ValidIdempotencyKey(res.IdempotencyKey) || res.IdempotencyKey == res.RequestID {
+		t.Fatalf("got %+v, %v", res, err)
+	}
+	mine := livenessclient.NewIdempotencyKey()
+	up.RequestId = mine
+	again, err := c.Upload(ctx, up)
+	if err != nil || again.IdempotencyKey != mine {
+		t.Fatalf("got %+v, %v", again, err)
+	}
+	byID, err := c.Detect(ctx, &livenessv1.DetectRequest{
+		Source: &livenessv1.DetectRequest_LivenessDataId{LivenessDataId: again.GetLivenessDataId()}})
+	if err != nil || byID.IdempotencyKey != "" {
+		t.Fatalf("got %+v, %v", byID, err)
+	}
+	other := livenessclient.NewIdempotencyKey() // one key per request: never reuse one for another
+	_, err = c.Detect(ctx, &livenessv1.DetectRequest{
+		Source:    &livenessv1.DetectRequest_LivenessData{LivenessData: []byte("SANDBOX:status=NO_FACE_DETECTED")},
+		RequestId: other})
+	if lerr := livenessclient.FromError(err); lerr == nil || lerr.Reason != livenessv1.ErrorReason_NO_FACE_DETECTED ||
+		lerr.IdempotencyKey != other {
+		t.Fatalf("got %+v", lerr)
+	}
+}

@@ -96,6 +96,19 @@ def test_upload_file_and_url(target: str, vector: Any, file_server: FileServer) 
     assert run.stdout.startswith("liveness_data_id")
 
 
+def test_upload_prints_its_idempotency_key_and_takes_one(target: str, vector: Any) -> None:
+    data = vector("SANDBOX:score=0.6")
+    uploaded = livenessctl("--json", "upload", data, target=target).json()
+    assert len(uploaded["idempotency_key"]) == 36
+    key = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    run = livenessctl("upload", data, "--idempotency-key", key, target=target)
+    assert run.code == 0
+    assert f"\nidempotency_key    {key}\n" in run.stdout
+    bad = livenessctl("detect", data, "--idempotency-key", "order-4711", target=target)
+    assert bad.code == 2
+    assert "canonical 36-character" in bad.stderr
+
+
 def test_antihack_image_and_extra(target: str, vector: Any, tmp_path: Path) -> None:
     out = tmp_path / "face.png"
     run = livenessctl(

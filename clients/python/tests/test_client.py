@@ -15,6 +15,8 @@ from liveness_client import (
     NotFound,
     UploadResult,
     Verdict,
+    is_valid_idempotency_key,
+    new_idempotency_key,
 )
 from liveness_client._proto.liveness.v1 import liveness_pb2 as pb
 from tests.conftest import FileServer
@@ -174,3 +176,24 @@ async def test_a_whole_request_message_is_sent_as_it_is(client: AsyncLivenessCli
     assert result.quality is not None
     with pytest.raises(ValueError, match="exactly one"):
         await client.detect(data=HACK, request=pb.DetectRequest())
+
+
+async def test_an_upload_sends_an_idempotency_key_and_returns_it(
+    client: AsyncLivenessClient,
+) -> None:
+    uploaded = await client.upload(data=LIVE, request_id="idem-up")
+    assert is_valid_idempotency_key(uploaded.idempotency_key)
+    assert uploaded.idempotency_key != uploaded.request_id == "idem-up"
+    assert uploaded.to_dict()["idempotency_key"] == uploaded.idempotency_key
+    mine = new_idempotency_key()
+    again = await client.upload(data=LIVE, idempotency_key=mine)
+    assert again.idempotency_key == mine
+    # One key per request: the same key for another request is refused REQUEST_ID_REUSED.
+    keys = new_idempotency_key(), new_idempotency_key()
+    detected = await client.detect(liveness_data_id=again.liveness_data_id, idempotency_key=keys[0])
+    assert detected.idempotency_key == keys[0]
+    plain = await client.anti_hack(data=HACK)
+    assert plain.idempotency_key == ""
+    with pytest.raises(InvalidArgument) as caught:
+        await client.detect(data=b"SANDBOX:status=NO_FACE_DETECTED", idempotency_key=keys[1])
+    assert caught.value.idempotency_key == keys[1]

@@ -90,6 +90,9 @@ def _call_sync(target: str, rpc: str, request: Any) -> Any:
 
 
 KIND = os.environ.get("LIVENESS_CONFORMANCE_CLIENT", "asyncio")
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+DATA_IDS: dict[str, str] = {}
+"""Case name -> the liveness_data_id its result had (cases run in order)."""
 IDS = [f"{KIND} {i:02d} {case['name']}" for i, case in enumerate(CASES)]
 
 
@@ -124,14 +127,26 @@ async def test_case(case: dict[str, Any]) -> None:
 
     if case["code"] == "OK":
         assert error is None, f"{error!r}, want OK"
-        assert result.score == pytest.approx(case["score"])
-        request_id = result.request_id
+        if "score" in case:
+            assert result.score == pytest.approx(case["score"])
+        request_id, key = result.request_id, result.idempotency_key
+        DATA_IDS[case["name"]] = getattr(result, "liveness_data_id", "")
     else:
         assert error is not None, f"succeeded, want {case['code']} {case['reason']}"
         assert error.grpc_code is grpc.StatusCode[case["code"]], repr(error)
         assert error.reason is Reason[case["reason"]], repr(error)
         assert error.domain == DOMAIN
-        request_id = error.request_id
+        request_id, key = error.request_id, error.idempotency_key
+    # The idempotency key: the request's own, or one the client made for an upload.
+    if given := case["request"].get("request_id"):
+        assert key == given
+    elif case["rpc"] == "Upload":
+        assert UUID4.fullmatch(key), key
+    else:
+        assert key == ""
+    if earlier := case.get("same_liveness_data_id_as"):
+        assert DATA_IDS.get(earlier), f"no liveness_data_id from case {earlier!r}"
+        assert DATA_IDS[case["name"]] == DATA_IDS[earlier]
     # The client's fresh id (32 hex digits), as the gateway's trailers returned it.
     assert re.fullmatch(r"[0-9a-f]{32}", request_id), request_id
     assert calls == case["vendor_calls"], f"{calls} vendor calls, want {case['vendor_calls']}"

@@ -21,7 +21,9 @@ from liveness_client import (
     QuotaExceeded,
     RateLimited,
     Reason,
+    RequestIdReused,
     ResourceExhausted,
+    StoreUnavailable,
     Unauthenticated,
     Unavailable,
     Unimplemented,
@@ -140,6 +142,22 @@ def test_factory_picks_the_class_by_code_and_reason() -> None:
     assert str(error) == "DATA_LOSS: lost"
 
 
+def test_request_id_reused_is_an_invalid_argument_of_its_own() -> None:
+    assert (
+        exception_class_for(grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_ID_REUSED")
+        is RequestIdReused
+    )
+    assert exception_class_for(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST") is (
+        InvalidArgument
+    )
+    error = from_status(grpc.StatusCode.INVALID_ARGUMENT, "used before", request_id="r1")
+    assert type(error) is InvalidArgument  # no ErrorInfo: the plain class
+    reused = RequestIdReused("used before", reason="REQUEST_ID_REUSED", idempotency_key="k")
+    assert isinstance(reused, InvalidArgument)
+    assert reused.reason is Reason["REQUEST_ID_REUSED"]
+    assert (reused.grpc_code, reused.idempotency_key) == (grpc.StatusCode.INVALID_ARGUMENT, "k")
+
+
 def test_rate_limit_without_retry_info_defaults_to_one_second() -> None:
     error = from_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down")
     assert type(error) is ResourceExhausted
@@ -160,6 +178,9 @@ _BY_CODE: dict[str, type[LivenessError]] = {
     "CANCELLED": Cancelled,
     "UNIMPLEMENTED": Unimplemented,
 }
+
+
+ALWAYS_RETRY_AFTER = (RateLimited, Overloaded, CircuitOpen, StoreUnavailable)
 
 
 def _catalogue() -> dict[str, tuple[list[str], str]]:
@@ -197,12 +218,12 @@ def test_every_error_reason_maps_to_the_class_its_comment_implies() -> None:
             error = cls("x", reason=reason)
             assert error.reason is reason
             if retry == "after RetryInfo":
-                # A family whose retry_after is always set: RateLimited, Overloaded, CircuitOpen.
-                assert cls in (RateLimited, Overloaded, CircuitOpen), (name, cls)
+                # A family whose retry_after is always set.
+                assert cls in ALWAYS_RETRY_AFTER, (name, cls)
                 assert error.retry_after is not None
             else:
                 assert retry in ("no", "by the gateway"), (name, retry)
-                assert cls not in (RateLimited, Overloaded, CircuitOpen), (name, cls)
+                assert cls not in ALWAYS_RETRY_AFTER, (name, cls)
             if "QUOTA" in name:  # OUT_OF_QUOTA, CALLER_QUOTA_EXCEEDED
                 assert cls is QuotaExceeded, name
             elif code_name in ("RESOURCE_EXHAUSTED", "UNAVAILABLE") and retry != "after RetryInfo":

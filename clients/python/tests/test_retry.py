@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,8 @@ class Attempt:
     at: float
     """time.monotonic() when the attempt reached the server."""
     time_remaining: float | None
+    key: str = ""
+    """The request's ``request_id`` (the idempotency key)."""
 
 
 class FlakyServicer(liveness_pb2_grpc.LivenessCheckServicer):
@@ -54,9 +58,9 @@ class FlakyServicer(liveness_pb2_grpc.LivenessCheckServicer):
         self.pushback_ms = pushback_ms
         self.attempts: list[Attempt] = []
 
-    async def _attempt(self, context: Any) -> None:
+    async def _attempt(self, context: Any, key: str) -> None:
         metadata = {k: v for k, v in context.invocation_metadata()}
-        self.attempts.append(Attempt(metadata, time.monotonic(), context.time_remaining()))
+        self.attempts.append(Attempt(metadata, time.monotonic(), context.time_remaining(), key))
         trailers = [("x-request-id", "gw-" + metadata.get("x-request-id", ""))]
         if len(self.attempts) <= self.failures:
             info = any_pb2.Any()
@@ -69,15 +73,15 @@ class FlakyServicer(liveness_pb2_grpc.LivenessCheckServicer):
         context.set_trailing_metadata(tuple(trailers))
 
     async def Upload(self, request: pb.UploadRequest, context: Any) -> pb.UploadResponse:
-        await self._attempt(context)
+        await self._attempt(context, request.request_id)
         return pb.UploadResponse(liveness_data_id="LD1", vendor_request_id="TID1")
 
     async def Detect(self, request: pb.DetectRequest, context: Any) -> pb.DetectResponse:
-        await self._attempt(context)
+        await self._attempt(context, request.request_id)
         return pb.DetectResponse(score=0.25, verdict=pb.VERDICT_LIVE, threshold=0.98)
 
     async def AntiHack(self, request: pb.AntiHackRequest, context: Any) -> pb.AntiHackResponse:
-        await self._attempt(context)
+        await self._attempt(context, request.request_id)
         return pb.AntiHackResponse(score=0.25, verdict=pb.VERDICT_LIVE, threshold=0.98)
 
 
@@ -250,3 +254,85 @@ async def test_nothing_listening_is_unavailable(dead_target: str) -> None:
 def test_nothing_listening_is_unavailable_sync(dead_target: str) -> None:
     with LivenessClient(dead_target, timeout=5) as client, pytest.raises(Unavailable):
         client.health()
+
+
+# The idempotency key (the requests' request_id): an upload's is made once per call and sent
+# unchanged on every attempt gRPC makes, so a resend can never create a second vendor object.
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+async def test_an_upload_key_is_made_once_and_sent_on_every_attempt(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(failures=2, pushback_ms=10)
+    async with AsyncLivenessClient(target) as client:
+        result = await client.upload(data=b"x")
+        second = await client.upload(data=b"x")
+    first_call = servicer.attempts[:3]
+    assert [a.metadata["grpc-previous-rpc-attempts"] for a in first_call[1:]] == ["1", "2"]
+    keys = {a.key for a in first_call}
+    assert len(keys) == 1
+    assert UUID4.fullmatch(result.idempotency_key)
+    assert keys == {result.idempotency_key}
+    # The correlation id is another thing, also the same on every attempt.
+    assert len({a.metadata["x-request-id"] for a in first_call}) == 1
+    assert first_call[0].metadata["x-request-id"] != result.idempotency_key
+    # Another upload call is another upload: another key.
+    assert servicer.attempts[3].key == second.idempotency_key != result.idempotency_key
+
+
+async def test_the_sync_client_keeps_the_upload_key_across_attempts(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(failures=1, pushback_ms=10)
+    request = pb.UploadRequest(liveness_data=b"x")
+
+    def call() -> str:  # blocking: in a thread, while this loop serves
+        with LivenessClient(target) as client:
+            return client.upload(request=request).idempotency_key
+
+    key = await asyncio.to_thread(call)
+    assert [a.key for a in servicer.attempts] == [key, key]
+    assert UUID4.fullmatch(key)
+    assert request.request_id == ""  # the caller's message is not changed
+
+
+async def test_a_failed_upload_names_its_key_for_a_safe_resend(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(failures=3, pushback_ms=10)
+    async with AsyncLivenessClient(target) as client:
+        with pytest.raises(Unavailable) as caught:
+            await client.upload(data=b"x")
+        key = caught.value.idempotency_key
+        assert [a.key for a in servicer.attempts] == [key] * 3
+        resent = await client.upload(data=b"x", idempotency_key=key)
+    assert resent.idempotency_key == key == servicer.attempts[-1].key
+
+
+async def test_detect_and_anti_hack_send_a_key_only_when_given(flaky: FlakyFactory) -> None:
+    servicer, target = await flaky(failures=0)
+    mine = "0F8FAD5B-D9CB-469F-A165-70867728950E"
+    async with AsyncLivenessClient(target) as client:
+        plain = await client.detect(data=b"x")
+        keyed = await client.detect(data=b"x", idempotency_key=mine)
+        from_request = await client.anti_hack(
+            request=pb.AntiHackRequest(liveness_data=b"x", request_id=mine)
+        )
+        await client.anti_hack(data=b"x")
+        uploaded = await client.upload(data=b"x", idempotency_key=mine)
+    assert [a.key for a in servicer.attempts] == ["", mine, mine, "", mine]
+    assert (plain.idempotency_key, keyed.idempotency_key) == ("", mine)
+    assert from_request.idempotency_key == uploaded.idempotency_key == mine
+
+
+async def test_a_malformed_or_conflicting_key_is_refused_before_any_call(
+    flaky: FlakyFactory,
+) -> None:
+    servicer, target = await flaky(failures=0)
+    async with AsyncLivenessClient(target) as client:
+        for bad in ("order-4711", "0f8fad5bd9cb469fa16570867728950e", "0f8fad5b-d9cb-469f-a165"):
+            with pytest.raises(ValueError, match="canonical 36-character"):
+                await client.upload(data=b"x", idempotency_key=bad)
+            with pytest.raises(ValueError, match="canonical 36-character"):
+                await client.detect(request=pb.DetectRequest(liveness_data=b"x", request_id=bad))
+        with pytest.raises(ValueError, match="differs"):
+            await client.upload(
+                request=pb.UploadRequest(liveness_data=b"x", request_id=str(uuid.uuid4())),
+                idempotency_key=str(uuid.uuid4()),
+            )
+    assert servicer.attempts == []

@@ -1,7 +1,8 @@
 /**
  * LivenessClient: promise methods over the generated grpc-js client, with the shipped service
  * config (retries only as the gateway's grpc-retry-pushback-ms allows), a default deadline, an
- * AbortSignal per call, TLS/mTLS/bearer-token options, and the request id on every result.
+ * AbortSignal per call, TLS/mTLS/bearer-token options, the request id on every result, and an
+ * idempotency key (the request's requestId, AIP-155) on every upload.
  */
 import {
   type CallOptions,
@@ -16,6 +17,7 @@ import {
 } from "@grpc/grpc-js";
 
 import { LivenessError, requestIdOf } from "./errors";
+import { invalidKeyError, isValidIdempotencyKey, newIdempotencyKey } from "./idempotency";
 import {
   type AntiHackRequest,
   type AntiHackResponse,
@@ -107,21 +109,34 @@ export interface CallParams {
   metadata?: Metadata;
 }
 
-/** A result with the gateway's x-request-id, for support cases and log correlation. */
-export type Reply<T> = T & { readonly requestId: string };
+/**
+ * A result with the gateway's x-request-id (`requestId`, for support cases and log correlation)
+ * and the idempotency key the call sent (`idempotencyKey`: the request's requestId, always set
+ * for an upload; "" when none was sent).
+ */
+export type Reply<T> = T & { readonly requestId: string; readonly idempotencyKey: string };
 
 type Source<R extends { source?: unknown }> = NonNullable<R["source"]>;
 
-/** An UploadRequest with exactly one source. */
-export type UploadParams = Omit<UploadRequest, "source"> & { source: Source<UploadRequest> };
-/** A DetectRequest with exactly one source. */
-export type DetectParams = Omit<DetectRequest, "source"> & { source: Source<DetectRequest> };
-/** An AntiHackRequest with exactly one source; the flags default to false. */
-export type AntiHackParams = Omit<AntiHackRequest, "source" | "returnImage" | "returnExtra"> & {
-  source: Source<AntiHackRequest>;
-  returnImage?: boolean;
-  returnExtra?: boolean;
-};
+/**
+ * The idempotency key (AIP-155), a UUID in its canonical form; optional. Not the x-request-id:
+ * the generated field has the contract's name, request_id.
+ */
+interface IdempotencyKey {
+  requestId?: string;
+}
+
+/** An UploadRequest with exactly one source; without a requestId, a fresh one is sent. */
+export type UploadParams = Omit<UploadRequest, "source" | "requestId"> & IdempotencyKey & { source: Source<UploadRequest> };
+/** A DetectRequest with exactly one source; a requestId is sent only when set. */
+export type DetectParams = Omit<DetectRequest, "source" | "requestId"> & IdempotencyKey & { source: Source<DetectRequest> };
+/** An AntiHackRequest with exactly one source; the flags default to false; a requestId is sent only when set. */
+export type AntiHackParams = Omit<AntiHackRequest, "source" | "returnImage" | "returnExtra" | "requestId"> &
+  IdempotencyKey & {
+    source: Source<AntiHackRequest>;
+    returnImage?: boolean;
+    returnExtra?: boolean;
+  };
 
 type Callback<R> = (err: ServiceError | null, reply?: R) => void;
 type UnaryMethod<Q, R> = (q: Q, m: Metadata, o: Partial<CallOptions>, cb: Callback<R>) => ClientUnaryCall;
@@ -143,19 +158,25 @@ export class LivenessClient {
     this.stub = new LivenessCheckClient(target, channelCredentials(options), channelOptions);
   }
 
-  /** Stores liveness data at the vendor and returns its id for detect. */
+  /**
+   * Stores liveness data at the vendor and returns its id for detect. Without a requestId the
+   * call sends a fresh idempotency key, made once for this call and sent on every attempt; the
+   * reply and the error give it back as `idempotencyKey`, for a resend of the same upload.
+   */
   upload(request: UploadParams, params: CallParams = {}): Promise<Reply<UploadResponse>> {
-    return this.unary(this.stub.upload, request, params);
+    const full: UploadRequest = { ...request, requestId: request.requestId || newIdempotencyKey() };
+    return this.unary(this.stub.upload, full, params);
   }
 
-  /** Scores liveness data with LinkFace. */
+  /** Scores liveness data with LinkFace; sends an idempotency key only when requestId is set. */
   detect(request: DetectParams, params: CallParams = {}): Promise<Reply<DetectResponse>> {
-    return this.unary(this.stub.detect, request, params);
+    const full: DetectRequest = { ...request, requestId: request.requestId ?? "" };
+    return this.unary(this.stub.detect, full, params);
   }
 
-  /** Scores liveness data with AccuAuth. */
+  /** Scores liveness data with AccuAuth; sends an idempotency key only when requestId is set. */
   antiHack(request: AntiHackParams, params: CallParams = {}): Promise<Reply<AntiHackResponse>> {
-    const full: AntiHackRequest = { returnImage: false, returnExtra: false, ...request };
+    const full: AntiHackRequest = { returnImage: false, returnExtra: false, ...request, requestId: request.requestId ?? "" };
     return this.unary(this.stub.antiHack, full, params);
   }
 
@@ -164,14 +185,18 @@ export class LivenessClient {
     this.stub.close();
   }
 
-  private unary<Q, R extends object>(
+  private unary<Q extends { requestId: string }, R extends object>(
     method: UnaryMethod<Q, R>,
     request: Q,
     params: CallParams,
   ): Promise<Reply<R>> {
     const { signal } = params;
+    const key = request.requestId;
+    if (key !== "" && !isValidIdempotencyKey(key)) {
+      return Promise.reject(invalidKeyError(key));
+    }
     if (signal?.aborted) {
-      return Promise.reject(new LivenessError(Code.CANCELLED, "aborted before the call", [], "", signal.reason));
+      return Promise.reject(new LivenessError(Code.CANCELLED, "aborted before the call", [], "", signal.reason, key));
     }
     const deadline = params.deadline ?? Date.now() + this.deadlineMs;
     return new Promise((resolve, reject) => {
@@ -187,9 +212,9 @@ export class LivenessClient {
       call.on("status", (status: StatusObject) => {
         signal?.removeEventListener("abort", abort);
         if (failure !== null || reply === undefined) {
-          reject(LivenessError.from(failure ?? { ...status, message: status.details }));
+          reject(LivenessError.from(failure ?? { ...status, message: status.details }, key));
         } else {
-          resolve(Object.assign(reply, { requestId: requestIdOf(status.metadata) }));
+          resolve(Object.assign(reply, { requestId: requestIdOf(status.metadata), idempotencyKey: key }));
         }
       });
     });

@@ -58,6 +58,12 @@ export class LivenessError extends Error {
   readonly requestId: string;
   /** Every detail of the google.rpc.Status, decoded or not. */
   readonly statusDetails: readonly Any[];
+  /**
+   * The request's requestId (AIP-155 idempotency key) the call sent: always set for an upload
+   * (the caller's or the one the client made); "" when none was sent. Resend the same request
+   * with it as requestId to get the first call's outcome instead of a second vendor call.
+   */
+  readonly idempotencyKey: string;
 
   constructor(
     code: Code,
@@ -65,6 +71,7 @@ export class LivenessError extends Error {
     statusDetails: readonly Any[] = [],
     requestId = "",
     cause?: unknown,
+    idempotencyKey = "",
   ) {
     const info = unpack(statusDetails, "google.rpc.ErrorInfo", ErrorInfo);
     const reason = info ? errorReasonFromJSON(info.reason) : ErrorReason.ERROR_REASON_UNSPECIFIED;
@@ -84,14 +91,18 @@ export class LivenessError extends Error {
     this.badRequest = unpack(statusDetails, "google.rpc.BadRequest", BadRequest);
     this.requestId = requestId;
     this.statusDetails = statusDetails;
+    this.idempotencyKey = idempotencyKey;
   }
 
-  /** Builds a LivenessError from what a grpc-js call failed with. Idempotent. */
-  static from(err: unknown): LivenessError {
+  /**
+   * Builds a LivenessError from what a grpc-js call failed with, carrying the idempotency key
+   * the call sent. Idempotent: a LivenessError is returned as it is.
+   */
+  static from(err: unknown, idempotencyKey = ""): LivenessError {
     if (err instanceof LivenessError) return err;
     const e = err as Partial<ServiceError> | undefined;
     if (e === undefined || e === null || typeof e.code !== "number") {
-      return new LivenessError(Code.UNKNOWN, String((err as Error)?.message ?? err), [], "", err);
+      return new LivenessError(Code.UNKNOWN, String((err as Error)?.message ?? err), [], "", err, idempotencyKey);
     }
     // grpc-js copies are told apart by shape, not instanceof: the metadata may come from another.
     const metadata = e.metadata && typeof e.metadata.get === "function" ? (e.metadata as Metadata) : undefined;
@@ -104,7 +115,7 @@ export class LivenessError extends Error {
         details = []; // a malformed trailer leaves the plain status, never a crash
       }
     }
-    return new LivenessError(e.code, e.details ?? e.message ?? "", details, requestIdOf(metadata), err);
+    return new LivenessError(e.code, e.details ?? e.message ?? "", details, requestIdOf(metadata), err, idempotencyKey);
   }
 }
 

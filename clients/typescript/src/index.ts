@@ -13,6 +13,7 @@ import { status as Code } from "@grpc/grpc-js";
 
 export * from "./client";
 export * from "./errors";
+export { isValidIdempotencyKey, newIdempotencyKey } from "./idempotency";
 export * from "./gen/liveness/v1/liveness";
 export { ErrorReason, errorReasonFromJSON, errorReasonToJSON } from "./gen/liveness/v1/error_reason";
 export { Any } from "./gen/google/protobuf/any";

@@ -20,18 +20,21 @@ export interface Case {
   score?: number;
   vendor_calls: number;
   min_elapsed_s: number;
+  same_liveness_data_id_as?: string;
 }
 
-// {"liveness_data": "..."} -> { source: { $case: "livenessData", value: Buffer } }. {} has no
-// source, which the request types refuse at compile time, hence the casts below: the case is
-// about the gateway's answer to it.
+// {"liveness_data": "..."} -> { source: { $case: "livenessData", value: Buffer } }, and
+// "request_id" -> requestId. {} has no source, which the request types refuse at compile time,
+// hence the casts below: the case is about the gateway's answer to it.
 function request(fields: Record<string, string>): object {
-  const entries = Object.entries(fields);
+  const { request_id: requestId, ...sources } = fields;
+  const keyed = requestId === undefined ? {} : { requestId };
+  const entries = Object.entries(sources);
   if (entries.length > 1) throw new Error("a case has at most one source");
-  if (entries.length === 0) return {};
+  if (entries.length === 0) return keyed;
   const [field, value] = entries[0];
   const $case = field.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-  return { source: { $case, value: field === "liveness_data" ? Buffer.from(value) : value } };
+  return { ...keyed, source: { $case, value: field === "liveness_data" ? Buffer.from(value) : value } };
 }
 
 function call(client: LivenessClient, c: Case) {
@@ -53,13 +56,15 @@ async function main(c: Case): Promise<void> {
     const reply = await call(client, c);
     const elapsedMs = performance.now() - started;
     const score = "score" in reply ? reply.score : undefined;
-    const out = { code: Code.OK, reason: ErrorReason.ERROR_REASON_UNSPECIFIED, domain: "", requestId: reply.requestId, score, message: "OK", elapsedMs };
+    const livenessDataId = "livenessDataId" in reply ? reply.livenessDataId : "";
+    const { requestId, idempotencyKey } = reply;
+    const out = { code: Code.OK, reason: ErrorReason.ERROR_REASON_UNSPECIFIED, domain: "", requestId, idempotencyKey, livenessDataId, score, message: "OK", elapsedMs };
     process.stdout.write(JSON.stringify(out));
   } catch (err) {
     const elapsedMs = performance.now() - started;
     if (!(err instanceof LivenessError)) throw err;
-    const { code, reason, domain, requestId, message } = err;
-    process.stdout.write(JSON.stringify({ code, reason, domain, requestId, message, elapsedMs }));
+    const { code, reason, domain, requestId, idempotencyKey, message } = err;
+    process.stdout.write(JSON.stringify({ code, reason, domain, requestId, idempotencyKey, message, elapsedMs }));
   } finally {
     client.close();
   }

@@ -33,10 +33,16 @@ interface Outcome {
   reason: ErrorReason;
   domain: string;
   requestId: string;
+  idempotencyKey: string;
+  livenessDataId?: string;
   score?: number;
   message: string;
   elapsedMs: number;
 }
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** Case name -> the livenessDataId its result had (cases run in order). */
+const dataIds = new Map<string, string>();
 
 function runCase(c: Case): Promise<Outcome> {
   return new Promise((resolve, reject) => {
@@ -69,6 +75,17 @@ for (const c of table.cases) {
       assert.equal(ErrorReason[out.reason], ErrorReason[want], out.message);
       assert.equal(out.domain, DOMAIN);
       assert.ok(out.requestId, "an error carries the request id");
+    }
+    // The idempotency key: the request's own, or one the client made for an upload.
+    const given = c.request.request_id;
+    if (given !== undefined) assert.equal(out.idempotencyKey, given);
+    else if (c.rpc === "Upload") assert.match(out.idempotencyKey, UUID_V4);
+    else assert.equal(out.idempotencyKey, "");
+    dataIds.set(c.name, out.livenessDataId ?? "");
+    if (c.same_liveness_data_id_as !== undefined) {
+      const earlier = dataIds.get(c.same_liveness_data_id_as);
+      assert.ok(earlier, `a livenessDataId from case ${c.same_liveness_data_id_as}`);
+      assert.equal(out.livenessDataId, earlier);
     }
     assert.equal(vendorCalls, c.vendor_calls, "vendor calls counted at the sandbox");
     assert.ok(

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 
-import { Code, DOMAIN, ErrorReason, LivenessClient, LivenessError, Verdict } from "../src";
+import { Code, DOMAIN, ErrorReason, LivenessClient, LivenessError, newIdempotencyKey, Verdict } from "../src";
 import { failure, sandboxStats, target, waitForSandbox } from "./gateway";
 
 const client = new LivenessClient(target);
@@ -35,6 +35,21 @@ test("Upload, then Detect by id; AntiHack with its flags", async () => {
   assert.equal(anti.score, 0.2);
   assert.ok(anti.requestId);
   assert.notEqual(anti.requestId, byId.requestId, "one request id per call");
+});
+
+test("Upload sends an idempotency key and returns it; Detect sends one only when given", async () => {
+  const uploaded = await client.upload(data("SANDBOX:score=0.3"));
+  assert.match(uploaded.idempotencyKey, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.notEqual(uploaded.idempotencyKey, uploaded.requestId);
+  const mine = newIdempotencyKey();
+  const again = await client.upload({ ...data("SANDBOX:score=0.3"), requestId: mine });
+  assert.equal(again.idempotencyKey, mine);
+  const byId = await client.detect({ source: { $case: "livenessDataId", value: again.livenessDataId } });
+  assert.equal(byId.idempotencyKey, "");
+  const other = newIdempotencyKey(); // one key per request: reusing one for another is REQUEST_ID_REUSED
+  const err = await livenessError(client.detect({ ...data("SANDBOX:status=NO_FACE_DETECTED"), requestId: other }));
+  assert.equal(err.reason, ErrorReason.NO_FACE_DETECTED);
+  assert.equal(err.idempotencyKey, other);
 });
 
 test("OUT_OF_QUOTA: the reason, vendor metadata and a QuotaFailure, no RetryInfo", async () => {

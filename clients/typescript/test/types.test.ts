@@ -26,6 +26,10 @@ test("a request names exactly one source", () => {
   const wrong: DetectParams = { source: { $case: "imageId", value: "i" } };
   // @ts-expect-error Upload takes no id
   const uploadById: UploadParams = { source: { $case: "livenessDataId", value: "id" } };
+  // The idempotency key is optional on every request, and a string.
+  const keyed: UploadParams = { ...upload, requestId: "0f8fad5b-d9cb-469f-a165-70867728950e" };
+  // @ts-expect-error a key is a string
+  const numbered: DetectParams = { ...ok[0], requestId: 4711 };
 
-  assert.equal(ok.length + [anti, upload, none, two, mixed, wrong, uploadById].length, 10);
+  assert.equal(ok.length + [anti, upload, none, two, mixed, wrong, uploadById, keyed, numbered].length, 12);
 });

@@ -182,3 +182,22 @@ Refuse TLS and auth settings that cannot work, with a message naming the value t
 {{- fail (printf "gateway.grpcPort, gateway.metricsPort and gateway.healthPort must differ (got %v)" $ports) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Secret holding the Redis URL (and password) of fleet mode.
+*/}}
+{{- define "liveness-gateway.stateSecretName" -}}
+{{- default (printf "%s-state" (include "liveness-gateway.fullname" .)) .Values.state.redis.existingSecret }}
+{{- end }}
+
+{{/*
+Gateway processes sharing the limits: state.expectedProcesses, else replicas x workers.
+*/}}
+{{- define "liveness-gateway.expectedProcesses" -}}
+{{- if .Values.state.expectedProcesses }}
+{{- .Values.state.expectedProcesses }}
+{{- else }}
+{{- $replicas := ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled }}
+{{- max 1 (mul (int $replicas) (int .Values.gateway.workers)) }}
+{{- end }}
+{{- end }}

@@ -31,7 +31,9 @@ from liveness_client.exceptions import (
     QuotaViolation,
     RateLimited,
     Reason,
+    RequestIdReused,
     ResourceExhausted,
+    StoreUnavailable,
     Unauthenticated,
     Unavailable,
     Unimplemented,
@@ -41,6 +43,7 @@ from liveness_client.exceptions import (
     from_status,
     parse_reason,
 )
+from liveness_client.idempotency import is_valid_idempotency_key, new_idempotency_key
 from liveness_client.results import (
     AntiHackResult,
     DetectResult,
@@ -75,7 +78,9 @@ __all__ = [
     "QuotaViolation",
     "RateLimited",
     "Reason",
+    "RequestIdReused",
     "ResourceExhausted",
+    "StoreUnavailable",
     "TLSConfig",
     "Unauthenticated",
     "Unavailable",
@@ -87,5 +92,7 @@ __all__ = [
     "exception_class_for",
     "from_grpc_error",
     "from_status",
+    "is_valid_idempotency_key",
+    "new_idempotency_key",
     "parse_reason",
 ]

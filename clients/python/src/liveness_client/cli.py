@@ -128,6 +128,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     source.add_argument("--image-id", help="image id from the H5 liveness SDK")
     anti.add_argument("--image", metavar="OUT", help="ask for the face image and write it to OUT")
     anti.add_argument("--extra", action="store_true", help="ask for the face quality signals")
+    for command in (detect, upload, anti):
+        command.add_argument(
+            "--idempotency-key",
+            metavar="UUID",
+            help="request_id (AIP-155) to send; upload makes one when not given",
+        )
 
     health = sub.add_parser("health", parents=[common], help="grpc.health.v1 check")
     health.add_argument("--service", default="", help="service name ('' is the whole server)")
@@ -166,6 +172,8 @@ def _token(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
 def _run(args: argparse.Namespace, client: LivenessClient) -> tuple[dict[str, Any], int]:
     """Make the call; return what to print and the exit code."""
     call: dict[str, Any] = {"request_id": args.request_id}
+    if args.command != "health":
+        call["idempotency_key"] = args.idempotency_key
     match args.command:
         case "detect":
             detected = client.detect(
@@ -209,7 +217,7 @@ def _human(command: str, out: Mapping[str, Any]) -> list[str]:
     for key, value in out.items():
         if key == "quality":
             rows.extend((f"quality.{k}", v) for k, v in (value or {}).items() if v is not None)
-        elif key == "image_bytes" and value is None:
+        elif (key == "image_bytes" and value is None) or (key == "idempotency_key" and not value):
             continue
         elif key == "image_file":
             rows.append(("image", f"written to {value}" if value else "not sent by the vendor"))
@@ -238,6 +246,8 @@ def _error_line(error: LivenessError) -> str:
         notes.append(f"retry after {error.retry_after:g}s")
     if error.request_id:
         notes.append(f"request id {error.request_id}")
+    if error.idempotency_key:
+        notes.append(f"idempotency key {error.idempotency_key}")
     line = str(error)
     return f"{line} ({', '.join(notes)})" if notes else line
 
@@ -251,6 +261,7 @@ def _error_json(error: LivenessError) -> dict[str, Any]:
             "metadata": dict(error.metadata),
             "retry_after": error.retry_after,
             "request_id": error.request_id,
+            "idempotency_key": error.idempotency_key,
             "field_violations": [
                 {"field": v.field, "description": v.description} for v in error.field_violations
             ],
@@ -275,7 +286,7 @@ def main(
         )
         with client:
             out, code = _run(args, client)
-    except UsageError as error:
+    except (UsageError, ValueError) as error:  # ValueError: an argument the client refused
         print(f"{PROG}: error: {error}", file=stderr)
         return EXIT_USAGE
     except LivenessError as error:

@@ -20,6 +20,7 @@ from liveness_client.channel import (
     channel_options,
 )
 from liveness_client.exceptions import from_grpc_error, request_id_from
+from liveness_client.idempotency import with_idempotency_key
 from liveness_client.results import AntiHackResult, DetectResult, UploadResult
 
 Metadata = Sequence[tuple[str, str]]
@@ -140,12 +141,23 @@ class AsyncLivenessClient:
         request: pb.UploadRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
+        idempotency_key: str | None = None,
         metadata: Metadata = (),
     ) -> UploadResult:
-        """Store liveness data (bytes, a url, or a whole ``UploadRequest``) at the vendor."""
-        request = upload_request(data, url=url, request=request)
-        reply, rid = await self._call(self._stub.Upload, request, timeout, request_id, metadata)
-        return UploadResult.from_proto(reply, rid)
+        """Store liveness data (bytes, a url, or a whole ``UploadRequest``) at the vendor.
+
+        Sent with ``idempotency_key`` (or the request's ``request_id``), else with a fresh UUID
+        made for this call; the result and any exception carry it as ``idempotency_key``."""
+        message, key = with_idempotency_key(
+            upload_request(data, url=url, request=request),
+            idempotency_key,
+            generate=True,
+            owned=request is None,
+        )
+        reply, rid = await self._call(
+            self._stub.Upload, message, timeout, request_id, metadata, key
+        )
+        return UploadResult.from_proto(reply, rid, key)
 
     async def detect(
         self,
@@ -156,13 +168,22 @@ class AsyncLivenessClient:
         request: pb.DetectRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
+        idempotency_key: str | None = None,
         metadata: Metadata = (),
     ) -> DetectResult:
         """Score liveness data with LinkFace: exactly one of bytes, a url, an Upload id, or a
-        whole ``DetectRequest`` (sent as it is, for the gateway to validate)."""
-        request = detect_request(data, url=url, liveness_data_id=liveness_data_id, request=request)
-        reply, rid = await self._call(self._stub.Detect, request, timeout, request_id, metadata)
-        return DetectResult.from_proto(reply, rid)
+        whole ``DetectRequest`` (sent as it is, for the gateway to validate). An
+        ``idempotency_key`` is sent only when given (or set in the request)."""
+        message, key = with_idempotency_key(
+            detect_request(data, url=url, liveness_data_id=liveness_data_id, request=request),
+            idempotency_key,
+            generate=False,
+            owned=request is None,
+        )
+        reply, rid = await self._call(
+            self._stub.Detect, message, timeout, request_id, metadata, key
+        )
+        return DetectResult.from_proto(reply, rid, key)
 
     async def anti_hack(
         self,
@@ -174,19 +195,28 @@ class AsyncLivenessClient:
         request: pb.AntiHackRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
+        idempotency_key: str | None = None,
         metadata: Metadata = (),
     ) -> AntiHackResult:
         """Score liveness data with AccuAuth: bytes, an H5 ``image_id``, or a whole
-        ``AntiHackRequest`` (its own ``return_*`` flags then apply)."""
-        request = anti_hack_request(
-            data,
-            image_id=image_id,
-            return_image=return_image,
-            return_extra=return_extra,
-            request=request,
+        ``AntiHackRequest`` (its own ``return_*`` flags then apply). An ``idempotency_key`` is
+        sent only when given (or set in the request)."""
+        message, key = with_idempotency_key(
+            anti_hack_request(
+                data,
+                image_id=image_id,
+                return_image=return_image,
+                return_extra=return_extra,
+                request=request,
+            ),
+            idempotency_key,
+            generate=False,
+            owned=request is None,
         )
-        reply, rid = await self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
-        return AntiHackResult.from_proto(reply, rid)
+        reply, rid = await self._call(
+            self._stub.AntiHack, message, timeout, request_id, metadata, key
+        )
+        return AntiHackResult.from_proto(reply, rid, key)
 
     async def health(
         self, service: str = "", *, timeout: float | None = None, request_id: str | None = None
@@ -203,14 +233,18 @@ class AsyncLivenessClient:
         timeout: float | None,
         request_id: str | None,
         metadata: Metadata,
+        idempotency_key: str = "",
     ) -> tuple[Any, str]:
-        """The reply and the gateway's request id (from the trailers), or the exception."""
+        """The reply and the gateway's request id (from the trailers), or the exception (which
+        carries ``idempotency_key``, the request's ``request_id``)."""
         kwargs, sent = self._settings.call_kwargs(timeout, request_id, metadata)
         call = method(request, **kwargs)
         try:
             reply = await call
         except grpc.RpcError as error:
-            raise from_grpc_error(error, sent_request_id=sent) from error
+            raise from_grpc_error(
+                error, sent_request_id=sent, idempotency_key=idempotency_key
+            ) from error
         return reply, request_id_from(await call.trailing_metadata()) or sent
 
     async def close(self) -> None:
@@ -266,12 +300,21 @@ class LivenessClient:
         request: pb.UploadRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
+        idempotency_key: str | None = None,
         metadata: Metadata = (),
     ) -> UploadResult:
-        """Store liveness data (bytes, a url, or a whole ``UploadRequest``) at the vendor."""
-        request = upload_request(data, url=url, request=request)
-        reply, rid = self._call(self._stub.Upload, request, timeout, request_id, metadata)
-        return UploadResult.from_proto(reply, rid)
+        """Store liveness data (bytes, a url, or a whole ``UploadRequest``) at the vendor.
+
+        Sent with ``idempotency_key`` (or the request's ``request_id``), else with a fresh UUID
+        made for this call; the result and any exception carry it as ``idempotency_key``."""
+        message, key = with_idempotency_key(
+            upload_request(data, url=url, request=request),
+            idempotency_key,
+            generate=True,
+            owned=request is None,
+        )
+        reply, rid = self._call(self._stub.Upload, message, timeout, request_id, metadata, key)
+        return UploadResult.from_proto(reply, rid, key)
 
     def detect(
         self,
@@ -282,13 +325,20 @@ class LivenessClient:
         request: pb.DetectRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
+        idempotency_key: str | None = None,
         metadata: Metadata = (),
     ) -> DetectResult:
         """Score liveness data with LinkFace: exactly one of bytes, a url, an Upload id, or a
-        whole ``DetectRequest`` (sent as it is, for the gateway to validate)."""
-        request = detect_request(data, url=url, liveness_data_id=liveness_data_id, request=request)
-        reply, rid = self._call(self._stub.Detect, request, timeout, request_id, metadata)
-        return DetectResult.from_proto(reply, rid)
+        whole ``DetectRequest`` (sent as it is, for the gateway to validate). An
+        ``idempotency_key`` is sent only when given (or set in the request)."""
+        message, key = with_idempotency_key(
+            detect_request(data, url=url, liveness_data_id=liveness_data_id, request=request),
+            idempotency_key,
+            generate=False,
+            owned=request is None,
+        )
+        reply, rid = self._call(self._stub.Detect, message, timeout, request_id, metadata, key)
+        return DetectResult.from_proto(reply, rid, key)
 
     def anti_hack(
         self,
@@ -300,19 +350,26 @@ class LivenessClient:
         request: pb.AntiHackRequest | None = None,
         timeout: float | None = None,
         request_id: str | None = None,
+        idempotency_key: str | None = None,
         metadata: Metadata = (),
     ) -> AntiHackResult:
         """Score liveness data with AccuAuth: bytes, an H5 ``image_id``, or a whole
-        ``AntiHackRequest`` (its own ``return_*`` flags then apply)."""
-        request = anti_hack_request(
-            data,
-            image_id=image_id,
-            return_image=return_image,
-            return_extra=return_extra,
-            request=request,
+        ``AntiHackRequest`` (its own ``return_*`` flags then apply). An ``idempotency_key`` is
+        sent only when given (or set in the request)."""
+        message, key = with_idempotency_key(
+            anti_hack_request(
+                data,
+                image_id=image_id,
+                return_image=return_image,
+                return_extra=return_extra,
+                request=request,
+            ),
+            idempotency_key,
+            generate=False,
+            owned=request is None,
         )
-        reply, rid = self._call(self._stub.AntiHack, request, timeout, request_id, metadata)
-        return AntiHackResult.from_proto(reply, rid)
+        reply, rid = self._call(self._stub.AntiHack, message, timeout, request_id, metadata, key)
+        return AntiHackResult.from_proto(reply, rid, key)
 
     def health(
         self, service: str = "", *, timeout: float | None = None, request_id: str | None = None
@@ -329,13 +386,17 @@ class LivenessClient:
         timeout: float | None,
         request_id: str | None,
         metadata: Metadata,
+        idempotency_key: str = "",
     ) -> tuple[Any, str]:
-        """The reply and the gateway's request id (from the trailers), or the exception."""
+        """The reply and the gateway's request id (from the trailers), or the exception (which
+        carries ``idempotency_key``, the request's ``request_id``)."""
         kwargs, sent = self._settings.call_kwargs(timeout, request_id, metadata)
         try:
             reply, call = method.with_call(request, **kwargs)
         except grpc.RpcError as error:
-            raise from_grpc_error(error, sent_request_id=sent) from error
+            raise from_grpc_error(
+                error, sent_request_id=sent, idempotency_key=idempotency_key
+            ) from error
         return reply, request_id_from(call.trailing_metadata()) or sent
 
     def close(self) -> None:

@@ -3,10 +3,12 @@
 In the spirit of google-api-core's exceptions: every class declares the ``grpc.StatusCode``
 it stands for, and :func:`from_grpc_error` / :func:`from_status` pick the class from a status;
 within a code, the ErrorInfo reason picks a family (:class:`RateLimited`,
-:class:`QuotaExceeded`, :class:`Overloaded`, :class:`CircuitOpen`). Each exception carries what
-the gateway put in ``grpc-status-details-bin`` (AIP-193): the single ``ErrorInfo`` (``reason``
-as a :class:`Reason`, ``domain``, ``metadata``), ``RetryInfo`` as ``retry_after`` in seconds,
-the ``QuotaFailure`` / ``BadRequest`` violations, and the gateway's ``x-request-id``.
+:class:`QuotaExceeded`, :class:`Overloaded`, :class:`CircuitOpen`, :class:`StoreUnavailable`,
+:class:`RequestIdReused`).
+Each exception carries what the gateway put in ``grpc-status-details-bin`` (AIP-193): the
+single ``ErrorInfo`` (``reason`` as a :class:`Reason`, ``domain``, ``metadata``), ``RetryInfo``
+as ``retry_after`` in seconds, the ``QuotaFailure`` / ``BadRequest`` violations, the gateway's
+``x-request-id``, and the ``idempotency_key`` the call sent.
 
 gRPC itself already resent what the gateway allowed (the shipped service config honours its
 ``grpc-retry-pushback-ms``), so an exception is the final outcome of the call:
@@ -104,6 +106,7 @@ class LivenessError(Exception):
         field_violations: Sequence[FieldViolation] = (),
         status: status_pb2.Status | None = None,
         request_id: str = "",
+        idempotency_key: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -121,6 +124,10 @@ class LivenessError(Exception):
         self.request_id = request_id
         """The gateway's ``x-request-id`` from the trailers (the one the client sent when no
         server answered): quote it when asking about this call."""
+        self.idempotency_key = idempotency_key
+        """The ``request_id`` field (AIP-155 idempotency key) the call sent, ``""`` for none:
+        always set for an upload. Resend the same request with it as ``idempotency_key`` to get
+        the first call's outcome instead of a second vendor call."""
 
     @property
     def grpc_code(self) -> grpc.StatusCode:
@@ -159,6 +166,16 @@ class InvalidArgument(LivenessError):
     ``WRONG_LIVENESS_DATA``...). Resending the same request cannot help."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
+    reasons: ClassVar[frozenset[str]] = frozenset()
+
+
+class RequestIdReused(InvalidArgument):
+    """The idempotency key (``idempotency_key``, the request's ``request_id``) was used before by
+    this caller with another input or for another RPC, within the gateway's idempotency window
+    (``REQUEST_ID_REUSED``; ``field_violations`` names ``request_id``). A bug of the caller: each
+    distinct request needs its own key; nothing was sent to the vendor."""
+
+    reasons = frozenset({"REQUEST_ID_REUSED"})
 
 
 class DeadlineExceeded(LivenessError):
@@ -272,6 +289,20 @@ class CircuitOpen(Unavailable):
         return _DEFAULT_RATE_LIMIT_DELAY_S if delay is None else delay
 
 
+class StoreUnavailable(Unavailable):
+    """A store the gateway needs for the call cannot be reached: its audit trail
+    (``AUDIT_UNAVAILABLE``) or, in fleet mode, the shared state store of a limit whose policy is
+    to fail closed (``STATE_UNAVAILABLE``). The operator's to fix; nothing was sent to the
+    vendor. ``retry_after`` (always set) is the gateway's advised delay."""
+
+    reasons = frozenset({"AUDIT_UNAVAILABLE", "STATE_UNAVAILABLE"})
+
+    @property
+    def retry_after(self) -> float:
+        delay = self._retry_after
+        return _DEFAULT_RATE_LIMIT_DELAY_S if delay is None else delay
+
+
 class UnknownError(LivenessError):
     """Any code without a class of its own; ``grpc_code`` says which."""
 
@@ -307,11 +338,13 @@ _BY_CODE: Mapping[grpc.StatusCode, type[LivenessError]] = {
 }
 
 
-_FAMILIES: tuple[type[ResourceExhausted] | type[Unavailable], ...] = (
+_FAMILIES: tuple[type[ResourceExhausted] | type[Unavailable] | type[InvalidArgument], ...] = (
+    RequestIdReused,
     RateLimited,
     QuotaExceeded,
     Overloaded,
     CircuitOpen,
+    StoreUnavailable,
 )
 
 
@@ -351,13 +384,15 @@ def from_status(
     return cls(message, quota_violations=quota, field_violations=fields, **kwargs)
 
 
-def from_grpc_error(error: grpc.RpcError, *, sent_request_id: str = "") -> LivenessError:
+def from_grpc_error(
+    error: grpc.RpcError, *, sent_request_id: str = "", idempotency_key: str = ""
+) -> LivenessError:
     """Build the exception for a failed call (sync ``grpc.RpcError`` or ``grpc.aio.AioRpcError``).
 
     The rich status and the request id are taken from the call's trailing metadata; without a
     request id there (no server answered), the one the client sent is kept. A status that does
     not match the call's code is ignored, as grpcio-status does, and so is one that does not
-    parse.
+    parse. ``idempotency_key`` is the ``request_id`` the call sent, kept on the exception.
     """
     code: grpc.StatusCode = getattr(error, "code", lambda: grpc.StatusCode.UNKNOWN)()
     message: str = getattr(error, "details", lambda: "")() or ""
@@ -367,7 +402,9 @@ def from_grpc_error(error: grpc.RpcError, *, sent_request_id: str = "") -> Liven
     except Exception:  # a code mismatch or a malformed blob must not hide the real error
         status = None
     request_id = request_id_from(_trailing_metadata(error)) or sent_request_id
-    return from_status(code, message, status, request_id=request_id)
+    exception = from_status(code, message, status, request_id=request_id)
+    exception.idempotency_key = idempotency_key
+    return exception
 
 
 def request_id_from(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:

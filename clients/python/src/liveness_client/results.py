@@ -1,7 +1,9 @@
 """Typed, immutable results of the three RPCs, converted from the generated messages.
 
 Every result carries ``request_id``: the gateway's ``x-request-id`` from the call's trailing
-metadata (the id its logs and traces are filed under).
+metadata (the id its logs and traces are filed under); and ``idempotency_key``: the
+``request_id`` field the call sent (AIP-155; always set on an upload, see
+:mod:`liveness_client.idempotency`), ``""`` when none was sent.
 """
 
 from __future__ import annotations
@@ -43,10 +45,15 @@ class UploadResult:
     vendor_request_id: str
     request_id: str = ""
     """The gateway's ``x-request-id`` for this call."""
+    idempotency_key: str = ""
+    """The upload's ``request_id`` (the caller's, or the one made for it): passing it again as
+    ``idempotency_key`` resends the same upload without a second vendor object."""
 
     @classmethod
-    def from_proto(cls, reply: pb.UploadResponse, request_id: str = "") -> UploadResult:
-        return cls(reply.liveness_data_id, reply.vendor_request_id, request_id)
+    def from_proto(
+        cls, reply: pb.UploadResponse, request_id: str = "", idempotency_key: str = ""
+    ) -> UploadResult:
+        return cls(reply.liveness_data_id, reply.vendor_request_id, request_id, idempotency_key)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,13 +70,17 @@ class DetectResult:
     vendor_request_id: str
     request_id: str = ""
     """The gateway's ``x-request-id`` for this call."""
+    idempotency_key: str = ""
+    """The ``request_id`` the call sent, ``""`` when none was given."""
 
     @property
     def is_live(self) -> bool:
         return self.verdict is Verdict.LIVE
 
     @classmethod
-    def from_proto(cls, reply: pb.DetectResponse, request_id: str = "") -> DetectResult:
+    def from_proto(
+        cls, reply: pb.DetectResponse, request_id: str = "", idempotency_key: str = ""
+    ) -> DetectResult:
         return cls(
             score=reply.score,
             verdict=Verdict.from_proto(reply.verdict),
@@ -77,6 +88,7 @@ class DetectResult:
             liveness_data_id=reply.liveness_data_id,
             vendor_request_id=reply.vendor_request_id,
             request_id=request_id,
+            idempotency_key=idempotency_key,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,13 +139,17 @@ class AntiHackResult:
     """The quality signals, when ``return_extra`` was set and the vendor sent them."""
     request_id: str = ""
     """The gateway's ``x-request-id`` for this call."""
+    idempotency_key: str = ""
+    """The ``request_id`` the call sent, ``""`` when none was given."""
 
     @property
     def is_live(self) -> bool:
         return self.verdict is Verdict.LIVE
 
     @classmethod
-    def from_proto(cls, reply: pb.AntiHackResponse, request_id: str = "") -> AntiHackResult:
+    def from_proto(
+        cls, reply: pb.AntiHackResponse, request_id: str = "", idempotency_key: str = ""
+    ) -> AntiHackResult:
         return cls(
             score=reply.score,
             verdict=Verdict.from_proto(reply.verdict),
@@ -142,6 +158,7 @@ class AntiHackResult:
             image=reply.image or None,
             quality=FaceQuality.from_proto(reply.extra) if reply.HasField("extra") else None,
             request_id=request_id,
+            idempotency_key=idempotency_key,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,4 +171,5 @@ class AntiHackResult:
             "image_bytes": len(self.image) if self.image is not None else None,
             "quality": self.quality.to_dict() if self.quality is not None else None,
             "request_id": self.request_id,
+            "idempotency_key": self.idempotency_key,
         }

@@ -37,8 +37,9 @@ import java.util.concurrent.TimeUnit;
  * A client of liveness.v1.LivenessCheck with the gateway's contract built in: the shipped
  * service config (retries only as the gateway's grpc-retry-pushback-ms allows, retry
  * throttling), a 20 s default deadline, 6 MiB messages, the request id on every result and
- * every {@link LivenessException}. Blocking ({@link #detect}) and future ({@link #detectAsync})
- * calls share one channel; a client is thread-safe and meant to be shared.
+ * every {@link LivenessException}, and an idempotency key on every upload (see {@link
+ * IdempotencyKeys}). Blocking ({@link #detect}) and future ({@link #detectAsync}) calls share
+ * one channel; a client is thread-safe and meant to be shared.
  *
  * <pre>{@code
  * try (LivenessClient client = LivenessClient.newBuilder("gateway.internal:443")
@@ -154,17 +155,22 @@ public final class LivenessClient implements AutoCloseable {
     return channel;
   }
 
-  /** Stores liveness data at the vendor and returns its id for Detect. */
+  /**
+   * Stores liveness data at the vendor and returns its id for Detect. A request without a
+   * request_id is sent with a fresh idempotency key, the same on every attempt; the result and
+   * the exception give it back ({@code idempotencyKey()}, {@code getIdempotencyKey()}) for a
+   * resend of the same upload.
+   */
   public LivenessResult<UploadResponse> upload(UploadRequest request) {
     return await(uploadAsync(request));
   }
 
-  /** Scores liveness data with LinkFace. */
+  /** Scores liveness data with LinkFace; sends an idempotency key only when request has one. */
   public LivenessResult<DetectResponse> detect(DetectRequest request) {
     return await(detectAsync(request));
   }
 
-  /** Scores liveness data with AccuAuth. */
+  /** Scores liveness data with AccuAuth; sends an idempotency key only when request has one. */
   public LivenessResult<AntiHackResponse> antiHack(AntiHackRequest request) {
     return await(antiHackAsync(request));
   }
@@ -174,25 +180,37 @@ public final class LivenessClient implements AutoCloseable {
    * cancels the call.
    */
   public CompletableFuture<LivenessResult<UploadResponse>> uploadAsync(UploadRequest request) {
-    return start(LivenessCheckGrpc.getUploadMethod(), request);
+    Objects.requireNonNull(request, "request");
+    if (request.getRequestId().isEmpty()) {
+      request = request.toBuilder().setRequestId(IdempotencyKeys.newKey()).build();
+    }
+    return start(LivenessCheckGrpc.getUploadMethod(), request, request.getRequestId());
   }
 
   /** Detect without blocking; see {@link #uploadAsync}. */
   public CompletableFuture<LivenessResult<DetectResponse>> detectAsync(DetectRequest request) {
-    return start(LivenessCheckGrpc.getDetectMethod(), request);
+    Objects.requireNonNull(request, "request");
+    return start(LivenessCheckGrpc.getDetectMethod(), request, request.getRequestId());
   }
 
   /** AntiHack without blocking; see {@link #uploadAsync}. */
   public CompletableFuture<LivenessResult<AntiHackResponse>> antiHackAsync(
       AntiHackRequest request) {
-    return start(LivenessCheckGrpc.getAntiHackMethod(), request);
+    Objects.requireNonNull(request, "request");
+    return start(LivenessCheckGrpc.getAntiHackMethod(), request, request.getRequestId());
   }
 
+  /**
+   * Starts a call; a malformed idempotency key fails the future at once with the gateway's
+   * INVALID_REQUEST answer, and nothing is sent.
+   */
   private <ReqT, RespT> CompletableFuture<LivenessResult<RespT>> start(
-      MethodDescriptor<ReqT, RespT> method, ReqT request) {
-    Objects.requireNonNull(request, "request");
+      MethodDescriptor<ReqT, RespT> method, ReqT request, String idempotencyKey) {
+    if (!idempotencyKey.isEmpty() && !IdempotencyKeys.isValid(idempotencyKey)) {
+      return CompletableFuture.failedFuture(IdempotencyKeys.invalid(idempotencyKey));
+    }
     CallOptions options = callOptions.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
-    return UnaryCall.start(channel, method, options, request);
+    return UnaryCall.start(channel, method, options, request, idempotencyKey);
   }
 
   private static <T> T await(CompletableFuture<T> future) {

@@ -54,12 +54,18 @@ public final class LivenessException extends RuntimeException {
   private final transient BadRequest badRequest;
   private final transient List<Any> details;
   private final String requestId;
+  private final String idempotencyKey;
 
   private LivenessException(
-      Status status, com.google.rpc.Status rich, String requestId, Throwable cause) {
+      Status status,
+      com.google.rpc.Status rich,
+      String requestId,
+      String idempotencyKey,
+      Throwable cause) {
     super(message(status, requestId), cause);
     this.code = status.getCode();
     this.requestId = requestId;
+    this.idempotencyKey = idempotencyKey;
     this.details = rich == null ? List.of() : List.copyOf(rich.getDetailsList());
     ErrorInfo info = unpack(details, ErrorInfo.class);
     this.reasonName = info == null ? "" : info.getReason();
@@ -100,11 +106,21 @@ public final class LivenessException extends RuntimeException {
     return ErrorReason.UNRECOGNIZED;
   }
 
-  /** What a failed call closed with: its status and trailing metadata. */
-  static LivenessException from(Status status, Metadata trailers, String requestId) {
+  /**
+   * What a failed call closed with: its status and trailing metadata, and the idempotency key
+   * it sent ("" for none).
+   */
+  static LivenessException from(
+      Status status, Metadata trailers, String requestId, String idempotencyKey) {
     com.google.rpc.Status rich =
         trailers == null ? null : StatusProto.fromStatusAndTrailers(status, trailers);
-    return new LivenessException(status, rich, requestId, status.asRuntimeException(trailers));
+    return new LivenessException(
+        status, rich, requestId, idempotencyKey, status.asRuntimeException(trailers));
+  }
+
+  /** A failure the client found before sending anything (no request id: nothing was sent). */
+  static LivenessException local(Status status, com.google.rpc.Status rich, String key) {
+    return new LivenessException(status, rich, "", key, status.asRuntimeException());
   }
 
   /**
@@ -121,8 +137,7 @@ public final class LivenessException extends RuntimeException {
     Status status = Status.fromThrowable(t);
     Metadata trailers = Status.trailersFromThrowable(t);
     com.google.rpc.Status rich = StatusProto.fromThrowable(t);
-    return new LivenessException(
-        status, rich, LivenessClient.requestId(null, trailers), t);
+    return new LivenessException(status, rich, LivenessClient.requestId(null, trailers), "", t);
   }
 
   private static <T extends Message> T unpack(List<Any> details, Class<T> type) {
@@ -188,6 +203,16 @@ public final class LivenessException extends RuntimeException {
    */
   public String getRequestId() {
     return requestId;
+  }
+
+  /**
+   * The request_id (AIP-155 idempotency key) the call sent: always set for an upload (the
+   * request's own, or the one the client made for it); "" when none was sent or the failure
+   * did not come from a call of this client. Resend the same request with it ({@code
+   * setRequestId}) to get the first call's outcome instead of a second vendor call.
+   */
+  public String getIdempotencyKey() {
+    return idempotencyKey;
   }
 
   /** Every detail of the google.rpc.Status, decoded or not. */

@@ -16,14 +16,22 @@ import java.util.concurrent.CompletableFuture;
  */
 final class UnaryCall<ReqT, RespT> extends CompletableFuture<LivenessResult<RespT>> {
   private final ClientCall<ReqT, RespT> call;
+  private final String idempotencyKey;
 
-  private UnaryCall(ClientCall<ReqT, RespT> call) {
+  private UnaryCall(ClientCall<ReqT, RespT> call, String idempotencyKey) {
     this.call = call;
+    this.idempotencyKey = idempotencyKey;
   }
 
+  /** Starts the call; idempotencyKey is the request's request_id ("" for none), for the result. */
   static <ReqT, RespT> UnaryCall<ReqT, RespT> start(
-      Channel channel, MethodDescriptor<ReqT, RespT> method, CallOptions options, ReqT request) {
-    UnaryCall<ReqT, RespT> future = new UnaryCall<>(channel.newCall(method, options));
+      Channel channel,
+      MethodDescriptor<ReqT, RespT> method,
+      CallOptions options,
+      ReqT request,
+      String idempotencyKey) {
+    UnaryCall<ReqT, RespT> future =
+        new UnaryCall<>(channel.newCall(method, options), idempotencyKey);
     try {
       future.call.start(future.new Listener(), new Metadata());
       // Two, as grpc-java's own ClientCalls asks, so a second message is seen as the error it is.
@@ -68,14 +76,14 @@ final class UnaryCall<ReqT, RespT> extends CompletableFuture<LivenessResult<Resp
     public void onClose(Status status, Metadata trailers) {
       String requestId = LivenessClient.requestId(headers, trailers);
       if (status.isOk() && response != null) {
-        complete(new LivenessResult<>(response, requestId));
+        complete(new LivenessResult<>(response, requestId, idempotencyKey));
         return;
       }
       Status failed =
           status.isOk()
               ? Status.INTERNAL.withDescription("the gateway closed a unary call without a response")
               : status;
-      completeExceptionally(LivenessException.from(failed, trailers, requestId));
+      completeExceptionally(LivenessException.from(failed, trailers, requestId, idempotencyKey));
     }
   }
 }

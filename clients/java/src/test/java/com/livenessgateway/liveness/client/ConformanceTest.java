@@ -16,6 +16,7 @@ import com.livenessgateway.liveness.v1.DetectRequest;
 import com.livenessgateway.liveness.v1.DetectResponse;
 import com.livenessgateway.liveness.v1.ErrorReason;
 import com.livenessgateway.liveness.v1.UploadRequest;
+import com.livenessgateway.liveness.v1.UploadResponse;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
@@ -52,6 +53,13 @@ class ConformanceTest {
   private static final int MAX_ATTEMPTS = 3;
 
   private static Map<String, Object> table;
+
+  private static final java.util.regex.Pattern UUID_V4 =
+      java.util.regex.Pattern.compile(
+          "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+
+  /** Case name -> the liveness_data_id its result had (the cases run in order). */
+  private static final Map<String, String> DATA_IDS = new java.util.concurrent.ConcurrentHashMap<>();
 
   @BeforeAll
   @SuppressWarnings("unchecked")
@@ -165,6 +173,8 @@ class ConformanceTest {
     String code;
     String reason;
     String requestId;
+    String key;
+    String dataId = "";
     Double score = null;
     long before = Gateway.vendorCalls();
     long start = System.nanoTime();
@@ -183,15 +193,20 @@ class ConformanceTest {
       code = "OK";
       reason = "";
       requestId = result.requestId();
+      key = result.idempotencyKey();
       if (result.response() instanceof DetectResponse r) {
         score = r.getScore();
+        dataId = r.getLivenessDataId();
       } else if (result.response() instanceof AntiHackResponse r) {
         score = r.getScore();
+      } else if (result.response() instanceof UploadResponse r) {
+        dataId = r.getLivenessDataId();
       }
     } catch (LivenessException e) {
       code = e.getCode().name();
       reason = e.getReason() == ErrorReason.ERROR_REASON_UNSPECIFIED ? "" : e.getReason().name();
       requestId = e.getRequestId();
+      key = e.getIdempotencyKey();
       assertTrue(
           e.getReason() != ErrorReason.UNRECOGNIZED, "reason outside the catalogue: " + e);
     }
@@ -208,6 +223,22 @@ class ConformanceTest {
     if (c.containsKey("score")) {
       assertNotNull(score, name + ": a score");
       assertEquals(((Number) c.get("score")).doubleValue(), score, 1e-9, name + ": score");
+    }
+    // The idempotency key: the request's own, or one the client made for an upload.
+    Object given = fields.get("request_id");
+    if (given != null) {
+      assertEquals(given, key, name + ": idempotency key");
+    } else if (rpc.equals("Upload")) {
+      assertTrue(UUID_V4.matcher(key).matches(), name + ": idempotency key " + key);
+    } else {
+      assertEquals("", key, name + ": idempotency key");
+    }
+    DATA_IDS.put(name, dataId);
+    Object earlier = c.get("same_liveness_data_id_as");
+    if (earlier != null) {
+      String want = DATA_IDS.get((String) earlier);
+      assertTrue(want != null && !want.isEmpty(), name + ": no liveness_data_id from " + earlier);
+      assertEquals(want, dataId, name + ": liveness_data_id of " + earlier);
     }
     assertEquals(
         ((Number) c.get("vendor_calls")).longValue(), vendorCalls, name + ": vendor calls");

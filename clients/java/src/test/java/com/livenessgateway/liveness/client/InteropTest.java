@@ -13,6 +13,7 @@ import com.livenessgateway.liveness.v1.DetectRequest;
 import com.livenessgateway.liveness.v1.DetectResponse;
 import com.livenessgateway.liveness.v1.ErrorReason;
 import com.livenessgateway.liveness.v1.UploadRequest;
+import com.livenessgateway.liveness.v1.UploadResponse;
 import com.livenessgateway.liveness.v1.Verdict;
 import io.grpc.Status;
 import java.nio.charset.StandardCharsets;
@@ -65,6 +66,38 @@ class InteropTest {
     assertEquals(0.995, result.response().getScore(), 1e-9);
     assertEquals(Verdict.VERDICT_HACK, result.response().getVerdict());
     assertFalse(result.requestId().isEmpty());
+  }
+
+  @Test
+  void uploadSendsAnIdempotencyKeyAndDetectOnlyAGivenOne() {
+    UploadRequest upload =
+        UploadRequest.newBuilder()
+            .setLivenessData(ByteString.copyFromUtf8("SANDBOX:score=0.3"))
+            .build();
+    LivenessResult<UploadResponse> uploaded = client.upload(upload);
+    assertTrue(IdempotencyKeys.isValid(uploaded.idempotencyKey()), uploaded.idempotencyKey());
+    assertNotEquals(uploaded.requestId(), uploaded.idempotencyKey());
+    String mine = IdempotencyKeys.newKey();
+    LivenessResult<UploadResponse> again =
+        client.upload(upload.toBuilder().setRequestId(mine).build());
+    assertEquals(mine, again.idempotencyKey());
+    LivenessResult<DetectResponse> byId =
+        client.detect(
+            DetectRequest.newBuilder()
+                .setLivenessDataId(again.response().getLivenessDataId())
+                .build());
+    assertEquals("", byId.idempotencyKey());
+    String other = IdempotencyKeys.newKey(); // one key per request: never reuse one for another
+    LivenessException e =
+        assertThrows(
+            LivenessException.class,
+            () ->
+                client.detect(
+                    request("SANDBOX:status=NO_FACE_DETECTED").toBuilder()
+                        .setRequestId(other)
+                        .build()));
+    assertEquals(ErrorReason.NO_FACE_DETECTED, e.getReason());
+    assertEquals(other, e.getIdempotencyKey());
   }
 
   @Test
