@@ -146,3 +146,36 @@ def test_the_keepalive_policy_is_set_and_the_age_can_be_turned_off() -> None:
     assert options["grpc.keepalive_permit_without_calls"] == 0
     never = dict(server_options(connections=ConnectionPolicy(max_age_s=None)))
     assert "grpc.max_connection_age_ms" not in never
+
+
+ENHANCE_YOUR_CALM = 0xB
+
+
+async def test_a_client_pinging_an_idle_connection_is_refused_with_enhance_your_calm(
+    processes: Processes,
+) -> None:
+    """The keepalive policy is enforced: the shipped clients send no pings, so pings on an
+    idle connection (none allowed by default) earn strikes, and two close the connection."""
+    gateway = processes.gateway()
+    relay = Relay(gateway.port)
+    server = await asyncio.start_server(relay.handle, "127.0.0.1", 0)
+    relay_port = server.sockets[0].getsockname()[1]
+    pinging = [
+        *CHANNEL_OPTIONS,
+        ("grpc.keepalive_time_ms", 1000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{relay_port}", options=pinging) as ch:
+            stub = liveness_pb2_grpc.LivenessCheckStub(ch)
+            await stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.2"), timeout=20)
+            for _ in range(100):  # bounded: 10 s for two strikes of 1 s pings
+                if any(f.type == GOAWAY for f in relay.connections[0]):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    codes = {goaway(f)[1] for f in relay.connections[0] if f.type == GOAWAY}
+    assert codes == {ENHANCE_YOUR_CALM}

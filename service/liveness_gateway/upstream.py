@@ -35,6 +35,7 @@ from liveness_gateway.scrub import Scrubber
 from liveness_gateway.state import VENDOR_RATE, RateLimit, StateStore
 from liveness_gateway.state.local import LocalStore
 from liveness_gateway.transport import Transport
+from liveness_gateway.vendors import ENDPOINTS
 from liveness_gateway.vendors.base import Endpoint, ParseContext, VendorRequest
 
 Result = TypeVar("Result")
@@ -132,6 +133,8 @@ class Upstream:
         self._fixed: dict[str, FixedLimiter] = {}
         self._store: StateStore = store if store is not None else LocalStore()
         self._buckets: dict[str, RateLimit] = {}
+        for known in ENDPOINTS:  # the limit gauges exist before the first call
+            self.limiter(known.vendor, known.name)
 
     def breaker(self, vendor: str, endpoint: str) -> CircuitBreaker:
         key = (vendor, endpoint)
