@@ -63,9 +63,9 @@ FIXED = "fixed"
 MODES = (ADAPTIVE, FIXED)
 
 _SMOOTHING = 0.2
-"""Gradient2's default: the share of a new estimate taken per sample."""
+"""Gradient2's default smoothing: the share of the queue allowance added per window."""
 _MIN_GRADIENT = 0.5
-"""Gradient2's floor: one sample never cuts the estimate by more than half."""
+"""Gradient2's floor: one decrease never cuts the estimate by more than half."""
 _WINDOW = 10
 """Samples averaged per update (the sample count of Netflix's ``WindowedLimit``): one slow
 answer is not queueing."""

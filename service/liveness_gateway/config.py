@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liveness_gateway.concurrency import MODES as CONCURRENCY_MODES
+
 LINKFACE = "linkface"
 ACCUAUTH = "accuauth"
 
@@ -134,9 +136,9 @@ class ResilienceConfig:
 
     def __post_init__(self) -> None:
         _check(
-            self.vendor_concurrency in ("adaptive", "fixed"),
+            self.vendor_concurrency in CONCURRENCY_MODES,
             "vendor_concurrency",
-            "must be adaptive or fixed",
+            f"must be one of {', '.join(CONCURRENCY_MODES)}",
         )
         _check(
             self.vendor_concurrency_min <= self.vendor_concurrency_max,

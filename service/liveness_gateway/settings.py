@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from liveness_gateway.concurrency import MODES as CONCURRENCY_MODES
 from liveness_gateway.config import (
     ALL_INTERFACES,
     DEFAULT_THRESHOLD,
@@ -227,7 +228,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("resilience.vendor_concurrency", "LIVENESS_VENDOR_CONCURRENCY",
             "--vendor-concurrency", str, "adaptive",
             "adaptive: a limit per vendor endpoint that follows the vendor's latency; fixed: "
-            "--vendor-max-concurrency per vendor", choices=("adaptive", "fixed")),
+            "--vendor-max-concurrency per vendor", choices=CONCURRENCY_MODES),
     Setting("resilience.vendor_concurrency_min", "LIVENESS_VENDOR_CONCURRENCY_MIN",
             "--vendor-concurrency-min", int, 8,
             "adaptive: the limit never goes below this many requests in flight"),
