@@ -12,6 +12,7 @@ from liveness_gateway import errors
 from liveness_gateway.concurrency import FixedLimiter, GradientLimiter, size_class
 from liveness_gateway.config import ConfigError, ResilienceConfig
 from liveness_gateway.errors import GatewayError
+from liveness_gateway.validation import Source
 from liveness_gateway.vendors import linkface
 from liveness_gateway.vendors.base import VendorReply, VendorRequest
 
@@ -275,3 +276,24 @@ async def test_the_fixed_mode_is_one_cap_per_vendor() -> None:
     upstream, metrics = make_upstream(vendor, vendor_concurrency="fixed", vendor_max_concurrency=7)
     assert upstream.limiter("linkface", DETECT) is upstream.limiter("linkface", UPLOAD)
     assert limit_gauge(metrics) == 7
+
+
+async def test_calls_through_the_callers_url_teach_the_limit_nothing() -> None:
+    """The vendor's latency then includes downloading the caller's url: not a sample."""
+    slow = {"url": 0.05, "data": 0.005}
+
+    async def vendor(request: VendorRequest) -> VendorReply:
+        await asyncio.sleep(slow["url" if request.caller_url else "data"])
+        return json_reply(OK)
+
+    upstream, _ = make_upstream(vendor, vendor_concurrency_min=2, vendor_concurrency_max=100)
+    limiter = upstream.limiter("linkface", DETECT)
+    for _ in range(10):
+        await call(upstream)  # a baseline of 5 ms
+    for _ in range(30):  # 10x slower, through the caller's url
+        await call(upstream, source=Source("url", text="http://127.0.0.1/liveness"))
+    assert limiter.limit == 100
+    slow["data"] = 0.05  # the same latency from the vendor itself, 10 at a time: queueing
+    for _ in range(3):
+        await asyncio.gather(*(call(upstream) for _ in range(10)), return_exceptions=True)
+    assert limiter.limit < 100

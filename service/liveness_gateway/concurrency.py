@@ -11,10 +11,11 @@ where the gateway's vendors differ from Netflix's services:
   overloaded: under sustained queueing the limit drifts up again. Here the baseline is the
   lowest latency seen (as Netflix's first ``GradientLimit`` and Envoy's adaptive concurrency
   filter use a minimum RTT), lowered by any faster answer, and re-measured only from answers
-  to requests sent while at most ``min_limit`` were in flight: Envoy re-measures its minimum
-  RTT by pinning concurrency to its minimum for a while; this limiter does not shed to do
-  so, it takes the measurement when the limit has come down to the minimum by itself (a
-  vendor that became slower for good drives the limit there, and the baseline follows).
+  to requests that met at most ``min_limit`` in flight (when sent and when answered): Envoy
+  re-measures its minimum RTT by pinning concurrency to its minimum for a while; this
+  limiter does not shed to do so, it takes the measurement when the limit has come down to
+  the minimum by itself (a vendor that became slower for good drives the limit there, and
+  the baseline follows).
 - **A baseline per request size.** Netflix warns that a minimum biases the baseline low
   where request sizes vary widely, shedding needlessly; the gateway's payloads range from
   1 KB to 5 MB, so each sample is compared with the baseline of its own size class (the
@@ -194,14 +195,15 @@ class GradientLimiter:
     def sample(self, seconds: float, in_flight_at_start: int, size_class: int = 0) -> None:
         if not seconds > 0:  # refuses NaN too
             return
+        # the load this request met: what it found, or what came after it
+        met = max(in_flight_at_start, self._in_flight)
         baseline = self._baselines_s.get(size_class)
-        if baseline is None or seconds < baseline or in_flight_at_start <= self.min_limit:
+        if baseline is None or seconds < baseline or met <= self.min_limit:
             # no load of ours: what the vendor takes now (see the module docstring)
             self._baselines_s[size_class] = baseline = seconds
         self._ratios += seconds / baseline
         self._samples += 1
-        # the load this request met: what it found, or what came after it
-        self._window_load = max(self._window_load, in_flight_at_start, self._in_flight)
+        self._window_load = max(self._window_load, met)
         if self._samples < _WINDOW:
             return
         ratio, load = self._ratios / self._samples, self._window_load
