@@ -16,7 +16,8 @@ default now):
 
 Load: ghz, ``-c 500 --connections 32`` (the gateway's --max-connections; about 16 callers
 on each, within its --max-streams-per-connection), 256 KiB Detect payloads, 20 s
-(``--duration``), the clients' 20 s deadline; ``SLOW_VENDOR_CALLERS`` changes the 500. Writes results/slow_vendor.json and results/slow_vendor.md.
+(``--duration``), the clients' 20 s deadline; ``SLOW_VENDOR_CALLERS`` changes the 500.
+Writes results/slow_vendor.json and results/slow_vendor.md.
 """
 
 from __future__ import annotations
