@@ -338,8 +338,11 @@ def start_gateway(
     workers: int,
     name: str,
     extra_env: dict[str, str] | None = None,
+    *,
+    defaults: bool = False,
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """The gateway on a free port, once every worker serves (its ready file): (process, port)."""
+    """The gateway on a free port, once every worker serves (its ready file): (process, port).
+    ``defaults``: keep the gateway's own stream limit (slow_vendor.py)."""
     from liveness_gateway import readyfile
 
     env = {**base_env(cfg.uvloop), **(extra_env or {})}
@@ -349,7 +352,8 @@ def start_gateway(
         env[f"{vendor}_API_SECRET"] = SANDBOX_SECRET
     # The load sweep goes past 16 calls in flight on one connection: the memory-bounding
     # stream limit (SECURITY.md) would queue them at the client, which the floor does not.
-    env["LIVENESS_MAX_STREAMS_PER_CONNECTION"] = "1024"
+    if not defaults:
+        env["LIVENESS_MAX_STREAMS_PER_CONNECTION"] = "1024"
     ready = tmp / f"{name}.ready.json"
     # One worker is pinned with the other servers under test; several get the whole machine.
     argv = [

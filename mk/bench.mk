@@ -1,5 +1,6 @@
 # Performance: `make bench` runs bench/run.py (gateway vs a no-op gRPC server vs the floor
-# server vs direct HTTP to the sandbox) and rewrites bench/results/. BENCH_QUICK=1 gives a
+# server vs direct HTTP to the sandbox), then bench/slow_vendor.py (many callers on a slow
+# vendor), and rewrites bench/results/. BENCH_QUICK=1 gives a
 # short run for iteration.
 # Deliberately not in TEST_TARGETS: numbers are reported, never a pass/fail of `make test`.
 GHZ_VERSION := v0.120.0
@@ -27,3 +28,10 @@ bench-tools: $(GHZ) bench-h2load $(BENCH_STAMP) postgres-tool
 
 bench: bench-tools
 	$(BIN)/python bench/run.py --ghz $(GHZ) $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+	$(BIN)/python bench/slow_vendor.py --ghz $(GHZ) $(if $(BENCH_QUICK),--duration 8) $(SLOW_VENDOR_ARGS)
+
+# The slow-vendor scenario alone (bench/slow_vendor.py): SLOW_VENDOR_ARGS="--cases a --modes adaptive".
+SLOW_VENDOR_ARGS ?=
+.PHONY: bench-slow-vendor
+bench-slow-vendor: bench-tools
+	$(BIN)/python bench/slow_vendor.py --ghz $(GHZ) $(SLOW_VENDOR_ARGS)

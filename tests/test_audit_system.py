@@ -201,6 +201,6 @@ async def test_two_workers_share_one_sqlite_file(processes: Processes, tmp_path:
     assert gateway.wait() == 0, gateway.log()
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT request_id, host FROM decisions").fetchall()
-    assert sorted(r[0] for r in rows) == sorted(sent)
+    assert sorted(r[0] for r in rows) == sorted(sent), gateway.log()
     # Each worker's journal file is removed on a clean stop (nothing waited in it).
     assert not list((tmp_path / "data" / "journal").iterdir())

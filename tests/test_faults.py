@@ -380,7 +380,7 @@ async def test_overload_at_ten_times_the_cap_sheds_at_once(rig_factory) -> None:
 
 
 async def test_vendor_concurrency_limit_sheds(rig_factory) -> None:
-    rig = await rig_factory(vendor_max_concurrency=2)
+    rig = await rig_factory(vendor_concurrency="fixed", vendor_max_concurrency=2)
     results = await asyncio.gather(
         *(detect(rig, b"SANDBOX:delay_ms=300") for _ in range(6)), return_exceptions=True
     )

@@ -136,3 +136,45 @@ def test_default_score_is_deterministic_and_in_range() -> None:
     assert all(0.0 <= s < 1.0 for s in scores)
     assert scores == [v.default_score(bytes([i])) for i in range(200)]
     assert len(set(scores)) > 190
+
+
+async def test_capacity_mode_queues_past_its_capacity() -> None:
+    """Two slots, 200 ms each: six requests at once are served in three waves, so the
+    sandbox's latency grows with its own in-flight count past its capacity."""
+    import asyncio
+    import time
+
+    from liveness_gateway.sandbox import SandboxConfig, start_sandbox
+
+    running = await start_sandbox(SandboxConfig.generate(latency_ms=200, capacity=2))
+    creds = running.config.linkface
+    url = f"{running.url}/hackness/liveness_hack_detect"
+
+    async def one(session: aiohttp.ClientSession) -> float:
+        started = time.monotonic()
+        data = form(api_id=creds.api_id, api_secret=creds.api_secret, file=b"SANDBOX:score=0.1")
+        async with session.post(url, data=data) as resp:
+            assert resp.status == 200
+        return time.monotonic() - started
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            alone = await one(session)
+            waves = sorted(await asyncio.gather(*(one(session) for _ in range(6))))
+            async with session.get(f"{running.url}/_sandbox/stats") as resp:
+                stats = await resp.json()
+    finally:
+        await running.stop()
+    assert 0.2 <= alone < 0.4
+    assert all(0.2 <= t < 0.4 for t in waves[:2])
+    assert all(0.4 <= t < 0.6 for t in waves[2:4])
+    assert all(0.6 <= t < 0.8 for t in waves[4:])
+    assert stats["latency"]["count"] == 7
+    assert 590 <= stats["latency"]["max_ms"] < 700
+
+
+def test_capacity_and_latency_are_checked() -> None:
+    from liveness_gateway.sandbox import SandboxConfig
+
+    with pytest.raises(ValueError, match="capacity"):
+        SandboxConfig.generate(capacity=-1)

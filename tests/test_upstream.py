@@ -249,7 +249,9 @@ async def test_vendor_concurrency_is_shed_not_queued() -> None:
         transport_calls.append(request)
         return await slow(request)
 
-    upstream, metrics = make_upstream(counting, vendor_max_concurrency=1)
+    upstream, metrics = make_upstream(
+        counting, vendor_concurrency="fixed", vendor_max_concurrency=1
+    )
     first = asyncio.create_task(call(upstream))
     await asyncio.sleep(0.01)
     with pytest.raises(GatewayError) as caught:

@@ -54,12 +54,21 @@ def sandbox_config(values: Mapping[str, Any]) -> SandboxConfig:
         name: Credentials(values[f"sandbox.{name}.id"], values[f"sandbox.{name}.secret"])
         for name in VENDORS
     }
+    try:
+        return _sandbox_config(values, credentials)
+    except ValueError as exc:
+        raise ConfigError(f"sandbox: {exc}") from None
+
+
+def _sandbox_config(values: Mapping[str, Any], credentials: dict[str, Any]) -> SandboxConfig:
     return SandboxConfig(
         **credentials,
         detect_file_part=values["sandbox.detect_file_part"],
         extra_bools=values["sandbox.extra_bools"],
         image_encoding=values["sandbox.image_encoding"],
         download_allow=values["sandbox.download_allow"],
+        latency_ms=values["sandbox.latency_ms"],
+        capacity=values["sandbox.capacity"],
     )
 
 

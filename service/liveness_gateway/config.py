@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liveness_gateway.concurrency import MODES as CONCURRENCY_MODES
+
 LINKFACE = "linkface"
 ACCUAUTH = "accuauth"
 
@@ -106,7 +108,8 @@ class ResilienceConfig:
     max_in_flight_rpcs: int = 512
     """Liveness RPCs handled at once; beyond it calls are shed with UNAVAILABLE/OVERLOADED."""
     vendor_max_concurrency: int = 64
-    """Requests in flight to one vendor; beyond it calls are shed at once."""
+    """With ``vendor_concurrency="fixed"``: requests in flight to one vendor; beyond it
+    calls are shed at once."""
     vendor_rate_per_s: float | None = None
     """Token-bucket rate per vendor (the vendor contract's QPS); None means no limit."""
     vendor_rate_burst: int = 10
@@ -121,11 +124,33 @@ class ResilienceConfig:
     breaker_open_s: float = 5.0
     """How long an open breaker fails fast before letting one probe through."""
     shed_retry_after_s: float = 0.5
+    vendor_concurrency: str = "adaptive"
+    """``adaptive``: a limit per vendor endpoint that follows the vendor's latency, within
+    [``vendor_concurrency_min``, ``vendor_concurrency_max``] (concurrency.py); ``fixed``:
+    ``vendor_max_concurrency`` per vendor."""
+    vendor_concurrency_min: int = 8
+    vendor_concurrency_max: int = 512
+    """Above ``max_in_flight_rpcs`` it never binds: the RPC cap is reached first."""
+    vendor_latency_tolerance: float = 1.5
+    """Vendor latency up to this multiple of its unloaded latency is not queueing."""
 
     def __post_init__(self) -> None:
+        _check(
+            self.vendor_concurrency in CONCURRENCY_MODES,
+            "vendor_concurrency",
+            f"must be one of {', '.join(CONCURRENCY_MODES)}",
+        )
+        _check(
+            self.vendor_concurrency_min <= self.vendor_concurrency_max,
+            "vendor_concurrency_min",
+            "must not be above the maximum",
+        )
+        _check(self.vendor_latency_tolerance >= 1, "vendor_latency_tolerance", "must be at least 1")
         for name in (
             "max_in_flight_rpcs",
             "vendor_max_concurrency",
+            "vendor_concurrency_min",
+            "vendor_concurrency_max",
             "vendor_rate_burst",
             "max_attempts",
             "breaker_failures",
@@ -309,7 +334,7 @@ class GatewayConfig:
     """OpenTelemetry tracing; None (no OTLP endpoint) turns it off, at no cost per call."""
     ready_file: str | None = None
     """Written (JSON: pid and bound ports) once serving, removed on stop; see readyfile.py."""
-    max_streams_per_connection: int = 16
+    max_streams_per_connection: int = 32
     """HTTP/2 streams one client connection may have open at once (the SETTINGS the server
     sends, enforced on streams past it). Each stream can hold one unfinished message of up to
     ``MAX_GRPC_MESSAGE_BYTES`` before anyone is authenticated: see ``max_connections``."""
@@ -317,6 +342,19 @@ class GatewayConfig:
     """Client connections a gRPC listener accepts at once; more are closed on accept. With
     ``max_streams_per_connection`` it bounds what unfinished messages can hold:
     ``max_connections * max_streams_per_connection * MAX_GRPC_MESSAGE_BYTES``."""
+    max_connection_age_s: float = 300.0
+    """A client connection older than this (gRPC adds +/-10% jitter) gets a GOAWAY: its
+    calls finish, new ones go to a new connection, so callers reach replicas added since
+    they connected. 0 turns it off."""
+    max_connection_age_grace_s: float = 30.0
+    """After the GOAWAY, how long calls still running on the old connection may take
+    before it is closed (the clients' default deadline is 20 s)."""
+    keepalive_min_ping_interval_s: float = 300.0
+    """Pings without data closer together than this are strikes (two, then GOAWAY
+    ENHANCE_YOUR_CALM): gRPC's own default, stated. The shipped clients send no keepalive
+    pings at all."""
+    keepalive_permit_without_calls: bool = False
+    """Allow keepalive pings on a connection with no call in flight."""
     state: StateConfig = field(default_factory=StateConfig)
     """Where limits and idempotency records live: this process, or Redis (fleet-wide)."""
     audit: AuditConfig | None = None
@@ -334,6 +372,12 @@ class GatewayConfig:
         _check(self.deadline_margin_s >= 0, "deadline_margin_s", "must be 0 or more seconds")
         for name in ("max_streams_per_connection", "max_connections"):
             _check(getattr(self, name) >= 1, name, "must be at least 1")
+        for name in (
+            "max_connection_age_s",
+            "max_connection_age_grace_s",
+            "keepalive_min_ping_interval_s",
+        ):
+            _check(getattr(self, name) >= 0, name, "must be 0 or more seconds")
         for name in ("port", "metrics_port", "health_port"):
             port = getattr(self, name)
             _check(port is None or 0 <= port <= 65535, name, "must be a port within [0, 65535]")

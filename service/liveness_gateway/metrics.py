@@ -164,6 +164,13 @@ class Metrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        self.concurrency_limit = Gauge(
+            "liveness_gateway_vendor_concurrency_limit",
+            "Requests a vendor endpoint may have in flight now (adaptive: follows its latency).",
+            vendor_labels,
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self.shed = Counter(
             "liveness_gateway_shed_total",
             "Calls refused at once to protect the gateway or a vendor, by cause.",

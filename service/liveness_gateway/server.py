@@ -41,11 +41,43 @@ SERVICE_NAME = LIVENESS_SERVICE.full_name
 AUDIT_SERVICE = audit_query.SERVICE
 
 
+@dataclass(frozen=True)
+class ConnectionPolicy:
+    """How long client connections live and which keepalive pings they may send (README,
+    "Connections"); ``None`` ages: gRPC's defaults (never)."""
+
+    max_age_s: float | None = None
+    grace_s: float | None = None
+    min_ping_interval_s: float | None = None
+    permit_pings_without_calls: bool = False
+
+    @staticmethod
+    def of(config: GatewayConfig) -> ConnectionPolicy:
+        return ConnectionPolicy(
+            config.max_connection_age_s or None,
+            config.max_connection_age_grace_s,
+            config.keepalive_min_ping_interval_s,
+            config.keepalive_permit_without_calls,
+        )
+
+    def options(self) -> list[tuple[str, int]]:
+        options = [("grpc.keepalive_permit_without_calls", int(self.permit_pings_without_calls))]
+        if self.max_age_s is not None:
+            options.append(("grpc.max_connection_age_ms", round(self.max_age_s * 1000)))
+        if self.grace_s is not None:
+            options.append(("grpc.max_connection_age_grace_ms", round(self.grace_s * 1000)))
+        if self.min_ping_interval_s is not None:
+            interval_ms = round(self.min_ping_interval_s * 1000)
+            options.append(("grpc.http2.min_ping_interval_without_data_ms", interval_ms))
+        return options
+
+
 def server_options(
     *,
     reuse_port: bool = False,
     max_streams_per_connection: int | None = None,
     max_connections: int | None = None,
+    connections: ConnectionPolicy | None = None,
 ) -> list[tuple[str, int]]:
     """gRPC core's channel arguments for a listener.
 
@@ -63,6 +95,8 @@ def server_options(
         options.append(("grpc.max_concurrent_streams", max_streams_per_connection))
     if max_connections is not None:
         options.append(("grpc.max_allowed_incoming_connections", max_connections))
+    if connections is not None:
+        options += connections.options()
     return options
 
 
@@ -214,6 +248,7 @@ async def start(
             reuse_port=reuse_port,
             max_streams_per_connection=config.max_streams_per_connection,
             max_connections=config.max_connections,
+            connections=ConnectionPolicy.of(config),
         ),
         interceptors=interceptors,
     )
@@ -329,6 +364,7 @@ async def start_health_server(
             reuse_port=reuse_port,
             max_streams_per_connection=config.max_streams_per_connection,
             max_connections=config.max_connections,
+            connections=ConnectionPolicy.of(config),
         )
     )
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)

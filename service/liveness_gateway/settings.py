@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from liveness_gateway.concurrency import MODES as CONCURRENCY_MODES
 from liveness_gateway.config import (
     ALL_INTERFACES,
     AUDIT_DURABILITIES,
@@ -214,7 +215,8 @@ SETTINGS: tuple[Setting, ...] = (
             512, "liveness RPCs handled at once; more are shed with UNAVAILABLE/OVERLOADED"),
     Setting("resilience.vendor_max_concurrency", "LIVENESS_VENDOR_MAX_CONCURRENCY",
             "--vendor-max-concurrency", int, 64,
-            "requests in flight to one vendor; more are shed at once"),
+            "with --vendor-concurrency fixed: requests in flight to one vendor; more are shed "
+            "at once"),
     Setting("resilience.vendor_rate_per_s", "LIVENESS_VENDOR_RATE", "--vendor-rate", _rate,
             None, "token-bucket requests per second per vendor (0: no limit)",
             shown_default="0 (off)"),
@@ -226,16 +228,46 @@ SETTINGS: tuple[Setting, ...] = (
             int, 5, "consecutive vendor failures that open an endpoint's circuit breaker"),
     Setting("resilience.breaker_open_s", "LIVENESS_BREAKER_OPEN_S", "--breaker-open", float,
             5.0, "seconds an open breaker fails fast before one probe"),
+    # vendor concurrency (concurrency.py; README "Vendor concurrency")
+    Setting("resilience.vendor_concurrency", "LIVENESS_VENDOR_CONCURRENCY",
+            "--vendor-concurrency", str, "adaptive",
+            "adaptive: a limit per vendor endpoint that follows the vendor's latency; fixed: "
+            "--vendor-max-concurrency per vendor", choices=CONCURRENCY_MODES),
+    Setting("resilience.vendor_concurrency_min", "LIVENESS_VENDOR_CONCURRENCY_MIN",
+            "--vendor-concurrency-min", int, 8,
+            "adaptive: the limit never goes below this many requests in flight"),
+    Setting("resilience.vendor_concurrency_max", "LIVENESS_VENDOR_CONCURRENCY_MAX",
+            "--vendor-concurrency-max", int, 512,
+            "adaptive: the limit never goes above this (nor does it bind above --max-in-flight)"),
+    Setting("resilience.vendor_latency_tolerance", "LIVENESS_VENDOR_LATENCY_TOLERANCE",
+            "--vendor-latency-tolerance", float, 1.5,
+            "adaptive: vendor latency up to this multiple of its unloaded latency is not "
+            "queueing; above it the limit shrinks"),
     Setting("cli.reflection", "LIVENESS_REFLECTION", "--reflection", str, None,
             "gRPC server reflection: on, off, or callers (known callers only); "
             "--no-reflection is --reflection off", choices=("on", "off", "callers"),
             aliases=(("--no-reflection", "off"),),
             shown_default="callers with a callers file, else on"),
     Setting("max_streams_per_connection", "LIVENESS_MAX_STREAMS_PER_CONNECTION",
-            "--max-streams-per-connection", int, 16,
+            "--max-streams-per-connection", int, 32,
             "HTTP/2 streams one client connection may have open (bounds memory, SECURITY.md)"),
     Setting("max_connections", "LIVENESS_MAX_CONNECTIONS", "--max-connections", int, 32,
             "client connections the gRPC port accepts at once (bounds memory, SECURITY.md)"),
+    # connections that rebalance (README "Connections")
+    Setting("max_connection_age_s", "LIVENESS_MAX_CONNECTION_AGE_S", "--max-connection-age",
+            float, 300.0, "seconds after which a client connection gets a GOAWAY (give or take "
+            "a tenth): its calls finish, new ones reconnect, so callers reach new replicas; "
+            "0: never"),
+    Setting("max_connection_age_grace_s", "LIVENESS_MAX_CONNECTION_AGE_GRACE_S",
+            "--max-connection-age-grace", float, 30.0,
+            "seconds calls on a connection past its age may still take before it is closed"),
+    Setting("keepalive_min_ping_interval_s", "LIVENESS_KEEPALIVE_MIN_PING_INTERVAL_S",
+            "--keepalive-min-ping-interval", float, 300.0,
+            "clients' keepalive pings closer together than this are refused (GOAWAY "
+            "ENHANCE_YOUR_CALM after two); the shipped clients send none"),
+    Setting("keepalive_permit_without_calls", "LIVENESS_KEEPALIVE_PERMIT_WITHOUT_CALLS",
+            "--keepalive-permit-without-calls", _bool, False,
+            "allow keepalive pings on a connection with no call in flight", switch=True),
     Setting("metrics_host", "LIVENESS_METRICS_HOST", "--metrics-host", str, ALL_INTERFACES,
             "address of the /metrics HTTP endpoint"),
     Setting("metrics_port", "LIVENESS_METRICS_PORT", "--metrics-port", int, 9464,
@@ -333,6 +365,13 @@ SETTINGS: tuple[Setting, ...] = (
             "standard", "how image_base64 is written: standard, urlsafe, unpadded, wrapped "
             "(MIME lines) or data_uri",
             choices=("standard", "urlsafe", "unpadded", "wrapped", "data_uri"), command=SANDBOX),
+    Setting("sandbox.latency_ms", "SANDBOX_LATENCY_MS", "--latency-ms", int, 0,
+            "every vendor request takes this long (ms) once its body is read: a slow vendor",
+            command=SANDBOX),
+    Setting("sandbox.capacity", "SANDBOX_CAPACITY", "--capacity", int, 0,
+            "requests served at once; more wait for a free slot, so latency grows with the "
+            "sandbox's own in-flight count past it", command=SANDBOX,
+            shown_default="0 (any number)"),
     Setting("cli.log_format", "LIVENESS_LOG_FORMAT", "--log-format", str, "json",
             "json: one JSON object per line; text: human-readable", choices=("json", "text"),
             command="*"),

@@ -15,6 +15,13 @@ from opentelemetry.trace import Span, Tracer
 
 from liveness_gateway import errors, tracing
 from liveness_gateway.audit.trail import note_attempt
+from liveness_gateway.concurrency import (
+    FIXED,
+    FixedLimiter,
+    GradientLimiter,
+    Limiter,
+    size_class,
+)
 from liveness_gateway.config import VENDOR_DOWNLOAD_LIMIT_S, GatewayConfig
 from liveness_gateway.errors import VENDOR_STATUS_TABLE, GatewayError
 from liveness_gateway.logs import note_vendor
@@ -24,12 +31,12 @@ from liveness_gateway.resilience import (
     BreakerState,
     CircuitBreaker,
     RetryThrottle,
-    Shedder,
 )
 from liveness_gateway.scrub import Scrubber
 from liveness_gateway.state import VENDOR_RATE, RateLimit, StateStore
 from liveness_gateway.state.local import LocalStore
 from liveness_gateway.transport import Transport
+from liveness_gateway.vendors import ENDPOINTS
 from liveness_gateway.vendors.base import Endpoint, ParseContext, VendorRequest
 
 Result = TypeVar("Result")
@@ -59,6 +66,34 @@ def vendor_health(err: GatewayError, *, caller_url: bool = False) -> bool | None
     if err.reason in _NOT_VENDOR_HEALTH or (caller_url and err.reason == errors.VENDOR_TIMEOUT):
         return None
     return bool(err.code != grpc.StatusCode.UNAVAILABLE)
+
+
+def overload_signal(err: GatewayError, *, caller_url: bool = False) -> bool:
+    """Did the vendor say it is overloaded: its own timeout (not the caller's deadline, nor
+    a slow caller url), a rate-limit refusal, or HTTP 503? The adaptive limit backs off."""
+    if err.reason == errors.VENDOR_TIMEOUT:
+        return not caller_url
+    return err.reason == errors.RATE_LIMIT_EXCEEDED or err.http_status in (429, 503)
+
+
+def _body_bytes(request: VendorRequest) -> int:
+    return sum(len(p.value) for p in request.parts if not isinstance(p.value, str))
+
+
+def _learn(
+    limiter: Limiter,
+    request: VendorRequest,
+    seconds: float,
+    load: int,
+    failure: GatewayError | None,
+) -> None:
+    """What one exchange tells the concurrency limit: an overload signal, or the latency of
+    an answer. Nothing from the caller's deadline, or from a call through the caller's url
+    (its latency includes that download)."""
+    if failure is not None and overload_signal(failure, caller_url=request.caller_url):
+        limiter.drop()
+    elif not request.caller_url and (failure is None or failure.http_status is not None):
+        limiter.sample(seconds, load, size_class(_body_bytes(request)))
 
 
 def retryable(err: GatewayError, *, idempotent: bool) -> bool:
@@ -95,9 +130,12 @@ class Upstream:
         self._backoff = Backoff(self._res.backoff_base_s, self._res.backoff_cap_s)
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._throttles: dict[str, RetryThrottle] = {}
-        self._concurrency: dict[str, Shedder] = {}
+        self._limiters: dict[tuple[str, str], Limiter] = {}
+        self._fixed: dict[str, FixedLimiter] = {}
         self._store: StateStore = store if store is not None else LocalStore()
         self._buckets: dict[str, RateLimit] = {}
+        for known in ENDPOINTS:  # the limit gauges exist before the first call
+            self.limiter(known.vendor, known.name)
 
     def breaker(self, vendor: str, endpoint: str) -> CircuitBreaker:
         key = (vendor, endpoint)
@@ -119,12 +157,27 @@ class Upstream:
             self._throttles[vendor] = throttle
         return throttle
 
-    def _shedder(self, vendor: str) -> Shedder:
-        shedder = self._concurrency.get(vendor)
-        if shedder is None:
-            shedder = Shedder(self._res.vendor_max_concurrency)
-            self._concurrency[vendor] = shedder
-        return shedder
+    def limiter(self, vendor: str, endpoint: str) -> Limiter:
+        """The concurrency limit of one vendor endpoint (concurrency.py). The fixed cap is
+        per vendor, shared by its endpoints, as it always was."""
+        key = (vendor, endpoint)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            gauge = self._metrics.concurrency_limit.labels(vendor, endpoint)
+            if self._res.vendor_concurrency == FIXED:
+                limiter = self._fixed.get(vendor)
+                if limiter is None:
+                    limiter = self._fixed[vendor] = FixedLimiter(self._res.vendor_max_concurrency)
+                gauge.set(limiter.limit)
+            else:
+                limiter = GradientLimiter(
+                    min_limit=self._res.vendor_concurrency_min,
+                    max_limit=self._res.vendor_concurrency_max,
+                    tolerance=self._res.vendor_latency_tolerance,
+                    on_change=gauge.set,
+                )
+            self._limiters[key] = limiter
+        return limiter
 
     def _bucket(self, vendor: str) -> RateLimit | None:
         rate = self._res.vendor_rate_per_s
@@ -158,8 +211,8 @@ class Upstream:
         if permit is None:
             self._shed("circuit_open", vendor)
             raise errors.circuit_open(vendor, breaker.retry_after_s() or self._res.breaker_open_s)
-        shedder = self._shedder(vendor)
-        if not shedder.try_acquire():
+        limiter = self.limiter(vendor, endpoint.name)
+        if not limiter.try_acquire():
             breaker.release(permit)
             self._shed("vendor_concurrency", vendor)
             raise errors.overloaded(
@@ -170,12 +223,12 @@ class Upstream:
             if bucket is not None and (wait := await bucket.take()):
                 self._shed("vendor_rate", vendor)
                 raise errors.gateway_rate_limited(vendor, wait, f"{bucket.rate_per_s:g}/s")
-            return await self._attempts(endpoint, request, breaker, bucket, deadline)
+            return await self._attempts(endpoint, request, breaker, bucket, deadline, limiter)
         except BaseException:
             breaker.release(permit)
             raise
         finally:
-            shedder.release()
+            limiter.release()
 
     def _shed(self, cause: str, vendor: str) -> None:
         self._metrics.shed_call(cause)
@@ -189,6 +242,7 @@ class Upstream:
         breaker: CircuitBreaker,
         bucket: RateLimit | None,
         deadline: float | None,
+        limiter: Limiter,
     ) -> Result:
         vendor = endpoint.vendor
         throttle = self._throttle(vendor)
@@ -200,7 +254,7 @@ class Upstream:
             if self._tracer is not None:
                 span, sent = tracing.start_attempt(self._tracer, request, attempt)
             try:
-                result = await self._once(endpoint, sent, deadline, span)
+                result = await self._once(endpoint, sent, deadline, span, limiter)
             except GatewayError as err:
                 note_vendor(vendor, err.vendor_request_id or "")
                 healthy = vendor_health(err, caller_url=request.caller_url)
@@ -288,6 +342,7 @@ class Upstream:
         request: VendorRequest,
         deadline: float | None,
         span: Span | None = None,
+        limiter: Limiter | None = None,
     ) -> Result:
         timeout_s, caller_bound = self.timeout_for(endpoint, request), False
         if deadline is not None:
@@ -299,6 +354,7 @@ class Upstream:
         in_flight = self._metrics.in_flight(endpoint.vendor, endpoint.name)
         failure: GatewayError | None = None
         outcome: str | None = None  # set when the exchange ended without a GatewayError
+        load = limiter.in_flight if limiter is not None else 0
         started = time.perf_counter()
         in_flight.inc()
         try:
@@ -316,12 +372,14 @@ class Upstream:
             raise
         finally:
             in_flight.dec()
-            elapsed = time.perf_counter() - started
-            note_attempt(endpoint.name, elapsed)  # the audit record's attempts and latency
+            seconds = time.perf_counter() - started
+            note_attempt(endpoint.name, seconds)  # the audit record's attempts and latency
+            if limiter is not None and outcome is None:
+                _learn(limiter, request, seconds, load, failure)
             self._metrics.vendor_call(
                 endpoint.vendor,
                 endpoint.name,
-                elapsed,
+                seconds,
                 failure,
                 outcome,
                 tracing.exemplar(span) if span is not None else None,

@@ -162,6 +162,32 @@ def test_chart_drain_default_is_the_gateways(render: Render) -> None:
     assert float(env_of(container)["LIVENESS_GRACE_S"]["value"]) == grace.default
 
 
+def test_chart_connection_and_concurrency_defaults_are_the_gateways(render: Render) -> None:
+    """The chart's connection age, keepalive policy, vendor concurrency and stream limit
+    are the gateway's own defaults (the settings table), so both document the same."""
+    from liveness_gateway.settings import SETTINGS
+
+    defaults = {s.env: s.default for s in SETTINGS}
+    env = env_of(gateway_container(render()))
+    for name in (
+        "LIVENESS_MAX_CONNECTION_AGE_S",
+        "LIVENESS_MAX_CONNECTION_AGE_GRACE_S",
+        "LIVENESS_KEEPALIVE_MIN_PING_INTERVAL_S",
+        "LIVENESS_VENDOR_CONCURRENCY_MIN",
+        "LIVENESS_VENDOR_CONCURRENCY_MAX",
+        "LIVENESS_VENDOR_LATENCY_TOLERANCE",
+        "LIVENESS_MAX_STREAMS_PER_CONNECTION",
+        "LIVENESS_MAX_CONNECTIONS",
+    ):
+        assert float(env[name]["value"]) == defaults[name], name
+    assert env["LIVENESS_VENDOR_CONCURRENCY"]["value"] == defaults["LIVENESS_VENDOR_CONCURRENCY"]
+    assert env["LIVENESS_KEEPALIVE_PERMIT_WITHOUT_CALLS"]["value"] == "0"
+    on = env_of(
+        gateway_container(render(sets=["gateway.connections.keepalivePermitWithoutCalls=true"]))
+    )
+    assert on["LIVENESS_KEEPALIVE_PERMIT_WITHOUT_CALLS"]["value"] == "1"
+
+
 def test_chart_refuses_a_grace_period_shorter_than_the_drain(helm: Path) -> None:
     args = template_args(sets=["terminationGracePeriodSeconds=12", "gateway.drainSeconds=10"])
     result = run_helm(helm, *args)
@@ -296,6 +322,8 @@ def test_every_value_is_documented_in_place() -> None:
         (["gateway.workers=0"], "workers"),
         (["gateway.limits.maxInFlight=-1"], "maxInFlight"),
         (["gateway.limits.vendorRate=fast"], "vendorRate"),
+        (["gateway.limits.vendorConcurrency=elastic"], "vendorConcurrency"),
+        (["gateway.connections.maxAgeSeconds=-1"], "maxAgeSeconds"),
         (["gateway.urlAllowHosts={a b}"], "urlAllowHosts"),
         (["credentials.mountAs=configmap"], "mountAs"),
         (["tls.enabled=yes"], "enabled"),

@@ -40,6 +40,8 @@ T = TypeVar("T")
 _BUSY_TIMEOUT_MS = 5000
 _CHECKPOINT_INTERVAL_S = 1.0
 _WRITER_EXIT_S = 10.0
+_OPEN_ATTEMPTS = 50
+_OPEN_RETRY_S = 0.1
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +58,20 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     return conn
+
+
+def _connect_retrying(path: str, synchronous: str) -> sqlite3.Connection:
+    """:func:`_connect`, again while another process holds the lock that switching a new
+    file to WAL needs (workers starting together): that error comes at once, without the
+    busy timeout."""
+    for _ in range(_OPEN_ATTEMPTS - 1):
+        try:
+            return _connect(path, synchronous)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(_OPEN_RETRY_S)
+    return _connect(path, synchronous)
 
 
 def apply_migrations(conn: sqlite3.Connection) -> list[int]:
@@ -115,8 +131,12 @@ class SqliteStore:
     async def open(self) -> list[int]:
         def connect() -> list[int]:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(self.path, self._synchronous)
-            applied = apply_migrations(conn)
+            conn = _connect_retrying(self.path, self._synchronous)
+            try:
+                applied = apply_migrations(conn)
+            except BaseException:
+                conn.close()
+                raise
             # Checkpoints are the reader thread's (see write()): a commit that checkpoints
             # copies and fsyncs the database file, a 10 ms outlier for the calls it carries.
             # This connection migrates, purges and answers pings; the writer process commits.
@@ -128,11 +148,12 @@ class SqliteStore:
         applied = await self._run(self._writer, connect)
 
         def connect_reader() -> None:
-            self._read_conn = _connect(self.path, self._synchronous)
+            self._read_conn = _connect_retrying(self.path, self._synchronous)
 
         await self._run(self._reader, connect_reader)
         async with self._pipe:
-            await self._spawn()
+            if self._proc is None or self._proc.returncode is not None:
+                await self._spawn()
         return applied
 
     def _writing(self) -> sqlite3.Connection:
@@ -267,6 +288,11 @@ class SqliteStore:
         return await self._run(self._writer, delete)
 
     async def ping(self) -> None:
+        """Answers when the file can be written; opens it (and migrates) when the start could
+        not, so that a degraded writer recovers."""
+        if self._write_conn is None or self._read_conn is None:
+            await self.open()
+            return
         await self._run(self._writer, lambda: self._writing().execute("SELECT 1").fetchone())
 
     async def close(self) -> None:

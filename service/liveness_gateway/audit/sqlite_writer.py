@@ -15,14 +15,28 @@ from __future__ import annotations
 import signal
 import sqlite3
 import sys
+import time
 from typing import BinaryIO
 
 import orjson
 
 BUSY_TIMEOUT_MS = 5000
+OPEN_ATTEMPTS = 50
+OPEN_RETRY_S = 0.1
 
 
 def connect(path: str, synchronous: str) -> sqlite3.Connection:
+    for _ in range(OPEN_ATTEMPTS - 1):  # another process may be switching the file to WAL
+        try:
+            return _connect(path, synchronous)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(OPEN_RETRY_S)
+    return _connect(path, synchronous)
+
+
+def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")

@@ -102,6 +102,14 @@ class SandboxConfig:
     """How ``image_base64`` is written: standard, urlsafe, unpadded, wrapped (MIME lines of
     76) or data_uri (``data:image/png;base64,...``)."""
 
+    latency_ms: int = 0
+    """Service time of every vendor request (after its body is read), on top of any vector's
+    ``delay_ms``: a slow vendor without special payloads."""
+    capacity: int = 0
+    """Requests served at once (0: any number). Beyond it requests wait, first come first
+    served, for a free slot: a vendor with ``capacity`` workers, whose latency grows with its
+    own in-flight count past its capacity (``latency_ms`` each, plus the wait)."""
+
     download_allow: tuple[Network, ...] = LOOPBACK
     """Addresses a url source may be downloaded from, checked on every address a connection
     is made to (after DNS, so a name cannot point elsewhere). Loopback only by default: the
@@ -112,6 +120,8 @@ class SandboxConfig:
             raise ValueError(f"detect_file_part must be one of {DETECT_FILE_PARTS}")
         if self.image_encoding not in IMAGE_ENCODINGS:
             raise ValueError(f"image_encoding must be one of {IMAGE_ENCODINGS}")
+        if self.latency_ms < 0 or self.capacity < 0:
+            raise ValueError("latency_ms and capacity must be 0 or more")
 
     @staticmethod
     def generate(**readings: Any) -> SandboxConfig:
@@ -130,10 +140,18 @@ class _ReplyError(Exception):
         self.response = response
 
 
+_LATENCIES_KEPT = 100_000
+
+
 class SandboxState:
     """Stored uploads and per-endpoint request counts (tests assert on them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 0) -> None:
+        self.slots = asyncio.Semaphore(capacity) if capacity else None
+        self.served = 0
+        """Requests holding a slot now (with a capacity)."""
+        self.latencies_s: deque[float] = deque(maxlen=_LATENCIES_KEPT)
+        """With a latency or capacity: each request's service time plus its wait."""
         self.requests: Counter[str] = Counter()
         self.stored: OrderedDict[str, bytes] = OrderedDict()
         self.stored_bytes = 0
@@ -164,7 +182,7 @@ SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 def create_app(config: SandboxConfig) -> web.Application:
     app = web.Application(client_max_size=_MAX_BODY_BYTES)
-    app[STATE] = SandboxState()
+    app[STATE] = SandboxState(config.capacity)
     app[CONFIG] = config
     handlers = {
         linkface.UPLOAD.name: _upload,
@@ -360,8 +378,27 @@ def _vector(data: bytes) -> Vector:
 # --- replies -------------------------------------------------------------------------------
 
 
+async def _serve(request: web.Request) -> None:
+    """The configured service time, in one of ``capacity`` slots (SandboxConfig)."""
+    config, state = request.app[CONFIG], request.app[STATE]
+    if not config.latency_ms and state.slots is None:
+        return
+    started = asyncio.get_running_loop().time()
+    if state.slots is None:
+        await asyncio.sleep(config.latency_ms / 1000)
+    else:
+        async with state.slots:
+            state.served += 1
+            try:
+                await asyncio.sleep(config.latency_ms / 1000)
+            finally:
+                state.served -= 1
+    state.latencies_s.append(asyncio.get_running_loop().time() - started)
+
+
 async def _apply(request: web.Request, vector: Vector) -> None:
     """Everything a vector does before the normal reply: delay, drop, errors, odd bodies."""
+    await _serve(request)
     if vector.delay_ms:
         await asyncio.sleep(vector.delay_ms / 1000)
     if vector.drop:
@@ -565,13 +602,29 @@ def _extra(score: float, *, as_bools: bool = False) -> dict[str, Any]:
     }
 
 
+def _percentile_ms(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(len(values) * p / 100))] * 1000, 1)
+
+
 async def _stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    latencies = sorted(state.latencies_s)
+    if request.query.get("reset") == "latency":
+        state.latencies_s.clear()
     return web.json_response(
         {
             "requests": dict(state.requests),
             "total": state.total(),
             "in_flight": state.in_flight,
             "traceparents": list(state.traceparents),
+            "latency": {
+                "count": len(latencies),
+                "p50_ms": _percentile_ms(latencies, 50),
+                "p90_ms": _percentile_ms(latencies, 90),
+                "p99_ms": _percentile_ms(latencies, 99),
+                "max_ms": _percentile_ms(latencies, 100),
+            },
         }
     )
