@@ -70,6 +70,33 @@ def test_it_decreases_at_most_once_per_round_trip() -> None:
     assert limiter.limit == 50  # halved (the gradient's floor) once
 
 
+@pytest.mark.parametrize(("slack_s", "sheds"), [(0.020, False), (0.0, True)])
+def test_the_gateways_own_delays_within_the_slack_are_not_queueing(
+    slack_s: float, sheds: bool
+) -> None:
+    """A 1 ms vendor behind a gateway whose CPU is saturated: every answer arrives 10-30 ms
+    late because of the gateway's own event loop (make bench at 16 in flight). With the
+    slack (latency compared with 20 ms, not 1 ms) the limit stays; without it the same
+    samples read as 10x queueing."""
+    clock = Clock()
+    limiter = GradientLimiter(min_limit=8, max_limit=512, slack_s=slack_s, clock=clock)
+    limiter.sample(0.001, in_flight_at_start=1)  # the unloaded latency
+    for i in range(2000):
+        clock.now += 0.001
+        limiter.sample(0.011 + 0.019 * (i % 10 == 0), in_flight_at_start=16)
+    assert (limiter.limit < 16) is sheds, limiter.limit
+
+
+def test_a_vendor_queueing_beyond_the_slack_still_shrinks_the_limit() -> None:
+    clock = Clock()
+    limiter = GradientLimiter(min_limit=4, max_limit=512, slack_s=0.020, clock=clock)
+    limiter.sample(0.200, in_flight_at_start=1)
+    for _ in range(100):
+        clock.now += 0.050
+        limiter.sample(0.600, in_flight_at_start=60)  # 3x a 200 ms vendor
+    assert limiter.limit < 60
+
+
 def test_latency_within_the_tolerance_is_not_queueing() -> None:
     clock = Clock()
     limiter = GradientLimiter(min_limit=4, max_limit=200, initial=50, tolerance=1.5, clock=clock)

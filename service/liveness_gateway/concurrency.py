@@ -23,6 +23,12 @@ where the gateway's vendors differ from Netflix's services:
 - **Updates per window of 10 answers** (the sample count of Netflix's ``WindowedLimit``):
   the window's mean of sample / baseline is its latency ratio, and the most requests any
   of them met in flight (when sent or when answered) its load.
+- **Slack**: latency is compared with the baseline or ``slack_s``, whichever is larger. A
+  gateway whose own CPU is saturated delays every answer by its event loop's queue (at 16
+  calls in flight on one core, 10-30 ms over a 1 ms vendor): a pure ratio read that as a
+  vendor queueing 10x and shed a quarter of the calls to a fast vendor. With a 20 ms slack a
+  1 ms vendor counts as queueing only past 30 ms (1.5 x 20 ms); a vendor whose unloaded
+  latency is above the slack (200 ms, 1 s) is judged exactly as without it.
 - **gradient** = clamp(tolerance / ratio, 0.5, 1): latency up to ``tolerance`` times the
   baseline is no queueing. Then, as in Gradient2, the new estimate is limit + sqrt(limit)
   (the queue allowance of Netflix's ``SquareRootFunction``), taken 0.2 of the way
@@ -145,6 +151,7 @@ class GradientLimiter:
         min_limit: int,
         max_limit: int,
         tolerance: float = 1.5,
+        slack_s: float = 0.0,
         initial: int | None = None,
         clock: Clock = time.monotonic,
         on_change: Callable[[int], None] | None = None,
@@ -153,9 +160,12 @@ class GradientLimiter:
             raise ValueError("need 1 <= min_limit <= max_limit")
         if tolerance < 1:
             raise ValueError("tolerance must be at least 1")
+        if not slack_s >= 0:
+            raise ValueError("slack_s must not be negative")
         self.min_limit = min_limit
         self.max_limit = max_limit
         self.tolerance = tolerance
+        self.slack_s = slack_s
         start = max_limit if initial is None else initial
         self._estimate = float(min(max_limit, max(min_limit, start)))
         self._in_flight = 0
@@ -201,7 +211,8 @@ class GradientLimiter:
         if baseline is None or seconds < baseline or met <= self.min_limit:
             # no load of ours: what the vendor takes now (see the module docstring)
             self._baselines_s[size_class] = baseline = seconds
-        self._ratios += seconds / baseline
+        floor = max(baseline, self.slack_s)
+        self._ratios += max(floor, seconds) / floor
         self._samples += 1
         self._window_load = max(self._window_load, met)
         if self._samples < _WINDOW:

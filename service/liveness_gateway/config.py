@@ -133,6 +133,8 @@ class ResilienceConfig:
     """Above ``max_in_flight_rpcs`` it never binds: the RPC cap is reached first."""
     vendor_latency_tolerance: float = 1.5
     """Vendor latency up to this multiple of its unloaded latency is not queueing."""
+    vendor_latency_slack_ms: float = 20.0
+    """Latency is compared with the unloaded latency or this, whichever is larger."""
 
     def __post_init__(self) -> None:
         _check(
@@ -146,6 +148,7 @@ class ResilienceConfig:
             "must not be above the maximum",
         )
         _check(self.vendor_latency_tolerance >= 1, "vendor_latency_tolerance", "must be at least 1")
+        _check(self.vendor_latency_slack_ms >= 0, "vendor_latency_slack_ms", "must not be negative")
         for name in (
             "max_in_flight_rpcs",
             "vendor_max_concurrency",

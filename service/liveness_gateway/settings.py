@@ -243,6 +243,10 @@ SETTINGS: tuple[Setting, ...] = (
             "--vendor-latency-tolerance", float, 1.5,
             "adaptive: vendor latency up to this multiple of its unloaded latency is not "
             "queueing; above it the limit shrinks"),
+    Setting("resilience.vendor_latency_slack_ms", "LIVENESS_VENDOR_LATENCY_SLACK_MS",
+            "--vendor-latency-slack-ms", float, 20.0,
+            "adaptive: latency is compared with the vendor's unloaded latency or this, whichever "
+            "is larger (the gateway's own delays when its CPU is busy are not queueing)"),
     Setting("cli.reflection", "LIVENESS_REFLECTION", "--reflection", str, None,
             "gRPC server reflection: on, off, or callers (known callers only); "
             "--no-reflection is --reflection off", choices=("on", "off", "callers"),

@@ -174,6 +174,7 @@ class Upstream:
                     min_limit=self._res.vendor_concurrency_min,
                     max_limit=self._res.vendor_concurrency_max,
                     tolerance=self._res.vendor_latency_tolerance,
+                    slack_s=self._res.vendor_latency_slack_ms / 1000,
                     on_change=gauge.set,
                 )
             self._limiters[key] = limiter
