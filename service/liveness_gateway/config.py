@@ -402,19 +402,18 @@ VENDOR_DEFAULT_URLS = {
 }
 
 
-def read_secret(prefix: str, env: Mapping[str, str]) -> str:
-    """``<PREFIX>_API_SECRET`` or the content of the file named by ``<PREFIX>_API_SECRET_FILE``."""
-    direct = env.get(f"{prefix}_API_SECRET", "")
-    path = env.get(f"{prefix}_API_SECRET_FILE", "")
+def read_secret(variable: str, env: Mapping[str, str]) -> str:
+    """A secret from the environment only (never a flag): ``variable`` or the content of the
+    file named by ``<variable>_FILE`` (a mounted Secret); empty when neither is set."""
+    direct = env.get(variable, "")
+    path = env.get(f"{variable}_FILE", "")
     if direct and path:
-        raise ConfigError(f"set only one of {prefix}_API_SECRET and {prefix}_API_SECRET_FILE")
+        raise ConfigError(f"set only one of {variable} and {variable}_FILE")
     if path:
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(
-                f"{prefix}_API_SECRET_FILE: cannot read {path} ({exc.strerror})"
-            ) from None
+            raise ConfigError(f"{variable}_FILE: cannot read {path} ({exc.strerror})") from None
     return direct
 
 

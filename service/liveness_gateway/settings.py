@@ -18,7 +18,6 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from liveness_gateway.concurrency import MODES as CONCURRENCY_MODES
@@ -510,18 +509,7 @@ def _build(
 
 def _state(values: Mapping[str, Any], env: Mapping[str, str]) -> StateConfig:
     group = _group(values, "state")
-    path = env.get("LIVENESS_STATE_PASSWORD_FILE", "")
-    if path:
-        if group["password"]:
-            raise ConfigError(
-                "set only one of LIVENESS_STATE_PASSWORD and LIVENESS_STATE_PASSWORD_FILE"
-            )
-        try:
-            group["password"] = Path(path).read_text(encoding="utf-8").strip() or None
-        except OSError as exc:
-            raise ConfigError(
-                f"LIVENESS_STATE_PASSWORD_FILE: cannot read {path} ({exc.strerror})"
-            ) from None
+    group["password"] = read_secret("LIVENESS_STATE_PASSWORD", env) or None
     return _within("state", StateConfig, group)  # type: ignore[no-any-return]
 
 
@@ -530,30 +518,13 @@ def audit_config(values: Mapping[str, Any], env: Mapping[str, str]) -> AuditConf
     group = _group(values, "audit")
     if not group.get("url"):
         return None
-    group["password"] = _audit_password(env)
+    group["password"] = read_secret("LIVENESS_AUDIT_PASSWORD", env)
     try:
         return _within("audit", AuditConfig, group)  # type: ignore[no-any-return]
     except ConfigError as exc:
         if exc.field is None:
             raise
         raise ConfigError(f"{_named(exc.field)} {exc.problem}") from None
-
-
-def _audit_password(env: Mapping[str, str]) -> str:
-    direct = env.get("LIVENESS_AUDIT_PASSWORD", "")
-    path = env.get("LIVENESS_AUDIT_PASSWORD_FILE", "")
-    if direct and path:
-        raise ConfigError(
-            "set only one of LIVENESS_AUDIT_PASSWORD and LIVENESS_AUDIT_PASSWORD_FILE"
-        )
-    if path:
-        try:
-            return Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"LIVENESS_AUDIT_PASSWORD_FILE: cannot read {path} ({exc.strerror})"
-            ) from None
-    return direct
 
 
 def _group(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -591,7 +562,8 @@ def _vendor(
         url, credentials = sandbox
         api_id, secret = credentials[name]
     else:
-        url, api_id, secret = group["base_url"], group["api_id"], read_secret(name.upper(), env)
+        secret = read_secret(f"{name.upper()}_API_SECRET", env)
+        url, api_id = group["base_url"], group["api_id"]
     try:
         return VendorConfig(
             name,
