@@ -11,7 +11,6 @@ from liveness_gateway.resilience import (
     BreakerState,
     CircuitBreaker,
     RetryThrottle,
-    Shedder,
 )
 from liveness_gateway.upstream import retryable, vendor_health
 
@@ -96,15 +95,6 @@ def test_breaker_probe_released_without_verdict() -> None:
     assert breaker.try_acquire() is None
     breaker.release(probe)  # the probe itself was cancelled: the next call may probe
     assert breaker.try_acquire() is not None
-
-
-def test_shedder_never_queues() -> None:
-    shedder = Shedder(2)
-    assert shedder.try_acquire()
-    assert shedder.try_acquire()
-    assert not shedder.try_acquire()
-    shedder.release()
-    assert shedder.try_acquire()
 
 
 def test_retry_policy() -> None:

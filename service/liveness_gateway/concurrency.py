@@ -112,7 +112,8 @@ class Limiter(Protocol):
 
 
 class FixedLimiter:
-    """The fixed cap: ``limit`` requests in flight, more refused at once."""
+    """The fixed cap: ``limit`` requests in flight, more refused at once (never queued).
+    Also the gateway's own cap on RPCs in flight (``--max-in-flight``)."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit

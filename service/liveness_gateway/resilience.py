@@ -8,8 +8,6 @@ Small pieces, each tested on its own (tests/test_resilience_units.py):
   left, so a vendor failing broadly gets one request per call, not one per attempt.
 - :class:`CircuitBreaker`: per vendor endpoint; opens after consecutive UNAVAILABLE-class
   failures, fails fast while open, lets one probe through when half-open, closes on success.
-- :class:`Shedder`: a non-blocking concurrency cap (never queues).
-
 - :class:`TokenBucket`: aiolimiter's ``AsyncLimiter``, used without waiting (vendor contract
   rates and per-caller rates).
 No library fitted the rest without bending it: tenacity and stamina retry but have no shared
@@ -174,20 +172,3 @@ class TokenBucket:
             return False
         await self._limiter.acquire()  # has capacity: returns without suspending
         return True
-
-
-class Shedder:
-    """A concurrency cap that refuses at once instead of queueing."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_use = 0
-
-    def try_acquire(self) -> bool:
-        if self.in_use >= self.limit:
-            return False
-        self.in_use += 1
-        return True
-
-    def release(self) -> None:
-        self.in_use -= 1

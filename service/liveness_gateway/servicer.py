@@ -13,11 +13,11 @@ from liveness.v1 import liveness_pb2
 from liveness_gateway import errors
 from liveness_gateway.audit.trail import AuditTrail
 from liveness_gateway.auth import ANONYMOUS, CallerAuth
+from liveness_gateway.concurrency import FixedLimiter
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, GatewayConfig
 from liveness_gateway.errors import GatewayError
 from liveness_gateway.logs import current_call
 from liveness_gateway.metrics import Metrics
-from liveness_gateway.resilience import Shedder
 from liveness_gateway.state import StateStore
 from liveness_gateway.state.idempotency import Idempotency
 from liveness_gateway.state.local import LocalStore
@@ -86,7 +86,7 @@ class LivenessServicer:
         self._auth = auth
         records = (store if store is not None else LocalStore()).records
         self._idempotency = Idempotency(records, config.state, metrics)
-        self._rpcs = Shedder(config.resilience.max_in_flight_rpcs)
+        self._rpcs = FixedLimiter(config.resilience.max_in_flight_rpcs)
 
     async def Upload(  # noqa: N802  (gRPC method names)
         self, request: Received[liveness_pb2.UploadRequest], context: grpc.aio.ServicerContext
