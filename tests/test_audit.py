@@ -38,6 +38,7 @@ from tests.audit_checks import (
     sample_record,
 )
 from tests.conftest import CHANNEL_OPTIONS, FileServer
+from tests.status import failure_of
 
 GatewayMaker = Callable[..., Awaitable[RunningGateway]]
 
@@ -177,6 +178,7 @@ async def test_list_decisions_pages_and_filters(make_gateway: GatewayMaker, tmp_
         with pytest.raises(grpc.aio.AioRpcError) as missing:
             await audit.GetDecision(audit_pb2.GetDecisionRequest(id=new_id()))
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        assert failure_of(missing.value).info.reason == "DECISION_NOT_FOUND"
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,10 @@ const (
 	// operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
 	// Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
 	ErrorReason_STATE_UNAVAILABLE ErrorReason = 20
+	// liveness.audit.v1.AuditLog.GetDecision: no audit record has this id (never recorded, or
+	// purged by the retention setting); a BadRequest names the field.
+	// Code: NOT_FOUND. Fault: caller. Retry: no.
+	ErrorReason_DECISION_NOT_FOUND ErrorReason = 21
 	// The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
 	// Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
 	ErrorReason_INVALID_ARGUMENT ErrorReason = 100
@@ -187,6 +191,7 @@ var (
 		18:  "REQUEST_ID_REUSED",
 		19:  "AUDIT_UNAVAILABLE",
 		20:  "STATE_UNAVAILABLE",
+		21:  "DECISION_NOT_FOUND",
 		100: "INVALID_ARGUMENT",
 		101: "ENCODING_ERROR",
 		102: "WRONG_LIVENESS_DATA",
@@ -225,6 +230,7 @@ var (
 		"REQUEST_ID_REUSED":        18,
 		"AUDIT_UNAVAILABLE":        19,
 		"STATE_UNAVAILABLE":        20,
+		"DECISION_NOT_FOUND":       21,
 		"INVALID_ARGUMENT":         100,
 		"ENCODING_ERROR":           101,
 		"WRONG_LIVENESS_DATA":      102,
@@ -274,7 +280,7 @@ var File_liveness_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_liveness_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\x1eliveness/v1/error_reason.proto\x12\vliveness.v1*\xa9\x06\n" +
+	"\x1eliveness/v1/error_reason.proto\x12\vliveness.v1*\xc1\x06\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fINVALID_REQUEST\x10\x01\x12\x12\n" +
@@ -298,7 +304,8 @@ const file_liveness_v1_error_reason_proto_rawDesc = "" +
 	"\x10GATEWAY_INTERNAL\x10\x11\x12\x15\n" +
 	"\x11REQUEST_ID_REUSED\x10\x12\x12\x15\n" +
 	"\x11AUDIT_UNAVAILABLE\x10\x13\x12\x15\n" +
-	"\x11STATE_UNAVAILABLE\x10\x14\x12\x14\n" +
+	"\x11STATE_UNAVAILABLE\x10\x14\x12\x16\n" +
+	"\x12DECISION_NOT_FOUND\x10\x15\x12\x14\n" +
 	"\x10INVALID_ARGUMENT\x10d\x12\x12\n" +
 	"\x0eENCODING_ERROR\x10e\x12\x17\n" +
 	"\x13WRONG_LIVENESS_DATA\x10f\x12\x14\n" +

@@ -131,6 +131,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
     Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
     """
+    DECISION_NOT_FOUND: _ErrorReason.ValueType  # 21
+    """liveness.audit.v1.AuditLog.GetDecision: no audit record has this id (never recorded, or
+    purged by the retention setting); a BadRequest names the field.
+    Code: NOT_FOUND. Fault: caller. Retry: no.
+    """
     INVALID_ARGUMENT: _ErrorReason.ValueType  # 100
     """The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
     Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
@@ -287,6 +292,11 @@ STATE_UNAVAILABLE: ErrorReason.ValueType  # 20
 """A fleet-wide limit could not be checked (the state store is unreachable) and the
 operator's policy for that limit is to fail closed. Nothing was sent to the vendor.
 Code: UNAVAILABLE. Fault: operator. Retry: after RetryInfo.
+"""
+DECISION_NOT_FOUND: ErrorReason.ValueType  # 21
+"""liveness.audit.v1.AuditLog.GetDecision: no audit record has this id (never recorded, or
+purged by the retention setting); a BadRequest names the field.
+Code: NOT_FOUND. Fault: caller. Retry: no.
 """
 INVALID_ARGUMENT: ErrorReason.ValueType  # 100
 """The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.

@@ -221,7 +221,7 @@ class AuditLogServicer(audit_pb2_grpc.AuditLogServicer):
         if found is None:
             raise GatewayError(
                 grpc.StatusCode.NOT_FOUND,
-                errors.INVALID_REQUEST,
+                errors.DECISION_NOT_FOUND,
                 "no decision has this id",
                 violations=[FieldViolation("id", "no decision has this id")],
             )

@@ -185,7 +185,8 @@ class DeadlineExceeded(LivenessError):
 
 
 class NotFound(LivenessError):
-    """The server does not know the requested object (e.g. an unknown health service)."""
+    """The server does not know the requested object: ``DECISION_NOT_FOUND`` (an audit record
+    id), or an unknown health service."""
 
     code = grpc.StatusCode.NOT_FOUND
 

@@ -145,6 +145,12 @@ export enum ErrorReason {
    */
   STATE_UNAVAILABLE = 20,
   /**
+   * DECISION_NOT_FOUND - liveness.audit.v1.AuditLog.GetDecision: no audit record has this id (never recorded, or
+   * purged by the retention setting); a BadRequest names the field.
+   * Code: NOT_FOUND. Fault: caller. Retry: no.
+   */
+  DECISION_NOT_FOUND = 21,
+  /**
    * INVALID_ARGUMENT - The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
    * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
    */
@@ -288,6 +294,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 20:
     case "STATE_UNAVAILABLE":
       return ErrorReason.STATE_UNAVAILABLE;
+    case 21:
+    case "DECISION_NOT_FOUND":
+      return ErrorReason.DECISION_NOT_FOUND;
     case 100:
     case "INVALID_ARGUMENT":
       return ErrorReason.INVALID_ARGUMENT;
@@ -384,6 +393,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "AUDIT_UNAVAILABLE";
     case ErrorReason.STATE_UNAVAILABLE:
       return "STATE_UNAVAILABLE";
+    case ErrorReason.DECISION_NOT_FOUND:
+      return "DECISION_NOT_FOUND";
     case ErrorReason.INVALID_ARGUMENT:
       return "INVALID_ARGUMENT";
     case ErrorReason.ENCODING_ERROR:

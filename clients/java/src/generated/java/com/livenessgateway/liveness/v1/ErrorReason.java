@@ -215,6 +215,16 @@ public enum ErrorReason
   STATE_UNAVAILABLE(20),
   /**
    * <pre>
+   * liveness.audit.v1.AuditLog.GetDecision: no audit record has this id (never recorded, or
+   * purged by the retention setting); a BadRequest names the field.
+   * Code: NOT_FOUND. Fault: caller. Retry: no.
+   * </pre>
+   *
+   * <code>DECISION_NOT_FOUND = 21;</code>
+   */
+  DECISION_NOT_FOUND(21),
+  /**
+   * <pre>
    * The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
    * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
    * </pre>
@@ -561,6 +571,16 @@ public enum ErrorReason
   public static final int STATE_UNAVAILABLE_VALUE = 20;
   /**
    * <pre>
+   * liveness.audit.v1.AuditLog.GetDecision: no audit record has this id (never recorded, or
+   * purged by the retention setting); a BadRequest names the field.
+   * Code: NOT_FOUND. Fault: caller. Retry: no.
+   * </pre>
+   *
+   * <code>DECISION_NOT_FOUND = 21;</code>
+   */
+  public static final int DECISION_NOT_FOUND_VALUE = 21;
+  /**
+   * <pre>
    * The vendor's INVALID_ARGUMENT: bad parameters; metadata "vendorReason" says which.
    * Code: INVALID_ARGUMENT. Fault: caller. Retry: no.
    * </pre>
@@ -742,6 +762,7 @@ public enum ErrorReason
       case 18: return REQUEST_ID_REUSED;
       case 19: return AUDIT_UNAVAILABLE;
       case 20: return STATE_UNAVAILABLE;
+      case 21: return DECISION_NOT_FOUND;
       case 100: return INVALID_ARGUMENT;
       case 101: return ENCODING_ERROR;
       case 102: return WRONG_LIVENESS_DATA;

@@ -36,7 +36,7 @@ public final class ErrorReasonProto extends com.google.protobuf.GeneratedFile {
   static {
     java.lang.String[] descriptorData = {
       "\n\036liveness/v1/error_reason.proto\022\013livene" +
-      "ss.v1*\251\006\n\013ErrorReason\022\034\n\030ERROR_REASON_UN" +
+      "ss.v1*\301\006\n\013ErrorReason\022\034\n\030ERROR_REASON_UN" +
       "SPECIFIED\020\000\022\023\n\017INVALID_REQUEST\020\001\022\022\n\016CALL" +
       "ER_UNKNOWN\020\002\022\026\n\022CALLER_NOT_ALLOWED\020\003\022\027\n\023" +
       "CALLER_RATE_LIMITED\020\004\022\031\n\025CALLER_QUOTA_EX" +
@@ -48,18 +48,19 @@ public final class ErrorReasonProto extends com.google.protobuf.GeneratedFile {
       "TATUS\020\016\022\033\n\027VENDOR_REQUEST_REJECTED\020\017\022\026\n\022" +
       "RESPONSE_TOO_LARGE\020\020\022\024\n\020GATEWAY_INTERNAL" +
       "\020\021\022\025\n\021REQUEST_ID_REUSED\020\022\022\025\n\021AUDIT_UNAVA" +
-      "ILABLE\020\023\022\025\n\021STATE_UNAVAILABLE\020\024\022\024\n\020INVAL" +
-      "ID_ARGUMENT\020d\022\022\n\016ENCODING_ERROR\020e\022\027\n\023WRO" +
-      "NG_LIVENESS_DATA\020f\022\024\n\020NO_FACE_DETECTED\020g" +
-      "\022\023\n\017DETETION_FAILED\020h\022\024\n\020DETECTION_FAILE" +
-      "D\020i\022\022\n\016DOWNLOAD_ERROR\020j\022\024\n\020DOWNLOAD_TIME" +
-      "OUT\020k\022\020\n\014UNAUTHORIZED\020l\022\017\n\013KEY_EXPIRED\020m" +
-      "\022\021\n\rNO_PERMISSION\020n\022\r\n\tNOT_FOUND\020o\022\027\n\023RA" +
-      "TE_LIMIT_EXCEEDED\020p\022\020\n\014OUT_OF_QUOTA\020q\022\022\n" +
-      "\016INTERNAL_ERROR\020rB\204\001\n\037com.livenessgatewa" +
-      "y.liveness.v1B\020ErrorReasonProtoP\001ZMgithu" +
-      "b.com/liveness-gateway/liveness-gateway/" +
-      "clients/go/livenessv1;livenessv1b\006proto3"
+      "ILABLE\020\023\022\025\n\021STATE_UNAVAILABLE\020\024\022\026\n\022DECIS" +
+      "ION_NOT_FOUND\020\025\022\024\n\020INVALID_ARGUMENT\020d\022\022\n" +
+      "\016ENCODING_ERROR\020e\022\027\n\023WRONG_LIVENESS_DATA" +
+      "\020f\022\024\n\020NO_FACE_DETECTED\020g\022\023\n\017DETETION_FAI" +
+      "LED\020h\022\024\n\020DETECTION_FAILED\020i\022\022\n\016DOWNLOAD_" +
+      "ERROR\020j\022\024\n\020DOWNLOAD_TIMEOUT\020k\022\020\n\014UNAUTHO" +
+      "RIZED\020l\022\017\n\013KEY_EXPIRED\020m\022\021\n\rNO_PERMISSIO" +
+      "N\020n\022\r\n\tNOT_FOUND\020o\022\027\n\023RATE_LIMIT_EXCEEDE" +
+      "D\020p\022\020\n\014OUT_OF_QUOTA\020q\022\022\n\016INTERNAL_ERROR\020" +
+      "rB\204\001\n\037com.livenessgateway.liveness.v1B\020E" +
+      "rrorReasonProtoP\001ZMgithub.com/liveness-g" +
+      "ateway/liveness-gateway/clients/go/liven" +
+      "essv1;livenessv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
