@@ -179,15 +179,18 @@ def multipart_body(data: bytes) -> bytes:
 # --- load generators -----------------------------------------------------------------------
 
 
-def ghz(
+def ghz_report(
     cfg: Cfg,
     port: int,
     body: Path,
     *,
     duration_s: float,
     concurrency: int,
+    connections: int,
+    deadline_s: float = 20.0,
     rps: float | None = None,
 ) -> dict[str, Any]:
+    """One bounded ghz run of Detect with ``body`` (a serialized request): its JSON report."""
     argv = [
         *cfg.load_prefix,
         cfg.ghz,
@@ -203,24 +206,42 @@ def ghz(
         "-c",
         str(concurrency),
         "--connections",
-        str(min(concurrency, 4)),
+        str(connections),
         "-z",
         f"{duration_s}s",
         "-t",
-        "20s",
+        f"{deadline_s}s",
         "--count-errors",
         "-O",
         "json",
         f"127.0.0.1:{port}",
     ]
-    if concurrency == 1:
-        argv[argv.index("--connections") + 1] = "1"
     if rps is not None:
         argv[-1:-1] = ["--rps", str(max(1, int(rps)))]
     done = subprocess.run(  # noqa: S603
-        argv, capture_output=True, timeout=duration_s + 60, check=False
+        argv, capture_output=True, timeout=duration_s + deadline_s + 60, check=False
     )
-    report = json.loads(done.stdout)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def ghz(
+    cfg: Cfg,
+    port: int,
+    body: Path,
+    *,
+    duration_s: float,
+    concurrency: int,
+    rps: float | None = None,
+) -> dict[str, Any]:
+    report = ghz_report(
+        cfg,
+        port,
+        body,
+        duration_s=duration_s,
+        concurrency=concurrency,
+        connections=min(concurrency, 4),
+        rps=rps,
+    )
     lat = {d["percentage"]: d["latency"] / 1e6 for d in report.get("latencyDistribution") or []}
     ok = report.get("statusCodeDistribution", {}).get("OK", 0)
     errors = {k: v for k, v in report.get("statusCodeDistribution", {}).items() if k != "OK"}

@@ -49,6 +49,7 @@ from run import (  # bench/ is not a package
     base_env,
     detect_request_bin,
     free_port,
+    ghz_report,
     process,
     start_gateway,
     wait_port,
@@ -81,37 +82,16 @@ def load(
 ) -> dict[str, Any]:
     """500 callers for ``duration_s`` (closed loop, or ``rps`` calls a second shared among
     them): every call's status and latency (ghz's details)."""
-    argv = [
-        *cfg.load_prefix,
-        cfg.ghz,
-        "--insecure",
-        "--proto",
-        str(ROOT / "protos/liveness/v1/liveness.proto"),
-        "--import-paths",
-        str(ROOT / "protos"),
-        "--call",
-        "liveness.v1.LivenessCheck/Detect",
-        "-B",
-        str(body),
-        "-c",
-        str(CALLERS),
-        "--connections",
-        str(CONNECTIONS),
-        "-z",
-        f"{duration_s}s",
-        "-t",
-        f"{DEADLINE_S}s",
-        "--count-errors",
-        "-O",
-        "json",
-        f"127.0.0.1:{port}",
-    ]
-    if rps is not None:
-        argv[-1:-1] = ["--rps", str(rps)]
-    done = subprocess.run(  # noqa: S603
-        argv, capture_output=True, timeout=duration_s + DEADLINE_S + 60, check=False
+    report = ghz_report(
+        cfg,
+        port,
+        body,
+        duration_s=duration_s,
+        concurrency=CALLERS,
+        connections=CONNECTIONS,
+        deadline_s=DEADLINE_S,
+        rps=rps,
     )
-    report = json.loads(done.stdout)
     served, shed, other = [], [], []
     cut = 0
     errors: dict[str, int] = {}
