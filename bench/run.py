@@ -755,7 +755,9 @@ AUDIT_MODES = (
 def audit(cfg: Cfg, tmp: Path) -> dict[str, Any]:
     """1 KB Detect (where a per-call cost shows most) with the audit trail off, async and
     strict, on SQLite (a file on the same disk) and on PostgreSQL (a local cluster made with
-    initdb, on a Unix socket, pinned with the load generators): max RPS per gateway core at 16
+    initdb, on a Unix socket, not pinned: a database is another host's in production, and
+    pinned to the load core its every commit waited for CPU behind the sandbox and ghz; see
+    bench/README.md): max RPS per gateway core at 16
     in flight, and p50/p99 paced at half the audit-off max. One gateway per mode, all started
     together; interleaved rounds in a rotating order, medians over the rounds (a shared
     machine drifts: the modes of one round see the same weather). The database's own CPU is
@@ -774,7 +776,7 @@ def audit(cfg: Cfg, tmp: Path) -> dict[str, Any]:
                 sandbox_port, base_env(cfg.uvloop), tmp / "sandbox-audit.log", cfg.load_prefix
             )
         )
-        postgres = stack.enter_context(running_postgres(cfg.load_prefix))
+        postgres = stack.enter_context(running_postgres())
         wait_port(sandbox_port)
         gateways: dict[str, tuple[int, int]] = {}
         for mode, store, durability in AUDIT_MODES:

@@ -14,7 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,10 +92,8 @@ class Postgres:
 
 
 @contextlib.contextmanager
-def running_postgres(pin: Sequence[str] = ()) -> Iterator[Postgres]:
-    """``pin``: a prefix for the server's command line (the benchmark's ``taskset -c 1``)."""
+def running_postgres() -> Iterator[Postgres]:
     prefix, uid = _as_server_user()
-    prefix = [*pin, *prefix]
     directory = Path(tempfile.mkdtemp(prefix="audit-pg-"))
     if uid is not None:
         os.chown(directory, uid, -1)

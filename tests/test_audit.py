@@ -6,7 +6,9 @@ PostgreSQL, the journal and crashes: tests/test_audit_postgres.py and test_audit
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -432,3 +434,78 @@ async def test_a_dead_sqlite_writer_process_is_started_again(
     assert sorted(r.request_id for r in records) == sent
     registry = gateway.metrics.registry
     assert registry.get_sample_value("liveness_gateway_audit_records_failed_total") == 0
+
+
+async def test_a_call_cancelled_at_the_vendor_is_recorded_and_released(
+    make_gateway: GatewayMaker, tmp_path: Path
+) -> None:
+    """The caller cancels while the vendor works: the handler is cancelled, the
+    record says CANCELLED (the vendor was called), and the call is no longer counted as
+    coming (a leak here would make strict batches wait for calls that never end)."""
+    gateway = await make_gateway(audit=sqlite_audit(tmp_path))
+    assert gateway.audit is not None
+    writer = gateway.audit.trail.writer
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+        call = stub.Detect(
+            pb.DetectRequest(liveness_data=payload("score=0.5;delay_ms=1500")),
+            metadata=(("x-request-id", "gave-up"),),
+        )
+        await asyncio.sleep(0.3)  # at the vendor by now
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        for _ in range(100):
+            records = await all_records(gateway)
+            if records:
+                break
+            await asyncio.sleep(0.02)
+        await stub.Detect(pb.DetectRequest(liveness_data=payload("score=0.5")))
+    assert writer.coming == 0
+    records = sorted(await all_records(gateway), key=lambda r: r.time_us)
+    first = records[0]
+    assert (first.request_id, first.code, first.attempts) == ("gave-up", "CANCELLED", 1)
+    assert (
+        records[0].liveness_data_sha256
+        == hashlib.sha256(payload("score=0.5;delay_ms=1500")).hexdigest()
+    )
+    assert [r.code for r in records[1:]] == ["OK"]
+
+
+def _batches(gateway: RunningGateway) -> tuple[float, float]:
+    registry = gateway.metrics.registry
+    count = registry.get_sample_value("liveness_gateway_audit_batch_records_count") or 0.0
+    total = registry.get_sample_value("liveness_gateway_audit_batch_records_sum") or 0.0
+    return count, total
+
+
+@pytest.mark.parametrize("window_ms", [100.0, 0.0])
+async def test_strict_group_commit_waits_for_the_calls_under_way(
+    make_gateway: GatewayMaker, tmp_path: Path, window_ms: float
+) -> None:
+    """A fast call while seven slow ones are at the vendor: with a window its commit waits
+    for them up to the window (and the seven share a commit or two); with 0 it commits at
+    once. A lone call never waits: nobody else is under way."""
+    gateway = await make_gateway(audit=sqlite_audit(tmp_path, group_commit_ms=window_ms))
+    async with grpc.aio.insecure_channel(gateway.address, options=CHANNEL_OPTIONS) as channel:
+        stub = liveness_pb2_grpc.LivenessCheckStub(channel)
+
+        async def timed(directives: str) -> float:
+            started = time.perf_counter()
+            await stub.Detect(pb.DetectRequest(liveness_data=payload(directives)))
+            return time.perf_counter() - started
+
+        slow = [asyncio.create_task(timed(f"score=0.{i};delay_ms=300")) for i in range(7)]
+        await asyncio.sleep(0.1)  # the seven are at the vendor
+        fast = await timed("score=0.5")
+        await asyncio.gather(*slow)
+        count, total = _batches(gateway)
+        lone = await timed("score=0.5")
+    assert total == 8
+    if window_ms:
+        assert fast >= window_ms / 1000  # held for the window: the seven were under way
+        assert count <= 3
+    else:
+        assert fast < 0.2  # committed at once, not after the seven
+    assert _batches(gateway) == (count + 1, 9)
+    assert lone < 0.1

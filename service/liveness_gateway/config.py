@@ -273,6 +273,8 @@ class AuditConfig:
     """PostgreSQL's password, from the environment or a file; never in ``url``."""
     durability: str = "strict"
     """strict: a response leaves only once its record is durable; async: written behind."""
+    group_commit_ms: float = 2.0
+    """Strict: how long a commit may wait for the records of calls still under way."""
     record_refused: bool = False
     """Also record calls refused before any vendor was called."""
     retention_days: float = 0.0
@@ -299,6 +301,7 @@ class AuditConfig:
                    "must be sqlite:PATH, a file path, or a postgresql:// URL")  # fmt: skip
         _check(self.durability in AUDIT_DURABILITIES, "durability", "must be strict or async")
         _check(self.retention_days >= 0, "retention_days", "must be 0 (keep) or more days")
+        _check(0 <= self.group_commit_ms <= 100, "group_commit_ms", "must be 0 to 100 ms")
         _check(self.journal_max_bytes >= 64 * 1024, "journal_max_bytes", "must be at least 65536")
 
 

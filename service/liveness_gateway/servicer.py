@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -234,6 +235,10 @@ class LivenessServicer:
             return response
         except GatewayError as err:
             failure = err
+        except asyncio.CancelledError:
+            if draft is not None and audit is not None:
+                audit.cancelled(draft, record)
+            raise
         except Exception:
             log.exception("unexpected failure in RPC handler")
             failure = errors.internal()

@@ -327,6 +327,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("audit.durability", "LIVENESS_AUDIT_DURABILITY", "--audit-durability", str,
             "strict", "strict: a response leaves once its record is durable (group commit); "
             "async: records are written behind, in batches", choices=AUDIT_DURABILITIES),
+    Setting("audit.group_commit_ms", "LIVENESS_AUDIT_GROUP_COMMIT_MS",
+            "--audit-group-commit-ms", float, 2.0, "strict: how long a commit may wait for the "
+            "records of calls still under way (when 2 or more are), so that under load one "
+            "fsync carries several records; 0 commits at once"),
     Setting("audit.record_refused", "LIVENESS_AUDIT_REFUSED", "--audit-refused", _bool, False,
             "also record calls refused before a vendor was called", switch=True),
     Setting("audit.retention_days", "LIVENESS_AUDIT_RETENTION_DAYS", "--audit-retention-days",

@@ -57,7 +57,13 @@ async def start(config: AuditConfig, registry: CollectorRegistry) -> RunningAudi
     journal = None
     if config.journal_dir:
         journal = Journal(Path(config.journal_dir), config.journal_max_bytes)
-    writer = AuditWriter(open_store(config), journal, metrics, strict=config.durability == "strict")
+    writer = AuditWriter(
+        open_store(config),
+        journal,
+        metrics,
+        strict=config.durability == "strict",
+        group_commit_s=config.group_commit_ms / 1000,
+    )
     await writer.start()
     retention = None
     if config.retention_days > 0:

@@ -76,8 +76,6 @@ class AuditTrail:
         self.writer = writer
         self._record_refused = record_refused
         self._host = host or socket.gethostname()
-        self._admitted = 0
-        """Calls past :meth:`admit` whose records are not kept yet."""
 
     def begin(self, rpc: str, request: Any) -> Draft:
         """A liveness call starts: note what its request says (never the data itself)."""
@@ -107,9 +105,8 @@ class AuditTrail:
     def admit(self, draft: Draft) -> None:
         """Before the vendor is called: refuse the call when its record could not be kept
         (the database is unreachable and the journal has no room)."""
-        if not self.writer.has_room(self._admitted + 1):
+        if not self.writer.admit():
             raise errors.audit_unavailable(AUDIT_RETRY_DELAY_S)
-        self._admitted += 1
         draft.admitted = True
 
     async def succeeded(self, draft: Draft, call: CallRecord | None, response: Any) -> None:
@@ -148,6 +145,23 @@ class AuditTrail:
             return err
         return failure
 
+    def cancelled(self, draft: Draft, call: CallRecord | None) -> None:
+        """The call was cancelled (its caller went away or its deadline passed) before it
+        ended: a call that reached a vendor is recorded as CANCELLED, without waiting for
+        the commit (nobody is left to answer); its admission is released either way."""
+        if draft.closed:
+            return
+        if draft.attempts == 0 and not self._record_refused:
+            self._close(draft)
+            return
+        digest = ""
+        if draft.hashing is not None and draft.hashing.done() and not draft.hashing.cancelled():
+            digest = draft.hashing.result()
+        elif draft.data is not None:
+            digest = _sha256(draft.data)
+        fields = ("CANCELLED", "", None, None, "", draft.request_data_id, "")
+        self.writer.submit(self._record(draft, call, digest, *fields))
+
     async def _keep(
         self,
         draft: Draft,
@@ -160,15 +174,40 @@ class AuditTrail:
         data_id: str,
         vendor_request_id: str,
     ) -> None:
-        self._close(draft)
-        now = time.time()
         digest = ""
         if draft.hashing is not None:
             digest = await draft.hashing
         elif draft.data is not None:
             digest = _sha256(draft.data)
+        record = self._record(
+            draft, call, digest, code, reason, score, threshold, verdict, data_id, vendor_request_id
+        )
+        done = self.writer.submit(record)
+        if done is None:
+            return
+        try:
+            await done
+        except AuditUnavailableError:
+            raise errors.audit_unavailable(AUDIT_RETRY_DELAY_S) from None
+
+    def _record(
+        self,
+        draft: Draft,
+        call: CallRecord | None,
+        digest: str,
+        code: str,
+        reason: str,
+        score: float | None,
+        threshold: float | None,
+        verdict: str,
+        data_id: str,
+        vendor_request_id: str,
+    ) -> Decision:
+        """The call's record; closes the draft (its admission is released)."""
+        self._close(draft)
         draft.data = None
-        record = Decision(
+        now = time.time()
+        return Decision(
             id=new_id(now),
             time_us=int(now * 1_000_000),
             request_id=call.request_id if call is not None else "",
@@ -195,16 +234,9 @@ class AuditTrail:
             gateway_version=__version__,
             host=self._host,
         )
-        done = self.writer.submit(record)
-        if done is None:
-            return
-        try:
-            await done
-        except AuditUnavailableError:
-            raise errors.audit_unavailable(AUDIT_RETRY_DELAY_S) from None
 
     def _close(self, draft: Draft) -> None:
         if draft.admitted:
             draft.admitted = False
-            self._admitted -= 1
+            self.writer.release()
         draft.closed = True

@@ -2,8 +2,12 @@
 
 One flusher task owns the writes. In **strict** mode a call's response waits on its
 record's future: the flusher commits whatever has arrived as one transaction as soon as the
-previous commit is done, so the records of calls that finish within one commit's time share
-it (group commit), and no call waits behind more than one commit in progress. In **async**
+previous commit is done (group commit), and no call waits behind more than one commit in
+progress. While other admitted calls are still under way (their records are coming), the
+flusher first gathers for up to ``group_commit_s`` or until those have arrived, as
+PostgreSQL's ``commit_delay`` does when ``commit_siblings`` are active: under load a commit
+then carries several records instead of one or two (each commit is an fsync), and a lone call
+is committed at once. In **async**
 mode the flusher gathers records for up to :data:`ASYNC_INTERVAL_S` and commits them in the
 background; nobody waits.
 
@@ -31,6 +35,10 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 """Records in one transaction at most."""
+GROUP_COMMIT_S = 0.002
+"""Strict mode, by default: how long a batch may wait for the records of calls under way."""
+GROUP_COMMIT_SIBLINGS = 2
+"""Strict mode: a batch waits only while at least this many calls are under way."""
 ASYNC_INTERVAL_S = 0.05
 """Async mode: how long records gather before a commit (the loss window's main part)."""
 RETRY_S = 1.0
@@ -58,10 +66,12 @@ class AuditWriter:
         metrics: AuditMetrics,
         *,
         strict: bool,
+        group_commit_s: float = GROUP_COMMIT_S,
     ) -> None:
         self.store = store
         self.journal = journal
         self.strict = strict
+        self._group_commit_s = group_commit_s
         self._metrics = metrics
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
@@ -73,6 +83,11 @@ class AuditWriter:
         self._stopping = False
         self.pending = 0
         """Records submitted and not yet kept anywhere (the room check counts them)."""
+        self.coming = 0
+        """Calls admitted (see :meth:`admit`) whose records are not submitted yet."""
+        self._gathering = False
+        self._awaited = 0
+        """While gathering: records still awaited from the calls that were under way."""
 
     async def start(self) -> None:
         """Open the store (apply migrations) and replay what earlier processes journaled.
@@ -101,20 +116,37 @@ class AuditWriter:
         self._flusher = asyncio.create_task(self._flush_loop(), name="audit-flusher")
 
     def has_room(self, calls: int = 1) -> bool:
-        """Could the records of ``calls`` more calls (and those queued) be kept? Only a
-        degraded writer can say no."""
+        """Could the records of ``calls`` more calls (and those queued or coming) be kept?
+        Only a degraded writer can say no."""
         if not self.degraded:
             return True
         if self.journal is None:
             return False
-        return self.journal.free_bytes() >= (self.pending + calls) * RECORD_BYTES
+        return self.journal.free_bytes() >= (self.pending + self.coming + calls) * RECORD_BYTES
+
+    def admit(self) -> bool:
+        """A call is about to reach a vendor: False when its record could not be kept,
+        else it is counted as coming until :meth:`release`."""
+        if not self.has_room():
+            return False
+        self.coming += 1
+        return True
+
+    def release(self) -> None:
+        """An admitted call's record is about to be submitted, or will never be."""
+        self.coming -= 1
+        if self._gathering:
+            self._awaited -= 1
+            if self._awaited <= 0:
+                self._wake.set()
 
     def submit(self, record: Decision) -> asyncio.Future[None] | None:
         """Queue ``record``; in strict mode, the future is done when it is durable."""
         done = asyncio.get_running_loop().create_future() if self.strict else None
         self._queue.append(_Pending(record, done))
         self.pending += 1
-        self._wake.set()
+        if not self._gathering or len(self._queue) >= MAX_BATCH:
+            self._wake.set()
         return done
 
     async def stop(self) -> None:
@@ -140,11 +172,34 @@ class AuditWriter:
                     return
                 self._wake.clear()
                 await self._wake.wait()
-                if not self.strict and not self._stopping:
-                    await asyncio.sleep(ASYNC_INTERVAL_S)
+            if not self.strict and not self._stopping and len(self._queue) < MAX_BATCH:
+                # Async: every batch gathers for the interval, also when records arrived
+                # during the previous commit (else batches shrink to one commit's worth).
+                await asyncio.sleep(ASYNC_INTERVAL_S)
+            if (
+                self.strict
+                and self._group_commit_s > 0
+                and self.coming >= GROUP_COMMIT_SIBLINGS
+                and len(self._queue) < MAX_BATCH
+                and not self._stopping
+            ):
+                await self._gather()
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             if batch:
                 await self._commit(batch)
+
+    async def _gather(self) -> None:
+        """Wait for the records of the calls under way now (not of those that start while
+        it waits), for ``group_commit_s`` at most."""
+        self._gathering = True
+        self._awaited = self.coming
+        self._wake.clear()
+        timer = asyncio.get_running_loop().call_later(self._group_commit_s, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
+            self._gathering = False
 
     async def _commit(self, batch: Sequence[_Pending]) -> None:
         records = [p.record for p in batch]
