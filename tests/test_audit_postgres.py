@@ -11,15 +11,17 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc
+from liveness_gateway.audit.store import Page
 from liveness_gateway.config import AuditConfig
 from liveness_gateway.sandbox import RunningSandbox
 from liveness_gateway.server import RunningGateway
 
-from tests.audit_checks import PAYLOAD_MARK, check_every_field, payload
+from tests.audit_checks import PAYLOAD_MARK, check_every_field, payload, sample_record
 from tests.conftest import CHANNEL_OPTIONS, FileServer
 from tests.postgres import Postgres
 
@@ -140,3 +142,27 @@ async def test_outage_fills_the_journal_then_every_record_is_kept_exactly_once(
         == journaled
     )
     assert await _counts(postgres) == counts
+
+
+@pytest.mark.parametrize(("durability", "setting"), [("async", "off"), ("strict", "on")])
+async def test_each_pooled_connection_keeps_its_commit_setting(
+    postgres: Postgres, durability: str, setting: str
+) -> None:
+    """asyncpg's default reset between uses (RESET ALL among others) would turn async
+    durability back into synchronous commits after the first batch."""
+    from liveness_gateway.audit import open_store
+    from liveness_gateway.audit.postgres import PostgresStore
+
+    store = open_store(AuditConfig(url=postgres.url(), durability=durability))
+    assert isinstance(store, PostgresStore)
+    await store.open()
+    try:
+        for i in range(1, 6):
+            await store.write([sample_record(i)])
+        seen = await asyncio.gather(
+            *(store._with(lambda c: c.fetchval("SHOW synchronous_commit")) for _ in range(8))
+        )
+        assert set(seen) == {setting}
+        assert len(await store.list(Page(conditions=(), limit=10))) == 5
+    finally:
+        await store.close()

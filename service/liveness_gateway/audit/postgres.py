@@ -34,6 +34,15 @@ _MIGRATION_LOCK = 0x6C697665  # "live": the advisory lock key of migrations
 _INSERT = insert_unnest_sql()
 
 
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset when a connection comes back: nothing beyond asyncpg's own rollback
+    of a transaction left open. Its default (``RESET ALL; CLOSE ALL; UNLISTEN *;
+    pg_advisory_unlock_all()``) is one more round trip after every batch, inside a strict
+    call's wait, and would undo the ``synchronous_commit = off`` that async durability sets
+    per connection. The store keeps no other session state: no cursors or listeners, and the
+    migrations' advisory lock is transaction-scoped."""
+
+
 async def apply_migrations(conn: Any) -> list[int]:
     applied: list[int] = []
     await conn.execute(
@@ -94,6 +103,7 @@ class PostgresStore:
                 timeout=_CONNECT_TIMEOUT_S,
                 command_timeout=_COMMAND_TIMEOUT_S,
                 init=self._init_connection,
+                reset=_keep_session,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailableError(f"postgresql: {type(exc).__name__}") from exc
