@@ -783,6 +783,7 @@ def test_audit_postgresql_url_and_password_come_from_a_secret(render: Render) ->
     assert "emptyDir" in volumes["audit"]
     assert volumes["audit-secret"]["secret"]["secretName"] == "liveness-audit-db"
     assert env["LIVENESS_AUDIT_REFUSED"]["value"] == "1"
+    assert env["LIVENESS_AUDIT_GROUP_COMMIT_MS"]["value"] == "5"
     assert only(docs, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
