@@ -18,7 +18,7 @@ import hashlib
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from liveness_gateway import __version__, errors
 from liveness_gateway.audit.record import Decision, new_id
@@ -49,6 +49,18 @@ class Draft:
     endpoint: str = ""
     admitted: bool = False
     closed: bool = False
+
+
+class _Outcome(NamedTuple):
+    """How a call ended, as its record says."""
+
+    code: str
+    reason: str
+    score: float | None = None
+    threshold: float | None = None
+    verdict: str = ""
+    data_id: str = ""
+    vendor_request_id: str = ""
 
 
 _draft: contextvars.ContextVar[Draft | None] = contextvars.ContextVar("audit_draft", default=None)
@@ -112,14 +124,16 @@ class AuditTrail:
     async def succeeded(self, draft: Draft, call: CallRecord | None, response: Any) -> None:
         """The answer is ready: record it; in strict mode, return once it is durable.
         Raises AUDIT_UNAVAILABLE when the record could not be kept."""
-        score = getattr(response, "score", None)
-        threshold = getattr(response, "threshold", None)
-        verdict = _VERDICTS.get(getattr(response, "verdict", 0), "")
-        data_id = getattr(response, "liveness_data_id", "") or draft.request_data_id
-        vendor_request_id = getattr(response, "vendor_request_id", "")  # a replay's too
-        await self._keep(
-            draft, call, "OK", "", score, threshold, verdict, data_id, vendor_request_id
+        outcome = _Outcome(
+            "OK",
+            "",
+            getattr(response, "score", None),
+            getattr(response, "threshold", None),
+            _VERDICTS.get(getattr(response, "verdict", 0), ""),
+            getattr(response, "liveness_data_id", "") or draft.request_data_id,
+            getattr(response, "vendor_request_id", ""),  # a replay's too
         )
+        await self._keep(draft, call, outcome)
 
     async def failed(
         self, draft: Draft, call: CallRecord | None, failure: GatewayError
@@ -129,26 +143,22 @@ class AuditTrail:
         if draft.closed or (draft.attempts == 0 and not self._record_refused):
             self._close(draft)
             return failure
+        outcome = _Outcome(
+            failure.code.name,
+            failure.reason,
+            vendor_request_id=failure.vendor_request_id or "",
+            data_id=draft.request_data_id,
+        )
         try:
-            await self._keep(
-                draft,
-                call,
-                failure.code.name,
-                failure.reason,
-                None,
-                None,
-                "",
-                draft.request_data_id,
-                failure.vendor_request_id or "",
-            )
+            await self._keep(draft, call, outcome)
         except GatewayError as err:
             return err
         return failure
 
     def cancelled(self, draft: Draft, call: CallRecord | None) -> None:
-        """The call was cancelled (its caller went away or its deadline passed) before it
-        ended: a call that reached a vendor is recorded as CANCELLED, without waiting for
-        the commit (nobody is left to answer); its admission is released either way."""
+        """The call was cancelled (its caller went away) before it ended: a call that
+        reached a vendor is recorded as CANCELLED, without waiting for the commit (nobody
+        is left to answer); its admission is released either way."""
         if draft.closed:
             return
         if draft.attempts == 0 and not self._record_refused:
@@ -159,30 +169,16 @@ class AuditTrail:
             digest = draft.hashing.result()
         elif draft.data is not None:
             digest = _sha256(draft.data)
-        fields = ("CANCELLED", "", None, None, "", draft.request_data_id, "")
-        self.writer.submit(self._record(draft, call, digest, *fields))
+        outcome = _Outcome("CANCELLED", "", data_id=draft.request_data_id)
+        self.writer.submit(self._record(draft, call, digest, outcome))
 
-    async def _keep(
-        self,
-        draft: Draft,
-        call: CallRecord | None,
-        code: str,
-        reason: str,
-        score: float | None,
-        threshold: float | None,
-        verdict: str,
-        data_id: str,
-        vendor_request_id: str,
-    ) -> None:
+    async def _keep(self, draft: Draft, call: CallRecord | None, outcome: _Outcome) -> None:
         digest = ""
         if draft.hashing is not None:
             digest = await draft.hashing
         elif draft.data is not None:
             digest = _sha256(draft.data)
-        record = self._record(
-            draft, call, digest, code, reason, score, threshold, verdict, data_id, vendor_request_id
-        )
-        done = self.writer.submit(record)
+        done = self.writer.submit(self._record(draft, call, digest, outcome))
         if done is None:
             return
         try:
@@ -191,17 +187,7 @@ class AuditTrail:
             raise errors.audit_unavailable(AUDIT_RETRY_DELAY_S) from None
 
     def _record(
-        self,
-        draft: Draft,
-        call: CallRecord | None,
-        digest: str,
-        code: str,
-        reason: str,
-        score: float | None,
-        threshold: float | None,
-        verdict: str,
-        data_id: str,
-        vendor_request_id: str,
+        self, draft: Draft, call: CallRecord | None, digest: str, outcome: _Outcome
     ) -> Decision:
         """The call's record; closes the draft (its admission is released)."""
         self._close(draft)
@@ -217,15 +203,15 @@ class AuditTrail:
             vendor=call.vendor if call is not None else "",
             vendor_endpoint=draft.endpoint,
             vendor_request_id=(call.vendor_request_id if call is not None else "")
-            or vendor_request_id,
-            liveness_data_id=data_id,
+            or outcome.vendor_request_id,
+            liveness_data_id=outcome.data_id,
             source=draft.source,
             liveness_data_sha256=digest,
-            score=score,
-            threshold=threshold,
-            verdict=verdict,
-            code=code,
-            reason=reason,
+            score=outcome.score,
+            threshold=outcome.threshold,
+            verdict=outcome.verdict,
+            code=outcome.code,
+            reason=outcome.reason,
             attempts=draft.attempts,
             vendor_latency_us=int(draft.vendor_s * 1_000_000),
             total_latency_us=int((time.perf_counter() - call.started) * 1_000_000)
