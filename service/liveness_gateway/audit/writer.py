@@ -3,13 +3,12 @@
 One flusher task owns the writes. In **strict** mode a call's response waits on its
 record's future: the flusher commits whatever has arrived as one transaction as soon as the
 previous commit is done (group commit), and no call waits behind more than one commit in
-progress. While other admitted calls are still under way (their records are coming), the
-flusher first gathers for up to ``group_commit_s`` or until those have arrived, as
-PostgreSQL's ``commit_delay`` does when ``commit_siblings`` are active: under load a commit
-then carries several records instead of one or two (each commit is an fsync), and a lone call
-is committed at once. In **async**
-mode the flusher gathers records for up to :data:`ASYNC_INTERVAL_S` and commits them in the
-background; nobody waits.
+progress. While :data:`GROUP_COMMIT_SIBLINGS` or more other admitted calls are under way
+(their records are coming), the flusher first gathers for up to ``group_commit_s`` or until
+as many records have arrived, as PostgreSQL's ``commit_delay`` does when ``commit_siblings``
+are active: under load a commit then carries several records instead of one or two (each
+commit is an fsync), and a lone call is committed at once. In **async** mode every batch
+gathers for :data:`ASYNC_INTERVAL_S` and is committed in the background; nobody waits.
 
 When a commit fails (the database is unreachable), the batch goes to the journal (fsynced)
 and the writer stays *degraded*: further batches go to the journal as well, and a recovery
@@ -189,8 +188,8 @@ class AuditWriter:
                 await self._commit(batch)
 
     async def _gather(self) -> None:
-        """Wait for the records of the calls under way now (not of those that start while
-        it waits), for ``group_commit_s`` at most."""
+        """Wait until as many more records have arrived as calls were under way when it
+        began (calls that start meanwhile do not extend it), for ``group_commit_s`` at most."""
         self._gathering = True
         self._awaited = self.coming
         self._wake.clear()
