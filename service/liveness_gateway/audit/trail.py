@@ -170,7 +170,7 @@ class AuditTrail:
         elif draft.data is not None:
             digest = _sha256(draft.data)
         outcome = _Outcome("CANCELLED", "", data_id=draft.request_data_id)
-        self.writer.submit(self._record(draft, call, digest, outcome))
+        self.writer.submit(self._record(draft, call, digest, outcome), awaited=False)
 
     async def _keep(self, draft: Draft, call: CallRecord | None, outcome: _Outcome) -> None:
         digest = ""

@@ -139,9 +139,10 @@ class AuditWriter:
             if self._awaited <= 0:
                 self._wake.set()
 
-    def submit(self, record: Decision) -> asyncio.Future[None] | None:
-        """Queue ``record``; in strict mode, the future is done when it is durable."""
-        done = asyncio.get_running_loop().create_future() if self.strict else None
+    def submit(self, record: Decision, *, awaited: bool = True) -> asyncio.Future[None] | None:
+        """Queue ``record``; in strict mode, the future is done when it is durable (none when
+        nobody will wait for it: an unretrieved failure would be logged as a bug)."""
+        done = asyncio.get_running_loop().create_future() if self.strict and awaited else None
         self._queue.append(_Pending(record, done))
         self.pending += 1
         if not self._gathering or len(self._queue) >= MAX_BATCH:
