@@ -509,3 +509,27 @@ async def test_strict_group_commit_waits_for_the_calls_under_way(
         assert fast < 0.5  # committed at once, not after the seven
     assert _batches(gateway) == (count + 3, 11)
     assert lone < 0.1  # not held for the window: nobody else was under way
+
+
+async def test_async_batches_gather_for_the_interval_under_load(tmp_path: Path) -> None:
+    """Records arriving all the time (one every ~0.2 ms for ~0.3 s): async batches are one
+    per interval (50 ms), not one per commit for what arrived during the previous one."""
+    from liveness_gateway.audit.sqlite import SqliteStore
+    from liveness_gateway.audit.writer import ASYNC_INTERVAL_S, AuditWriter
+
+    registry = CollectorRegistry()
+    store = SqliteStore(str(tmp_path / "audit.db"), synchronous="NORMAL")
+    writer = AuditWriter(store, None, AuditMetrics(registry), strict=False)
+    await writer.start()
+    started = time.perf_counter()
+    i = 0
+    while time.perf_counter() - started < 6 * ASYNC_INTERVAL_S:
+        i += 1
+        writer.submit(sample_record(i))
+        await asyncio.sleep(0.0002)
+    await writer.stop()
+    batches = registry.get_sample_value("liveness_gateway_audit_batch_records_count")
+    records = registry.get_sample_value("liveness_gateway_audit_batch_records_sum")
+    assert records == i
+    assert batches is not None
+    assert batches <= 10, (batches, i)  # ~6; one per commit was ~30
