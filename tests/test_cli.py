@@ -42,10 +42,25 @@ def test_serve_sandbox_answers_and_drains_on_sigterm(processes: Processes) -> No
     gateway = processes.gateway("--grace", "2")
     with grpc.insecure_channel(gateway.address) as channel:
         stub = liveness_pb2_grpc.LivenessCheckStub(channel)
-        reply = stub.Detect(pb.DetectRequest(liveness_data=b"SANDBOX:score=0.99"), timeout=10)
+        reply = stub.Detect(
+            pb.DetectRequest(liveness_data=b"SANDBOX:score=0.99"),
+            timeout=10,
+            metadata=(("x-request-id", "cli-access-line"),),
+        )
     assert reply.verdict == pb.VERDICT_HACK
     assert gateway.stop() == 0
     assert not gateway.ready_path.exists(), "the ready file is removed on stop"
+    # The deployed JSON handler writes the access line directly (logs.AccessLog).
+    access = [r for r in gateway.log_records() if r.get("logger") == "liveness_gateway.access"]
+    (line,) = [r for r in access if r["method"].endswith("/Detect")]
+    assert line["msg"] == "rpc"
+    assert line["level"] == "INFO"
+    assert line["pid"] == gateway.pid
+    assert line["method"] == "/liveness.v1.LivenessCheck/Detect"
+    assert line["code"] == "OK"
+    assert line["request_id"] == "cli-access-line"
+    assert line["payload_bytes"] == len(b"SANDBOX:score=0.99")
+    assert line["vendor"] == "linkface"
 
 
 def test_sandbox_command_reports_its_port_and_stops_on_sigterm(processes: Processes) -> None:

@@ -124,6 +124,27 @@ async def test_a_part_containing_the_boundary_gets_another() -> None:
         assert set(parts) == {"api_id", "api_secret", "liveness_data_file"}
 
 
+async def test_each_form_renders_its_own_text_values() -> None:
+    """The text around the data is rendered once per form (cached): forms that differ only
+    in a text value (another credential, the url or id a caller names) stay apart, and a
+    text value holding the boundary still gets another one."""
+    usual = build_body(_request(b"a")).content_type.split("boundary=")[1]
+    for value in ("id-2", "http://127.0.0.1:1/a", "id-2", f"x--{usual}"):
+        request = replace(
+            _request(b"data"),
+            parts=[
+                FormPart("api_id", value),
+                FormPart("liveness_data_url", "u"),
+                FormPart("liveness_data_file", b"data", filename="liveness_data"),
+            ],
+        )
+        body = build_body(request)
+        parts = await _post(body)
+        assert parts["api_id"][1] == hashlib.sha256(value.encode()).hexdigest()
+        assert parts["liveness_data_file"] == _digest(b"data")
+        assert (body.content_type.split("boundary=")[1] == usual) == (usual not in value)
+
+
 async def test_large_bodies_each_have_their_own_boundary() -> None:
     data = b"a" * (256 * 1024 + 1)
     first, second = build_body(_request(data)), build_body(_request(data))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -19,12 +18,12 @@ from google.protobuf.message import DecodeError
 from grpc_status import rpc_status
 
 from liveness_gateway import errors, tracing
-from liveness_gateway.logs import ACCESS_LOGGER, REQUEST_ID_KEY, CallRecord, current_call
+from liveness_gateway.logs import REQUEST_ID_KEY, AccessLog, CallRecord, current_call
 from liveness_gateway.metrics import Metrics
 
 _MAX_REQUEST_ID_CHARS = 128
 
-access_log = logging.getLogger(ACCESS_LOGGER)
+access_log = AccessLog()
 
 
 def request_id_from(metadata: Any) -> str:
@@ -134,7 +133,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         exemplar = tracing.finish_server_span(record) if self._traced else None
         self._metrics.rpc_handled(record.method, code, duration, exemplar)
         record.code = code.name
-        access_log.info("rpc", extra=record.fields(duration))
+        access_log.write(record.fields(duration))
 
     def _end_after_reply(self, record: CallRecord, code: grpc.StatusCode) -> None:
         """:meth:`_end` for a handler that returned its response, which is not sent yet.
@@ -161,7 +160,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         exemplar: dict[str, str] | None,
     ) -> None:
         self._metrics.rpc_handled(record.method, code, duration, exemplar)
-        access_log.info("rpc", extra=record.fields(duration))
+        access_log.write(record.fields(duration))
 
     def _unary(self, method: str, behavior: Any) -> Any:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -11,6 +11,7 @@ without sockets (as httpx's ``MockTransport`` does). Transport failures become
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -106,13 +107,14 @@ def build_body(request: VendorRequest, boundary: str | None = None) -> Multipart
     never copied, with a fresh random boundary (scanning them would cost more than it saves).
     """
     if boundary is not None:
-        return _render(request, boundary)
+        return MultipartBody(_chunks(request, boundary), boundary)
     size = sum(len(part.value) for part in request.parts)
     if size > _ONE_PIECE_BYTES:
-        return _render(request, secrets.token_hex(16))
+        boundary = secrets.token_hex(16)
+        return MultipartBody(_chunks(request, boundary, cached=False), boundary)
     boundary = _PROCESS_BOUNDARY
     while True:
-        whole = b"".join(_render(request, boundary)._chunks)
+        whole = b"".join(_chunks(request, boundary))
         # Each part opens with a delimiter and one closes the body: any other occurrence
         # came from a part's value, and a parser would cut the form there.
         if whole.count(f"--{boundary}".encode()) == len(request.parts) + 1:
@@ -120,32 +122,59 @@ def build_body(request: VendorRequest, boundary: str | None = None) -> Multipart
         boundary = secrets.token_hex(16)
 
 
-def _render(request: VendorRequest, boundary: str) -> MultipartBody:
-    """The body as pre-rendered chunks around the caller's data (which is not copied)."""
+Shape = tuple[tuple[str, str | None, str | None], ...]
+"""Each part's name, its text value (None for bytes) and its filename."""
+
+
+def _chunks(
+    request: VendorRequest, boundary: str, *, cached: bool = True
+) -> list[bytes | memoryview]:
+    """The body as rendered text around each bytes part's value (which is not copied).
+
+    The text depends only on the parts' names, text values and the boundary: for the
+    process' boundary it is rendered once per form (``_texts``' cache), not on every call.
+    """
+    shape: Shape = tuple(
+        (p.name, p.value if isinstance(p.value, str) else None, p.filename) for p in request.parts
+    )
+    texts = _texts(shape, boundary) if cached else _render(shape, boundary)
+    chunks: list[bytes | memoryview] = [texts[0]]
+    values = (p.value for p in request.parts if not isinstance(p.value, str))
+    for value, text in zip(values, texts[1:], strict=True):
+        chunks.append(value)
+        chunks.append(text)
+    return chunks
+
+
+def _render(shape: Shape, boundary: str) -> tuple[bytes, ...]:
+    """The form's text: one piece before each bytes part's value and one after the last."""
     dash = f"--{boundary}\r\n"
-    chunks: list[bytes | memoryview] = []
+    pieces: list[bytes] = []
     text: list[str] = []
-    for part in request.parts:
-        disposition = f'Content-Disposition: form-data; name="{_quote(part.name)}"'
-        if part.filename is not None:
+    for name, value, filename in shape:
+        disposition = f'Content-Disposition: form-data; name="{_quote(name)}"'
+        if filename is not None:
             text.append(
                 f"{dash}Content-Type: application/octet-stream\r\n{disposition}; "
-                f'filename="{_quote(part.filename)}"\r\n\r\n'
+                f'filename="{_quote(filename)}"\r\n\r\n'
             )
         else:
             text.append(f"{dash}Content-Type: text/plain; charset=utf-8\r\n{disposition}\r\n\r\n")
-        value = part.value
-        if isinstance(value, str):
+        if value is not None:
             text.append(value)
             text.append("\r\n")
             continue
-        chunks.append("".join(text).encode("utf-8"))
+        pieces.append("".join(text).encode("utf-8"))
         text.clear()
-        chunks.append(value)
         text.append("\r\n")
     text.append(f"--{boundary}--\r\n")
-    chunks.append("".join(text).encode("utf-8"))
-    return MultipartBody(chunks, boundary)
+    pieces.append("".join(text).encode("utf-8"))
+    return tuple(pieces)
+
+
+# The forms of the process' boundary: one per endpoint and source kind, and one per url or
+# id a caller names (bounded: a miss only renders, as every call did before).
+_texts = functools.lru_cache(maxsize=256)(_render)
 
 
 class Transport(Protocol):
