@@ -59,10 +59,12 @@ class MultipartBody(Payload):
     """
 
     def __init__(self, chunks: Sequence[bytes | memoryview], boundary: str) -> None:
-        super().__init__(chunks, content_type=f"multipart/form-data; boundary={boundary}")
+        super().__init__(chunks, content_type=_content_type(boundary))
         self._chunks = chunks
-        self._total = sum(len(c) for c in chunks)
-        self._size = self._total
+        total = 0
+        for chunk in chunks:
+            total += len(chunk)
+        self._total = self._size = total
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return b"".join(self._chunks).decode(encoding, errors)
@@ -89,6 +91,11 @@ class MultipartBody(Payload):
                 return
 
 
+@functools.lru_cache(maxsize=16)
+def _content_type(boundary: str) -> str:
+    return f"multipart/form-data; boundary={boundary}"
+
+
 def _quote(value: str) -> str:
     """A Content-Disposition parameter value, quoted as aiohttp's FormData does."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
@@ -106,18 +113,30 @@ def build_body(request: VendorRequest, boundary: str | None = None) -> Multipart
     paid that on every call. Larger bodies are written as slices around the caller's data,
     never copied, with a fresh random boundary (scanning them would cost more than it saves).
     """
+    # The parts as the text cache sees them (names, text values, filenames) and the bytes
+    # values that go between the rendered texts: one pass, no generators (the hot path).
+    shape: list[tuple[str, str | None, str | None]] = []
+    values: list[bytes | memoryview] = []
+    size = 0
+    for part in request.parts:
+        value = part.value
+        if isinstance(value, str):
+            shape.append((part.name, value, part.filename))
+        else:
+            shape.append((part.name, None, part.filename))
+            values.append(value)
+            size += len(value)
     if boundary is not None:
-        return MultipartBody(_chunks(request, boundary), boundary)
-    size = sum(len(part.value) for part in request.parts)
+        return MultipartBody(_chunks(_render(tuple(shape), boundary), values), boundary)
     if size > _ONE_PIECE_BYTES:
         boundary = secrets.token_hex(16)
-        return MultipartBody(_chunks(request, boundary, cached=False), boundary)
+        return MultipartBody(_chunks(_render(tuple(shape), boundary), values), boundary)
     boundary = _PROCESS_BOUNDARY
     while True:
-        whole = b"".join(_chunks(request, boundary))
+        whole = b"".join(_chunks(_texts(tuple(shape), boundary), values))
         # Each part opens with a delimiter and one closes the body: any other occurrence
         # came from a part's value, and a parser would cut the form there.
-        if whole.count(f"--{boundary}".encode()) == len(request.parts) + 1:
+        if whole.count(f"--{boundary}".encode()) == len(shape) + 1:
             return MultipartBody((whole,), boundary)
         boundary = secrets.token_hex(16)
 
@@ -126,23 +145,12 @@ Shape = tuple[tuple[str, str | None, str | None], ...]
 """Each part's name, its text value (None for bytes) and its filename."""
 
 
-def _chunks(
-    request: VendorRequest, boundary: str, *, cached: bool = True
-) -> list[bytes | memoryview]:
-    """The body as rendered text around each bytes part's value (which is not copied).
-
-    The text depends only on the parts' names, text values and the boundary: for the
-    process' boundary it is rendered once per form (``_texts``' cache), not on every call.
-    """
-    shape: Shape = tuple(
-        (p.name, p.value if isinstance(p.value, str) else None, p.filename) for p in request.parts
-    )
-    texts = _texts(shape, boundary) if cached else _render(shape, boundary)
+def _chunks(texts: tuple[bytes, ...], values: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """The rendered texts with each bytes value (not copied) between them."""
     chunks: list[bytes | memoryview] = [texts[0]]
-    values = (p.value for p in request.parts if not isinstance(p.value, str))
-    for value, text in zip(values, texts[1:], strict=True):
+    for index, value in enumerate(values, 1):
         chunks.append(value)
-        chunks.append(text)
+        chunks.append(texts[index])
     return chunks
 
 
@@ -172,8 +180,9 @@ def _render(shape: Shape, boundary: str) -> tuple[bytes, ...]:
     return tuple(pieces)
 
 
-# The forms of the process' boundary: one per endpoint and source kind, and one per url or
-# id a caller names (bounded: a miss only renders, as every call did before).
+# The text depends only on the parts' names, text values and the boundary: for the process'
+# boundary it is rendered once per form, not on every call. One form per endpoint and source
+# kind, and one per url or id a caller names (bounded: a miss only renders, as before).
 _texts = functools.lru_cache(maxsize=256)(_render)
 
 

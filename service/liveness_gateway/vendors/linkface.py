@@ -8,6 +8,7 @@ data part is ``liveness_data_file`` in the table and ``file`` in eight of the ni
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +42,16 @@ class DetectResult:
     request_id: str
 
 
+@functools.lru_cache(maxsize=8)
+def _credentials(api_id: str, api_secret: str) -> tuple[FormPart, ...]:
+    """The form's credential parts, made once per configured pair (they are immutable)."""
+    return (FormPart("api_id", api_id), FormPart("api_secret", api_secret))
+
+
 def _build(
     endpoint: Endpoint[Any], cfg: VendorConfig, source: Source, options: CallOptions
 ) -> VendorRequest:
-    credentials = [FormPart("api_id", cfg.api_id), FormPart("api_secret", cfg.api_secret)]
-    return endpoint.request(cfg, source, credentials, options=options)
+    return endpoint.request(cfg, source, _credentials(cfg.api_id, cfg.api_secret), options=options)
 
 
 def _parse_upload(reply: VendorReply, context: ParseContext) -> UploadResult:
