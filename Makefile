@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 help:
 	@echo "make serve        run the gateway on the embedded vendor sandbox (port 50051), audit trail in .data/"
 	@echo "make test         lint, contract checks and the full test suite"
-	@echo "make test-fast    the fast suite: pytest -m 'not system' (no external tools needed)"
+	@echo "make test-fast    the fast suite: pytest -m 'not system', 4 xdist workers (no external tools needed)"
 	@echo "make lint         ruff, mypy, buf lint"
 	@echo "make proto        regenerate Python code from protos/"
 
@@ -57,8 +57,10 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q
 
 # The tests that run inside one Python process; `make test` runs the system tests too.
+# Most fast tests wait on timers (breakers, deadlines, retries), not on a core: four workers
+# on two cores bring 48 s down to about 25 s. `make test` runs everything in one process.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not system"
+	$(BIN)/pytest -q -m "not system" -n 4 --dist worksteal
 
 # Each area adds its checks to TEST_TARGETS in its own mk/<area>.mk, so areas stay apart.
 TEST_TARGETS := lint proto-check proto-breaking pytest
