@@ -89,4 +89,9 @@ def test_filters_and_levels_are_honoured() -> None:
             access.removeFilter(dropped)
         assert out.getvalue() == "", "a logger filter must still apply"
         AccessLog().write(_fields())
-    assert len(out.getvalue().splitlines()) == 1
+        assert len(out.getvalue().splitlines()) == 1
+        # an operator's own formatter on the installed handler is used, not bypassed
+        (handler,) = logging.getLogger().handlers
+        handler.setFormatter(logging.Formatter("own %(name)s %(message)s"))
+        AccessLog().write(_fields())
+    assert out.getvalue().splitlines()[1] == f"own {ACCESS_LOGGER} rpc"

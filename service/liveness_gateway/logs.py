@@ -181,7 +181,12 @@ class AccessLog:
         if len(root.handlers) != 1:
             return None
         handler = root.handlers[0]
-        if type(handler) is not JsonHandler or handler.filters or handler.level > logging.INFO:
+        if (
+            type(handler) is not JsonHandler
+            or handler.formatter is not handler.formatter_json  # someone set their own
+            or handler.filters
+            or handler.level > logging.INFO
+        ):
             return None
         logger: logging.Logger | None = self._logger
         if logger is not None and logger.filters:
