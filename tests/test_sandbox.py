@@ -170,7 +170,9 @@ async def test_capacity_mode_queues_past_its_capacity() -> None:
     assert all(0.4 <= t < 0.6 for t in waves[2:4])
     assert all(0.6 <= t < 0.8 for t in waves[4:])
     assert stats["latency"]["count"] == 7
-    assert 590 <= stats["latency"]["max_ms"] < 700
+    # the third wave waited two waves: ~600 ms from its arrival, less the time the client
+    # took to send the six requests (tens of ms on a busy machine); two waves would be ~400
+    assert 540 <= stats["latency"]["max_ms"] < 700
 
 
 def test_capacity_and_latency_are_checked() -> None:

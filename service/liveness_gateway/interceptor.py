@@ -68,6 +68,7 @@ async def _refuse_malformed(record: CallRecord, context: grpc.aio.ServicerContex
     )
     record.reason = failure.reason
     status = rpc_status.to_status(failure.to_status())
+    record.end_before_status(status.code)
     trailers = (*status.trailing_metadata, *record.response_metadata())
     await context.abort(status.code, status.details, trailers)
 
@@ -122,13 +123,18 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
 
     def _begin(self, method: str, context: grpc.aio.ServicerContext) -> CallRecord:
         self._metrics.rpc_started(method)
-        record = CallRecord(method, request_id_from(context.invocation_metadata()))
+        record = CallRecord(method, request_id_from(context.invocation_metadata()), ender=self)
         if self._traced:
             tracing.note_ids(record)
         current_call.set(record)
         return record
 
-    def _end(self, record: CallRecord, code: grpc.StatusCode) -> None:
+    def end(self, record: CallRecord, code: grpc.StatusCode) -> None:
+        """The call's metrics and access line, once (a failure may end it before its status
+        is sent: :meth:`CallRecord.end_before_status`)."""
+        if record.ended:
+            return
+        record.ended = True
         duration = time.perf_counter() - record.started
         exemplar = tracing.finish_server_span(record) if self._traced else None
         self._metrics.rpc_handled(record.method, code, duration, exemplar)
@@ -136,7 +142,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         access_log.write(record.fields(duration))
 
     def _end_after_reply(self, record: CallRecord, code: grpc.StatusCode) -> None:
-        """:meth:`_end` for a handler that returned its response, which is not sent yet.
+        """:meth:`end` for a handler that returned its response, which is not sent yet.
 
         The duration is taken now; the metrics and the access line are written by a callback
         on the event loop. grpc.aio sends the response in the same step in which the handler
@@ -173,7 +179,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                     await _refuse_malformed(record, context)
                 response = await behavior(request, context)
             except BaseException as exc:
-                self._end(record, _failure_code(context, exc))
+                self.end(record, _failure_code(context, exc))
                 raise
             self._end_after_reply(record, context.code() or grpc.StatusCode.OK)
             return response
@@ -208,7 +214,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 code = _failure_code(context, exc)
                 raise
             finally:
-                self._end(record, code)
+                self.end(record, code)
 
         return wrapped
 

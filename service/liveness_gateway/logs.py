@@ -13,7 +13,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import orjson
 
@@ -21,6 +21,12 @@ ACCESS_LOGGER = "liveness_gateway.access"
 REQUEST_ID_KEY = "x-request-id"
 
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class CallEnd(Protocol):
+    """Writes a call's metrics and access line: the server interceptor."""
+
+    def end(self, record: CallRecord, code: Any) -> None: ...
 
 
 @dataclass
@@ -40,6 +46,16 @@ class CallRecord:
     trace_id: str = ""
     """The RPC's trace and server span (hex), when tracing is on; empty otherwise."""
     span_id: str = ""
+    ender: CallEnd | None = field(default=None, repr=False, compare=False)
+    """Who writes the call's metrics and access line (set by the interceptor)."""
+    ended: bool = False
+
+    def end_before_status(self, code: Any) -> None:
+        """Write the call's metrics and access line now, before a failure's status is sent
+        (``abort()``): whoever has seen the status can already see them (a scrape, a log
+        reader). The interceptor then does not write them again."""
+        if self.ender is not None:
+            self.ender.end(self, code)
 
     def response_metadata(self) -> tuple[tuple[str, str], ...]:
         """What every response carries back to the caller: its request id."""

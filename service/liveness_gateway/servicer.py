@@ -247,6 +247,8 @@ class LivenessServicer:
         if record is not None:
             record.reason = failure.reason
         status = rpc_status.to_status(failure.to_status())
+        if record is not None:  # before the caller can see the status
+            record.end_before_status(status.code)
         # abort() replaces the trailers set so far: keep the request id beside the details,
         # and tell gRFC A6 clients whether (and after what delay) to resend.
         extra = record.response_metadata() if record is not None else ()

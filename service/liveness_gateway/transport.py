@@ -34,6 +34,7 @@ _WRITE_SLICE_BYTES = 256 * 1024
 _ONE_PIECE_BYTES = _WRITE_SLICE_BYTES
 # The boundary of every one-piece body, unless a part contains it (build_body checks).
 _PROCESS_BOUNDARY = secrets.token_hex(16)
+_PROCESS_CONTENT_TYPE = f"multipart/form-data; boundary={_PROCESS_BOUNDARY}"
 
 
 def new_session() -> aiohttp.ClientSession:
@@ -91,8 +92,9 @@ class MultipartBody(Payload):
                 return
 
 
-@functools.lru_cache(maxsize=16)
 def _content_type(boundary: str) -> str:
+    if boundary == _PROCESS_BOUNDARY:
+        return _PROCESS_CONTENT_TYPE
     return f"multipart/form-data; boundary={boundary}"
 
 
@@ -115,30 +117,33 @@ def build_body(request: VendorRequest, boundary: str | None = None) -> Multipart
     """
     # The parts as the text cache sees them (names, text values, filenames) and the bytes
     # values that go between the rendered texts: one pass, no generators (the hot path).
-    shape: list[tuple[str, str | None, str | None]] = []
+    parts: list[tuple[str, str | None, str | None]] = []
     values: list[bytes | memoryview] = []
     size = 0
     for part in request.parts:
         value = part.value
         if isinstance(value, str):
-            shape.append((part.name, value, part.filename))
+            parts.append((part.name, value, part.filename))
         else:
-            shape.append((part.name, None, part.filename))
+            parts.append((part.name, None, part.filename))
             values.append(value)
             size += len(value)
+    shape = tuple(parts)
     if boundary is not None:
-        return MultipartBody(_chunks(_render(tuple(shape), boundary), values), boundary)
+        return MultipartBody(_chunks(_render(shape, boundary), values), boundary)
     if size > _ONE_PIECE_BYTES:
         boundary = secrets.token_hex(16)
-        return MultipartBody(_chunks(_render(tuple(shape), boundary), values), boundary)
+        return MultipartBody(_chunks(_render(shape, boundary), values), boundary)
     boundary = _PROCESS_BOUNDARY
+    texts = _texts(shape)
     while True:
-        whole = b"".join(_chunks(_texts(tuple(shape), boundary), values))
+        whole = b"".join(_chunks(texts, values))
         # Each part opens with a delimiter and one closes the body: any other occurrence
         # came from a part's value, and a parser would cut the form there.
         if whole.count(f"--{boundary}".encode()) == len(shape) + 1:
             return MultipartBody((whole,), boundary)
         boundary = secrets.token_hex(16)
+        texts = _render(shape, boundary)
 
 
 Shape = tuple[tuple[str, str | None, str | None], ...]
@@ -180,10 +185,13 @@ def _render(shape: Shape, boundary: str) -> tuple[bytes, ...]:
     return tuple(pieces)
 
 
-# The text depends only on the parts' names, text values and the boundary: for the process'
-# boundary it is rendered once per form, not on every call. One form per endpoint and source
-# kind, and one per url or id a caller names (bounded: a miss only renders, as before).
-_texts = functools.lru_cache(maxsize=256)(_render)
+@functools.lru_cache(maxsize=256)
+def _texts(shape: Shape) -> tuple[bytes, ...]:
+    """The form's text with the process' boundary. It depends only on the parts' names, text
+    values and the boundary, so it is rendered once per form, not on every call: one form per
+    endpoint and source kind, and one per url or id a caller names (bounded: a miss only
+    renders, as every call did before)."""
+    return _render(shape, _PROCESS_BOUNDARY)
 
 
 class Transport(Protocol):

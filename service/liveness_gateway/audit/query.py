@@ -249,6 +249,8 @@ class AuditLogServicer(audit_pb2_grpc.AuditLogServicer):
         if record is not None:
             record.reason = failure.reason
         status = rpc_status.to_status(failure.to_status())
+        if record is not None:  # before the caller can see the status
+            record.end_before_status(status.code)
         extra: Any = record.response_metadata() if record is not None else ()
         await context.abort(status.code, status.details, (*status.trailing_metadata, *extra))
         raise AssertionError("abort returned")  # pragma: no cover
