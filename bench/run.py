@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -451,7 +452,8 @@ def run(cfg: Cfg) -> dict[str, Any]:
             "gateway": max(status_kb(gw.pid, "VmRSS")) / 1024,
             "ceiling": max(status_kb(ceiling_proc.pid, "VmRSS")) / 1024,
         }
-        results["rounds"] = rounds(cfg, files, targets, sandbox_port)
+        metrics_port = int(json.loads((tmp / "gateway.ready.json").read_text())["metrics_port"])
+        results["rounds"] = rounds(cfg, files, targets, sandbox_port, metrics_port)
         print(json.dumps({"rounds": results["rounds"]["summary"]}), flush=True)
         for label in cfg.sizes:
             results["sizes"][label] = one_size(cfg, label, files[label], targets, sandbox_port)
@@ -474,6 +476,7 @@ def rounds(
     files: dict[str, tuple[Path, Path]],
     targets: dict[str, tuple[int, int]],
     sandbox_port: int,
+    gateway_metrics_port: int,
 ) -> dict[str, Any]:
     """Latency at one call in flight and RPS per core at 16, in interleaved rounds.
 
@@ -499,12 +502,15 @@ def rounds(
                     res = h2load(cfg, sandbox_port, multipart, duration_s=d, concurrency=conc)
                 else:
                     pid, port = targets[name]
+                    shed_before = shed_total(gateway_metrics_port) if name == "gateway" else 0.0
                     res, cores, _ = measured(
                         pid,
                         lambda port=port, conc=conc, body=grpc_bin: ghz(
                             cfg, port, body, duration_s=d, concurrency=conc
                         ),
                     )
+                    if name == "gateway":
+                        res["shed"] = shed_total(gateway_metrics_port) - shed_before
                     res["cores"] = cores
                     res["cpu_ms_per_call"] = cores / res["rps"] * 1000 if res["rps"] else None
                     res["rps_per_core"] = res["rps"] / cores if cores else None
@@ -532,12 +538,35 @@ def rounds(
         ]
         out["gateway_minus_floor_p50_ms"] = _median(gap)
         out["gateway_minus_floor_p50_range_ms"] = [min(gap), max(gap)] if gap else None
+        loaded_runs = by[f"gateway@{ROUND_LOAD}"]
+        calls = sum(x.get("count", 0) for x in loaded_runs)
+        out["gateway_shed_share"] = (
+            sum(x.get("shed", 0.0) for x in loaded_runs) / calls if calls else None
+        )
         out["gateway_over_floor_rps_per_core"] = _median(per_core)
         out["gateway_over_floor_rps_per_core_range"] = (
             [min(per_core), max(per_core)] if per_core else None
         )
         summary[label] = out
     return {"rounds": cfg.rounds, "duration_s": d, "summary": summary, "runs": runs}
+
+
+def metrics_text(metrics_port: int) -> str:
+    """The gateway's /metrics page (loopback)."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.read().decode()  # type: ignore[no-any-return]
+
+
+def shed_total(metrics_port: int) -> float:
+    """Calls the gateway has shed so far (``liveness_gateway_shed_total``, every cause): a
+    closed-loop caller sends the next call at once, so shed calls take gateway CPU without
+    adding to its RPS."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics_text(metrics_port).splitlines()
+        if line.startswith("liveness_gateway_shed_total{")
+    )
 
 
 def _median(values: list[Any]) -> float | None:
@@ -1047,8 +1076,8 @@ def _rounds_markdown(rounds: dict[str, Any]) -> list[str]:
         f"Under load ({load} in flight, closed loop; medians of the same rounds):",
         "",
         "| payload | gateway RPS | gateway RPS / core | floor RPS | floor RPS / core "
-        "| gateway/floor RPS per core (range) |",
-        "|---|---|---|---|---|---|",
+        "| gateway/floor RPS per core (range) | gateway calls shed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, s in rounds["summary"].items():
         g, f = s[f"gateway@{load}"], s[f"floor@{load}"]
@@ -1056,8 +1085,16 @@ def _rounds_markdown(rounds: dict[str, Any]) -> list[str]:
             f"| {label} | {_f(g['rps'])} | {_f(g['rps_per_core'])} | {_f(f['rps'])} "
             f"| {_f(f['rps_per_core'])} "
             f"| {_f(s['gateway_over_floor_rps_per_core'], '{:.0%}')} "
-            f"({span(s['gateway_over_floor_rps_per_core_range'], '{:.0%}')}) |"
+            f"({span(s['gateway_over_floor_rps_per_core_range'], '{:.0%}')}) "
+            f"| {_f(s.get('gateway_shed_share'), '{:.1%}')} |"
         )
+    lines += [
+        "",
+        "Shed: calls the gateway refused at once (its adaptive vendor concurrency limit, "
+        'README "Vendor concurrency"), as a share of the calls ghz sent it in those runs; '
+        "the floor has no limit. A closed-loop caller resends at once, so shed calls spend "
+        "gateway CPU without adding to its RPS.",
+    ]
     return [*lines, ""]
 
 

@@ -50,6 +50,7 @@ from run import (  # bench/ is not a package
     detect_request_bin,
     free_port,
     ghz_report,
+    metrics_text,
     process,
     start_gateway,
     wait_port,
@@ -139,9 +140,7 @@ def get_json(url: str) -> Any:
 def gauges(metrics_port: int) -> dict[str, Any]:
     """The gateway's vendor concurrency limits, shed counts and the latency of the vendor's
     answers as the gateway measured them (histogram buckets: upper bounds), from /metrics."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        text = resp.read().decode()
+    text = metrics_text(metrics_port)
     found: dict[str, Any] = {}
     buckets: list[tuple[float, float]] = []
     for line in text.splitlines():
