@@ -129,6 +129,29 @@ def cpu_seconds(pid: int) -> float:
     return total / CLK_TCK
 
 
+THREAD_KINDS = ("loop", "python", "grpc")
+"""How :func:`thread_cpu` sorts a server's threads: the main thread, where the asyncio loop
+runs the handlers; the other Python threads (under load, grpc.aio's completion-queue poller);
+and gRPC core's own threads (its EventEngine, which does the socket work)."""
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of the threads of ``pid`` (and its workers), by :data:`THREAD_KINDS`."""
+    out = dict.fromkeys(THREAD_KINDS, 0.0)
+    for p in tree(pid):
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                if task.name == str(p):
+                    kind = "loop"
+                elif (task / "comm").read_text().startswith("python"):
+                    kind = "python"
+                else:
+                    kind = "grpc"
+                out[kind] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def status_kb(pid: int, key: str) -> list[int]:
     values = []
     for p in tree(pid):
@@ -503,6 +526,7 @@ def rounds(
                 else:
                     pid, port = targets[name]
                     shed_before = shed_total(gateway_metrics_port) if name == "gateway" else 0.0
+                    threads_before = thread_cpu(pid)
                     res, cores, _ = measured(
                         pid,
                         lambda port=port, conc=conc, body=grpc_bin: ghz(
@@ -514,6 +538,9 @@ def rounds(
                     res["cores"] = cores
                     res["cpu_ms_per_call"] = cores / res["rps"] * 1000 if res["rps"] else None
                     res["rps_per_core"] = res["rps"] / cores if cores else None
+                    res["cpu_ms_by_thread"] = _by_thread(
+                        threads_before, thread_cpu(pid), res["cpu_ms_per_call"]
+                    )
                 runs[label][f"{name}@{conc}"].append(res)
     summary: dict[str, Any] = {}
     for label in labels:
@@ -526,6 +553,10 @@ def rounds(
             }
             p50s = [x["p50_ms"] for x in results if x.get("p50_ms") is not None]
             out[key]["p50_range_ms"] = [min(p50s), max(p50s)] if p50s else None
+            out[key]["cpu_ms_by_thread"] = {
+                kind: _median([(x.get("cpu_ms_by_thread") or {}).get(kind) for x in results])
+                for kind in THREAD_KINDS
+            }
         gap = [
             g["p50_ms"] - f["p50_ms"]
             for g, f in zip(by["gateway@1"], by["floor@1"], strict=True)
@@ -549,6 +580,17 @@ def rounds(
         )
         summary[label] = out
     return {"rounds": cfg.rounds, "duration_s": d, "summary": summary, "runs": runs}
+
+
+def _by_thread(
+    before: dict[str, float], after: dict[str, float], cpu_ms_per_call: float | None
+) -> dict[str, float] | None:
+    """The run's CPU per call split by thread kind, in proportion to each kind's CPU."""
+    spent = {kind: after[kind] - before[kind] for kind in THREAD_KINDS}
+    total = sum(spent.values())
+    if not total or cpu_ms_per_call is None:
+        return None
+    return {kind: cpu_ms_per_call * spent[kind] / total for kind in THREAD_KINDS}
 
 
 def metrics_text(metrics_port: int) -> str:
@@ -1094,7 +1136,20 @@ def _rounds_markdown(rounds: dict[str, Any]) -> list[str]:
         'README "Vendor concurrency"), as a share of the calls ghz sent it in those runs; '
         "the floor has no limit. A closed-loop caller resends at once, so shed calls spend "
         "gateway CPU without adding to its RPS.",
+        "",
+        "CPU per call under load by thread (ms; medians of the same rounds): the event loop "
+        "(the main thread, where the handlers run), the other Python threads (grpc.aio's "
+        "completion-queue poller) and gRPC core's threads (its EventEngine: the sockets).",
+        "",
+        "| payload | server | event loop | other Python threads | gRPC core threads | all |",
+        "|---|---|---|---|---|---|",
     ]
+    for label, s in rounds["summary"].items():
+        for name in ("gateway", "floor"):
+            fig = s[f"{name}@{load}"]
+            by = fig.get("cpu_ms_by_thread") or {}
+            cells = " | ".join(_f(by.get(kind), "{:.3f}") for kind in THREAD_KINDS)
+            lines.append(f"| {label} | {name} | {cells} | {_f(fig['cpu_ms_per_call'], '{:.3f}')} |")
     return [*lines, ""]
 
 
