@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import grpc
 from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
@@ -19,7 +18,7 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from grpc_status import rpc_status
 from prometheus_client import CollectorRegistry, ProcessCollector
 
-from liveness_gateway import audit, errors, readyfile, wire
+from liveness_gateway import audit, errors, http1, readyfile, wire
 from liveness_gateway.audit import query as audit_query
 from liveness_gateway.auth import ANONYMOUS, UNKNOWN_CALLER, CallerAuth, load_callers
 from liveness_gateway.config import MAX_GRPC_MESSAGE_BYTES, ConfigError, GatewayConfig
@@ -29,7 +28,7 @@ from liveness_gateway.servicer import LivenessServicer
 from liveness_gateway.state import StateStore, open_store
 from liveness_gateway.tls import server_credentials
 from liveness_gateway.tracing import Tracing
-from liveness_gateway.transport import Transport, VendorTransport, new_session
+from liveness_gateway.transport import Transport, VendorTransport, new_client
 from liveness_gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -157,8 +156,8 @@ class RunningGateway:
 
     server: grpc.aio.Server
     port: int
-    session: aiohttp.ClientSession | None
-    """The vendor session, when the gateway made its own transport."""
+    session: http1.Client | None
+    """The vendor client, when the gateway made its own transport."""
     health: health.aio.HealthServicer
     config: GatewayConfig
     metrics: Metrics
@@ -176,7 +175,8 @@ class RunningGateway:
         return f"127.0.0.1:{self.port}"
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Drain: NOT_SERVING first, then let in-flight RPCs finish, then close the session."""
+        """Drain: NOT_SERVING first, then let in-flight RPCs finish, then close the vendor
+        client."""
         if self.config.ready_file:
             readyfile.remove(self.config.ready_file)
         await self.health.enter_graceful_shutdown()
@@ -235,7 +235,7 @@ async def start(
     credentials = server_credentials(config.tls) if config.tls is not None else None
     session = None
     if transport is None:
-        session = new_session()
+        session = new_client()
         transport = VendorTransport(session)
     tracing = Tracing(config.tracing) if config.tracing is not None else None
     interceptors: list[grpc.aio.ServerInterceptor] = [
@@ -325,7 +325,7 @@ async def start(
         log.info("gRPC on %s uses %s", address, mode)
     if auth is None:
         log.warning("caller authentication is OFF: any client may call (set a callers file)")
-    # The vendor session is up and the port is bound: ready.
+    # The vendor client is up and the port is bound: ready.
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningGateway(

@@ -1,11 +1,11 @@
 """The one place that talks HTTP to vendors: sends a VendorRequest, returns a VendorReply.
 
 :class:`Transport` is the seam below :class:`~liveness_gateway.upstream.Upstream`:
-:class:`VendorTransport` speaks HTTP over aiohttp; :class:`InMemoryTransport` hands each
-request to a Python function, so that retries, breakers, shedding and deadlines are tested
-without sockets (as httpx's ``MockTransport`` does). Transport failures become
-:class:`~liveness_gateway.errors.GatewayError` here, the same way for both; what the reply
-*says* is interpreted by the vendor modules.
+:class:`VendorTransport` speaks HTTP/1.1 (:mod:`~liveness_gateway.http1`);
+:class:`InMemoryTransport` hands each request to a Python function, so that retries,
+breakers, shedding and deadlines are tested without sockets (as httpx's ``MockTransport``
+does). Transport failures become :class:`~liveness_gateway.errors.GatewayError` here, the
+same way for both; what the reply *says* is interpreted by the vendor modules.
 """
 
 from __future__ import annotations
@@ -15,81 +15,48 @@ import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
-from aiohttp import hdrs
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.payload import Payload
-
-from liveness_gateway import errors
+from liveness_gateway import errors, http1
 from liveness_gateway.vendors.base import VendorReply, VendorRequest
 
 log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 3.0
 _USER_AGENT = "liveness-gateway"
-_WRITE_SLICE_BYTES = 256 * 1024
 # Bodies up to this size are sent as one bytes object, like a plain POST (see build_body).
-_ONE_PIECE_BYTES = _WRITE_SLICE_BYTES
+_ONE_PIECE_BYTES = 256 * 1024
 # The boundary of every one-piece body, unless a part contains it (build_body checks).
 _PROCESS_BOUNDARY = secrets.token_hex(16)
 _PROCESS_CONTENT_TYPE = f"multipart/form-data; boundary={_PROCESS_BOUNDARY}"
 
 
-def new_session() -> aiohttp.ClientSession:
-    """The process' one vendor session: pooled keep-alive connections, no cookies."""
-    # No pool-wide limit: a shared cap would queue one vendor's calls behind the other's
-    # hung ones. Each vendor's concurrency is capped (and shed, never queued) upstream.
-    connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        headers={"User-Agent": _USER_AGENT},
-        raise_for_status=False,
-        auto_decompress=True,
-    )
+def new_client() -> http1.Client:
+    """The process' one vendor client: pooled keep-alive connections, no limit of its own
+    (a shared cap would queue one vendor's calls behind the other's hung ones; each vendor's
+    concurrency is capped, and shed, upstream)."""
+    return http1.Client(user_agent=_USER_AGENT)
 
 
-class MultipartBody(Payload):
-    """A multipart/form-data body written as its chunks: the liveness data is never copied.
+@dataclass(frozen=True, slots=True)
+class MultipartBody:
+    """A multipart/form-data body as its pieces, sent in order: the caller's liveness data is
+    one of them, never copied (up to ``_ONE_PIECE_BYTES``, the whole body is one piece)."""
 
-    aiohttp's ``FormData`` gives the same bytes on the wire but builds a writer, a payload
-    and a header dict per part on every call; the gateway's forms are small and fixed, so
-    the part headers are rendered once into a few byte strings around the caller's data.
-    """
+    chunks: Sequence[bytes | memoryview]
+    boundary: str
 
-    def __init__(self, chunks: Sequence[bytes | memoryview], boundary: str) -> None:
-        super().__init__(chunks, content_type=_content_type(boundary))
-        self._chunks = chunks
-        total = 0
-        for chunk in chunks:
-            total += len(chunk)
-        self._total = self._size = total
+    @property
+    def content_type(self) -> str:
+        return _content_type(self.boundary)
 
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return b"".join(self._chunks).decode(encoding, errors)
+    @property
+    def size(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks)
 
-    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return b"".join(self._chunks)
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(
-        self, writer: AbstractStreamWriter, content_length: int | None
-    ) -> None:
-        left = self._total if content_length is None else min(content_length, self._total)
-        for chunk in self._chunks:
-            view = memoryview(chunk)[:left]
-            left -= len(view)
-            # Slices, so that the writer drains between them: asyncio copies whatever the
-            # socket does not take at once into its own buffer, which for a 5 MB payload
-            # would be a second copy of it per request in flight.
-            for start in range(0, len(view), _WRITE_SLICE_BYTES):
-                await writer.write(view[start : start + _WRITE_SLICE_BYTES])
-            if left <= 0:
-                return
+    def as_bytes(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 def _content_type(boundary: str) -> str:
@@ -107,13 +74,14 @@ def build_body(request: VendorRequest, boundary: str | None = None) -> Multipart
     """The request's parts as one multipart/form-data body.
 
     Up to ``_ONE_PIECE_BYTES`` of data, the body is one ``bytes`` object (one copy of the
-    data), which aiohttp writes with the request head in one ``send``: written as pieces,
+    data), written with the request head in one ``send``: written as pieces,
     each went out as its own TCP segment and the vendor's server woke up for each. Such a
     body uses the process' boundary, checked: if any part contains it, a fresh random one is
     drawn. A new boundary per request was a new Content-Type header per request, and servers
     that cache parsed headers (aiohttp's parses each new one with the email package, ~0.2 ms)
     paid that on every call. Larger bodies are written as slices around the caller's data,
-    never copied, with a fresh random boundary (scanning them would cost more than it saves).
+    never copied (the client writes them in slices), with a fresh random boundary (scanning
+    them would cost more than it saves).
     """
     # The parts as the text cache sees them (names, text values, filenames) and the bytes
     # values that go between the rendered texts: one pass, no generators (the hot path).
@@ -219,71 +187,53 @@ def _too_large(request: VendorRequest, http_status: int) -> errors.GatewayError:
 
 
 class VendorTransport:
-    """Sends vendor requests over a shared aiohttp session, reading at most the endpoint's
-    largest legitimate reply."""
+    """Sends vendor requests over the process' pooled HTTP/1.1 connections
+    (:mod:`~liveness_gateway.http1`), reading at most the endpoint's largest legitimate
+    reply."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
+    def __init__(self, client: http1.Client) -> None:
+        self._client = client
 
     async def send(
         self, request: VendorRequest, *, timeout_s: float, caller_bound: bool
     ) -> VendorReply:
         """POST the request; ``caller_bound`` says the timeout is the caller's deadline."""
-        # Connecting gets at most half the budget: a connection that never completes is then
-        # told apart (nothing sent, safe to retry) from a vendor that is slow to answer.
-        timeout = aiohttp.ClientTimeout(
-            total=timeout_s, sock_connect=min(_CONNECT_TIMEOUT_S, timeout_s / 2)
-        )
+        body = build_body(request)
         try:
-            async with self._session.post(
+            # Connecting gets at most half the budget: a connection that never completes is
+            # then told apart (nothing sent, safe to retry) from a vendor slow to answer.
+            reply = await self._client.post(
                 request.url,
-                data=build_body(request),
-                headers=dict(request.headers),
-                timeout=timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await self._read_capped(request, resp)
-                return VendorReply(
-                    vendor=request.vendor,
-                    http_status=resp.status,
-                    body=body,
-                    retry_after=resp.headers.get("Retry-After"),
-                )
-        except aiohttp.ConnectionTimeoutError:
-            # The connection never completed (a subclass of TimeoutError): nothing was sent.
+                body.chunks,
+                content_type=body.content_type,
+                headers=request.headers,
+                timeout_s=timeout_s,
+                connect_timeout_s=min(_CONNECT_TIMEOUT_S, timeout_s / 2),
+                max_reply_bytes=request.max_reply_bytes,
+            )
+        except http1.ConnectTimeoutError:
             log.info("vendor %s connect timed out", request.vendor)
+            raise errors.unreachable(request.vendor, never_sent=True) from None
+        except http1.ConnectError as exc:
+            # The TCP (or TLS) connection was never made: nothing was sent.
+            log.info("vendor %s connect failed: %s", request.vendor, exc)
             raise errors.unreachable(request.vendor, never_sent=True) from None
         except TimeoutError:
             raise _timed_out(request, caller_bound) from None
-        except aiohttp.ClientConnectorError as exc:
-            # The TCP (or TLS) connection was never made: nothing was sent.
-            log.info("vendor %s connect failed: %s", request.vendor, type(exc).__name__)
-            raise errors.unreachable(request.vendor, never_sent=True) from None
-        except aiohttp.ClientPayloadError:
+        except http1.ReplyTooLargeError as exc:
+            raise _too_large(request, exc.status) from None
+        except http1.BodyError as exc:
+            log.info("vendor %s reply body: %s", request.vendor, exc)
             raise errors.bad_reply(request.vendor, "the reply body was cut short") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            log.info("vendor %s unreachable: %s", request.vendor, type(exc).__name__)
+        except (http1.HTTPError, OSError) as exc:
+            log.info("vendor %s unreachable: %s", request.vendor, exc)
             raise errors.unreachable(request.vendor) from None
-
-    async def _read_capped(self, request: VendorRequest, resp: aiohttp.ClientResponse) -> bytes:
-        cap = request.max_reply_bytes
-        if resp.content_length is not None and resp.content_length > cap:
-            resp.close()
-            raise _too_large(request, resp.status)
-        if resp.content_length is not None and hdrs.CONTENT_ENCODING not in resp.headers:
-            # Announced, within the cap and not compressed: aiohttp stops at the announced
-            # length, so one read is bounded, without a loop of awaits over the pieces. A
-            # compressed reply is counted as it is decompressed, below.
-            return await resp.read()
-        chunks: list[bytes | memoryview] = []
-        total = 0
-        async for chunk in resp.content.iter_any():
-            total += len(chunk)
-            if total > cap:
-                resp.close()
-                raise _too_large(request, resp.status)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return VendorReply(
+            vendor=request.vendor,
+            http_status=reply.status,
+            body=reply.body,
+            retry_after=reply.retry_after,
+        )
 
 
 Handler = Callable[[VendorRequest], Awaitable[VendorReply]]
@@ -326,5 +276,5 @@ __all__ = [
     "Transport",
     "VendorTransport",
     "build_body",
-    "new_session",
+    "new_client",
 ]

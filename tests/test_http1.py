@@ -1,0 +1,357 @@
+"""The vendor calls' HTTP/1.1 client against scripted servers on loopback: what it sends,
+when it reuses a connection, and how each way a reply can go wrong is reported."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import ssl
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from liveness_gateway import http1
+
+from tests.pki import Authority
+
+Script = Callable[["Exchange"], Awaitable[None]]
+
+
+@dataclass
+class Exchange:
+    """One request as the server read it, and the connection to answer on."""
+
+    head: bytes
+    body: bytes
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    number: int  # of the request on its connection, from 1
+
+
+@dataclass
+class Server:
+    url: str
+    connections: int = 0
+    requests: list[Exchange] = field(default_factory=list)
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head, await reader.readexactly(length)
+
+
+@asynccontextmanager
+async def scripted(script: Script, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
+    """A server that reads each request whole and lets ``script`` answer it (or not)."""
+    server = Server("")
+    writers: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server.connections += 1
+        writers.append(writer)
+        number = 0
+        try:
+            while (request := await _read_request(reader)) is not None:
+                number += 1
+                exchange = Exchange(*request, reader, writer, number)
+                server.requests.append(exchange)
+                await script(exchange)
+                if writer.is_closing():
+                    return
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    scheme = "https" if tls else "http"
+    server.url = f"{scheme}://127.0.0.1:{listener.sockets[0].getsockname()[1]}/detect?x=1"
+    try:
+        yield server
+    finally:
+        listener.close()
+        for writer in writers:
+            writer.close()
+        await listener.wait_closed()
+
+
+def ok(body: bytes = b'{"status": "OK"}', *headers: str) -> bytes:
+    head = "".join(f"{h}\r\n" for h in headers)
+    return b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (head.encode(), len(body), body)
+
+
+def answer(raw: bytes, *, close: bool = False) -> Script:
+    async def script(exchange: Exchange) -> None:
+        exchange.writer.write(raw)
+        await exchange.writer.drain()
+        if close:
+            exchange.writer.close()
+
+    return script
+
+
+async def post(
+    client: http1.Client, server: Server, body: bytes = b"data", **overrides: object
+) -> http1.Reply:
+    options: dict[str, object] = {
+        "content_type": "application/octet-stream",
+        "headers": {"X-Api-Id": "id-1"},
+        "timeout_s": 5.0,
+        "connect_timeout_s": 2.0,
+        "max_reply_bytes": 1024,
+        **overrides,
+    }
+    return await client.post(server.url, [body[:3], body[3:]], **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[http1.Client]:
+    client = http1.Client(user_agent="liveness-gateway-test")
+    yield client
+    await client.close()
+
+
+async def test_the_request_is_what_was_asked_for(client: http1.Client) -> None:
+    async with scripted(answer(ok(b"{}", "Retry-After: 7"))) as server:
+        reply = await post(client, server, b"x" * 5000)
+    assert (reply.status, reply.body, reply.retry_after) == (200, b"{}", "7")
+    request = server.requests[0]
+    lines = request.head.decode().split("\r\n")
+    assert lines[0] == "POST /detect?x=1 HTTP/1.1"
+    port = server.url.split(":")[2].split("/")[0]
+    assert {
+        f"Host: 127.0.0.1:{port}",
+        "User-Agent: liveness-gateway-test",
+        "Content-Type: application/octet-stream",
+        "Content-Length: 5000",
+        "X-Api-Id: id-1",
+    } <= set(lines)
+    assert request.body == b"x" * 5000
+
+
+async def test_a_large_body_arrives_whole(client: http1.Client) -> None:
+    """Past one write, the body goes out in slices as the socket takes them."""
+    data = bytes(range(256)) * (5 * 4096)  # 5 MiB
+
+    async def digest(exchange: Exchange) -> None:
+        exchange.writer.write(ok(hashlib.sha256(exchange.body).hexdigest().encode()))
+
+    async with scripted(digest) as server:
+        reply = await post(client, server, data, max_reply_bytes=100)
+    assert reply.body == hashlib.sha256(data).hexdigest().encode()
+
+
+async def test_keep_alive_reuses_one_connection(client: http1.Client) -> None:
+    async with scripted(answer(ok())) as server:
+        for _ in range(3):
+            assert (await post(client, server)).status == 200
+    assert (server.connections, [r.number for r in server.requests]) == (1, [1, 2, 3])
+
+
+async def test_connection_close_is_honoured(client: http1.Client) -> None:
+    async with scripted(answer(ok(b"{}", "Connection: close"))) as server:
+        for _ in range(2):
+            assert (await post(client, server)).body == b"{}"
+    assert server.connections == 2
+
+
+async def test_an_idle_connection_past_the_keep_alive_time_is_not_reused() -> None:
+    client = http1.Client(user_agent="t", keepalive_s=0.05)
+    try:
+        async with scripted(answer(ok())) as server:
+            await post(client, server)
+            await post(client, server)  # at once: reused
+            await asyncio.sleep(0.1)
+            await post(client, server)
+        assert server.connections == 2
+    finally:
+        await client.close()
+
+
+async def test_a_connection_the_vendor_closed_while_idle_is_not_reused(
+    client: http1.Client,
+) -> None:
+    async with scripted(answer(ok(), close=True)) as server:  # closes without saying so
+        for _ in range(3):
+            await post(client, server)
+            await asyncio.sleep(0.02)  # the FIN arrives
+    assert server.connections == 3
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # announced, chunked, and gzip that inflates past the cap (a bomb of 1 MiB of zeros)
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"400\r\n"
+        + b"a" * 1024
+        + b"\r\n"
+        + b"1\r\nb\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(gzip.compress(b"0" * 2**20)), gzip.compress(b"0" * 2**20)),
+    ],
+    ids=["announced", "chunked", "gzip-bomb"],
+)
+async def test_a_reply_past_the_cap_is_refused(client: http1.Client, raw: bytes) -> None:
+    async with scripted(answer(raw)) as server:
+        with pytest.raises(http1.ReplyTooLargeError) as caught:
+            await post(client, server)
+        assert caught.value.status == 200
+    assert client.connections == 0  # the rest of that reply is not read: dropped
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_compressed_replies_are_inflated(client: http1.Client, encoding: str) -> None:
+    text = b'{"status": "OK", "score": 0.5}' * 20
+    packed = gzip.compress(text) if encoding == "gzip" else zlib.compress(text)
+    async with scripted(answer(ok(packed, f"Content-Encoding: {encoding}"))) as server:
+        reply = await post(client, server)
+        assert reply.body == text
+        assert (await post(client, server)).body == text  # and the connection is reusable
+    assert server.connections == 1
+
+
+_OK = b"HTTP/1.1 200 OK\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "failure"),
+    [
+        (_OK + b"Content-Length: 100\r\n\r\n0123456789", http1.BodyError),
+        (_OK + b"Transfer-Encoding: chunked\r\n\r\n5\r\nab", http1.BodyError),
+        (_OK + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", http1.BodyError),
+        (_OK + b"Content-Encoding: br\r\nContent-Length: 2\r\n\r\n{}", http1.BodyError),
+        (_OK + b"Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope", http1.BodyError),
+        (_OK + b"Content-Length: 10\r\n\r\n", http1.BodyError),
+        (b"", http1.DisconnectedError),
+        (b"HTTP/1.1 20", http1.DisconnectedError),
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", http1.MalformedReplyError),
+        (_OK + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", http1.MalformedReplyError),
+    ],
+    ids=[
+        "cut-short", "chunk-cut-short", "bad-chunk", "unknown-encoding", "corrupt-gzip",
+        "no-body", "closed-before-reply", "closed-in-head", "not-http", "two-lengths",
+    ],
+)  # fmt: skip
+async def test_each_broken_reply_is_reported_and_the_connection_dropped(
+    client: http1.Client, raw: bytes, failure: type[http1.HTTPError]
+) -> None:
+    async with scripted(answer(raw, close=True)) as server:
+        with pytest.raises(failure):
+            await post(client, server)
+    assert client.connections == 0  # nothing kept
+
+
+async def test_a_reply_delimited_by_the_end_of_the_connection(client: http1.Client) -> None:
+    async with scripted(answer(b"HTTP/1.1 200 OK\r\n\r\n{}", close=True)) as server:
+        assert (await post(client, server)).body == b"{}"
+        assert (await post(client, server)).body == b"{}"
+    assert server.connections == 2
+
+
+async def test_an_interim_reply_is_skipped(client: http1.Client) -> None:
+    raw = b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n" + ok(b"{}")
+    async with scripted(answer(raw)) as server:
+        reply = await post(client, server)
+        assert (reply.status, reply.body) == (200, b"{}")
+        assert (await post(client, server)).status == 200
+    assert server.connections == 1
+
+
+async def test_bytes_nobody_asked_for_end_the_connection(client: http1.Client) -> None:
+    async def extra(exchange: Exchange) -> None:
+        exchange.writer.write(ok(b"{}") + b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+
+    async with scripted(extra) as server:
+        await post(client, server)
+        await asyncio.sleep(0.02)
+        assert (await post(client, server)).body == b"{}"
+    assert server.connections == 2
+
+
+async def test_the_total_timeout_and_cancellation_drop_the_connection(
+    client: http1.Client,
+) -> None:
+    async def late(exchange: Exchange) -> None:
+        if exchange.number == 1:
+            await asyncio.sleep(0.5)  # past the first call's timeout
+        exchange.writer.write(ok())
+
+    async with scripted(late) as server:
+        with pytest.raises(TimeoutError):
+            await post(client, server, timeout_s=0.1)
+        task = asyncio.create_task(post(client, server))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await post(client, server)).status == 200  # a fresh connection, not the late one
+    assert server.connections in (2, 3)  # the cancelled call may not have connected yet
+    assert [r.number for r in server.requests][-1] == 1
+
+
+async def test_nothing_listening_is_a_connect_error(client: http1.Client) -> None:
+    async with scripted(answer(ok())) as server:
+        url = server.url
+    with pytest.raises(http1.ConnectError):
+        await client.post(
+            url, [b"x"], content_type="a/b", headers={}, timeout_s=2,
+            connect_timeout_s=1, max_reply_bytes=10,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-Id": "a\r\nX-Injected: 1"}, {"X-Id": "a\nb"}, {"Bad Name": "v"}, {"X-Id": "\0"}]
+)
+async def test_a_header_that_would_break_the_request_is_refused(
+    client: http1.Client, headers: dict[str, str]
+) -> None:
+    async with scripted(answer(ok())) as server:
+        with pytest.raises(ValueError, match="header"):
+            await post(client, server, headers=headers)
+    assert server.connections == 0
+
+
+async def test_a_closed_client_refuses_and_closes_its_connections() -> None:
+    client = http1.Client(user_agent="t")
+    async with scripted(answer(ok())) as server:
+        await post(client, server)
+        await client.close()
+        with pytest.raises(http1.ConnectError):
+            await post(client, server)
+    assert client.connections == 0
+
+
+async def test_tls_is_verified_against_the_trusted_authorities(tmp_path: Path) -> None:
+    """A vendor's certificate from an authority the client trusts: served and reused; from
+    one it does not (the default trust store): no connection, nothing sent."""
+    authority = Authority("vendor-ca")
+    cert, key = authority.issue("vendor", server=True).write(tmp_path, "vendor")
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    trusting = ssl.create_default_context(cadata=authority.pem.decode())
+    client = http1.Client(user_agent="t", ssl_context=trusting)
+    try:
+        async with scripted(answer(ok(b"{}")), tls=served) as server:
+            assert (await post(client, server)).body == b"{}"
+            assert (await post(client, server)).body == b"{}"
+            assert server.connections == 1
+            default = http1.Client(user_agent="t")
+            with pytest.raises(http1.ConnectError):
+                await post(default, server)
+            await default.close()
+        assert len(server.requests) == 2
+    finally:
+        await client.close()
