@@ -4,8 +4,10 @@ when it reuses a connection, and how each way a reply can go wrong is reported."
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import hashlib
+import itertools
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from liveness_gateway import http1
 
 from tests.pki import Authority
@@ -355,3 +359,102 @@ async def test_tls_is_verified_against_the_trusted_authorities(tmp_path: Path) -
         assert len(server.requests) == 2
     finally:
         await client.close()
+
+
+class _Wire(asyncio.Transport):
+    """The connection's transport, in memory: what the client writes is kept, and the test
+    hands it the reply in the pieces it chooses (TCP may cut a reply anywhere)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = bytearray()
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.sent += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
+
+
+_TEXT = b'{"status": "OK", "score": 0.25, "pad": "' + b"p" * 300 + b'"}'
+_GZ = gzip.compress(_TEXT)
+_REPLIES = {
+    "length": ok(_TEXT),
+    "chunked": _OK + b"Transfer-Encoding: chunked\r\n\r\n"
+    + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (_TEXT[:7], _TEXT[7:200], _TEXT[200:]))
+    + b"0\r\n\r\n",
+    "gzip-chunked": _OK + b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + b"%x\r\n%s\r\n0\r\n\r\n" % (len(_GZ), _GZ),
+    "interim": b"HTTP/1.1 100 Continue\r\n\r\n" + ok(_TEXT),
+    "until-close": _OK + b"\r\n" + _TEXT,
+}  # fmt: skip
+
+
+@given(
+    form=st.sampled_from(sorted(_REPLIES)),
+    cuts=st.lists(st.integers(min_value=1, max_value=len(_REPLIES["gzip-chunked"])), max_size=8),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_reply_cut_anywhere_reads_the_same(form: str, cuts: list[int]) -> None:
+    raw = _REPLIES[form]
+    points = sorted({0, len(raw), *(c for c in cuts if c < len(raw))})
+
+    async def exchange() -> http1.Reply:
+        connection = http1._Connection(asyncio.get_running_loop())
+        wire = _Wire()
+        connection.connection_made(wire)
+        pending = asyncio.ensure_future(connection.exchange(b"HEAD\r\n\r\n", [b"body"], 4, 4096))
+        await asyncio.sleep(0)
+        assert wire.sent == b"HEAD\r\n\r\nbody"
+        for start, end in itertools.pairwise(points):
+            connection.data_received(raw[start:end])
+        if form == "until-close":
+            connection.connection_lost(None)
+        reply = await pending
+        assert connection.reusable == (form != "until-close")
+        return reply
+
+    reply = asyncio.run(exchange())
+    assert (reply.status, reply.body) == (200, _TEXT)
+
+
+async def test_a_call_given_up_while_its_body_is_sent_leaves_nothing_behind(
+    client: http1.Client,
+) -> None:
+    """A vendor that stops reading: the body waits for the socket, the timeout ends the
+    call, the connection is closed, and its pending reply is not left to be logged as
+    "exception never retrieved" when the close fails it."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    stalled = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        await stalled.wait()  # reads nothing more
+        writer.close()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+    try:
+        with pytest.raises(TimeoutError):
+            await client.post(
+                url, [b"x" * (32 * 2**20)], content_type="a/b", headers={}, timeout_s=0.3,
+                connect_timeout_s=1, max_reply_bytes=10,
+            )  # fmt: skip
+        assert client.connections == 0
+        await asyncio.sleep(0.05)
+        gc.collect()
+        await asyncio.sleep(0)
+        assert reported == []
+    finally:
+        stalled.set()
+        listener.close()
+        loop.set_exception_handler(None)

@@ -154,7 +154,10 @@ class _Connection(asyncio.Protocol):
 
     # --- the exchange ----------------------------------------------------------------------
 
-    async def exchange(self, head: bytes, body: Sequence[bytes | memoryview], cap: int) -> Reply:
+    async def exchange(
+        self, head: bytes, body: Sequence[bytes | memoryview], size: int, cap: int
+    ) -> Reply:
+        """Send ``head`` and ``body`` (``size`` bytes) and wait for the reply."""
         transport = self._transport
         if transport is None or self.closed:
             raise DisconnectedError("the connection is closed")
@@ -162,24 +165,39 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         waiter: asyncio.Future[Reply] = self._loop.create_future()
         self._waiter = waiter
-        size = sum(len(chunk) for chunk in body)
-        if size <= _ONE_WRITE_BYTES:
-            # One write, so one segment for a small request: the vendor wakes up once.
-            transport.write(b"".join((head, *body)))
-        else:
-            transport.write(head)
-            for chunk in body:
-                view = memoryview(chunk)
-                for start in range(0, len(view), _WRITE_SLICE_BYTES):
-                    if waiter.done() or self.closed:
-                        break  # answered (or broken) before the body was all sent
-                    # In slices, waiting for the socket between them: asyncio copies what
-                    # the socket does not take into its buffer, a second copy otherwise.
-                    transport.write(view[start : start + _WRITE_SLICE_BYTES])
-                    if self._paused:
-                        self._drain = self._loop.create_future()
-                        await self._drain
-        return await waiter
+        try:
+            if size <= _ONE_WRITE_BYTES:
+                # One write, so one segment for a small request: the vendor wakes up once.
+                transport.write(b"".join((head, *body)))
+            else:
+                await self._write_slices(transport, head, body, waiter)
+            return await waiter
+        finally:
+            # Cancelled or timed out while writing: the reply is nobody's now (the connection
+            # is closed by the client), and a failure set on it later must not be logged as
+            # never retrieved.
+            if not waiter.done():
+                waiter.cancel()
+
+    async def _write_slices(
+        self,
+        transport: asyncio.Transport,
+        head: bytes,
+        body: Sequence[bytes | memoryview],
+        waiter: asyncio.Future[Reply],
+    ) -> None:
+        transport.write(head)
+        for chunk in body:
+            view = memoryview(chunk)
+            for start in range(0, len(view), _WRITE_SLICE_BYTES):
+                if waiter.done() or self.closed:
+                    return  # answered (or broken) before the body was all sent
+                # In slices, waiting for the socket between them: asyncio copies what the
+                # socket does not take into its own buffer, a second copy otherwise.
+                transport.write(view[start : start + _WRITE_SLICE_BYTES])
+                if self._paused:
+                    self._drain = self._loop.create_future()
+                    await self._drain
 
     # --- asyncio.Protocol ------------------------------------------------------------------
 
@@ -196,7 +214,7 @@ class _Connection(asyncio.Protocol):
             self._complete()  # a body delimited by the end of the connection
             return
         if self._headers_done:
-            self._fail(BodyError("the connection closed in the reply's body"))
+            self._fail(BodyError("the reply body was cut short"))
         else:
             self._fail(DisconnectedError("the connection closed before a reply"))
 
@@ -228,11 +246,13 @@ class _Connection(asyncio.Protocol):
             self._fail(MalformedReplyError("the vendor switched protocols"))
         except httptools.HttpParserError as exc:
             if self._failure is None:
+                # llhttp's reason (a fixed text such as "Invalid character in chunk size"),
+                # never the bytes themselves: they are the vendor's and go nowhere.
                 cause = str(exc) or type(exc).__name__
                 if self._headers_done:
-                    self._fail(BodyError(f"malformed reply body: {cause}"))
+                    self._fail(BodyError(f"the reply body is malformed ({cause})"))
                 else:
-                    self._fail(MalformedReplyError(f"not an HTTP/1.x reply: {cause}"))
+                    self._fail(MalformedReplyError(f"not an HTTP/1.x reply ({cause})"))
         if self._failure is not None:
             self._fail(self._failure)
 
@@ -266,7 +286,7 @@ class _Connection(asyncio.Protocol):
         elif self._encoding == b"deflate":
             self._inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS)
         elif self._encoding not in (b"", b"identity"):
-            self._failure = BodyError("unsupported Content-Encoding")
+            self._failure = BodyError("the reply has an unsupported Content-Encoding")
 
     def on_body(self, body: bytes) -> None:
         if self._failure is not None:
@@ -375,7 +395,7 @@ class Client:
             if connection is None:
                 connection = await self._connect(origin, connect_timeout_s)
             try:
-                reply = await connection.exchange(head, body, max_reply_bytes)
+                reply = await connection.exchange(head, body, length, max_reply_bytes)
             except BaseException:
                 self._discard(connection)
                 raise

@@ -223,8 +223,9 @@ class VendorTransport:
         except http1.ReplyTooLargeError as exc:
             raise _too_large(request, exc.status) from None
         except http1.BodyError as exc:
-            log.info("vendor %s reply body: %s", request.vendor, exc)
-            raise errors.bad_reply(request.vendor, "the reply body was cut short") from None
+            # The client's own words (fixed texts, no vendor bytes): cut short, badly framed,
+            # an unknown or corrupt encoding.
+            raise errors.bad_reply(request.vendor, str(exc)) from None
         except (http1.HTTPError, OSError) as exc:
             log.info("vendor %s unreachable: %s", request.vendor, exc)
             raise errors.unreachable(request.vendor) from None
