@@ -1192,7 +1192,7 @@ def main() -> int:
     parser.add_argument(
         "--otelcol", help="an OpenTelemetry Collector binary: adds the tracing off/1%%/100%% run"
     )
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 4, quick 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 6, quick 3)")
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin servers and load to separate cores"
     )
@@ -1213,7 +1213,7 @@ def main() -> int:
         scaling=not args.no_scaling,
         out=Path(args.out),
         otelcol=args.otelcol,
-        rounds=args.rounds or (3 if args.quick else 4),
+        rounds=args.rounds or (3 if args.quick else 6),
         round_duration_s=2.0 if args.quick else 3.0,
         server_prefix=("taskset", "-c", str(SERVER_CPU)) if pin else (),
         load_prefix=("taskset", "-c", str(LOAD_CPU)) if pin else (),
