@@ -6,8 +6,8 @@ vendor call there is with aiohttp: the multipart form the gateway sends, joined 
 ``bytes`` object, POSTed on a default ``aiohttp.ClientSession``, the reply read whole and
 its score taken; no validation, authentication, limits, breaker, retries, timeouts of its
 own, metrics or logging, and none of the gateway's transport. No gateway built on grpc.aio
-and aiohttp can cost less per call than the floor; the gateway minus the floor is what its
-policy and its transport cost.
+and aiohttp's client can cost less per call than the floor; the gateway minus the floor is
+what its policy and its transport cost (its transport, ``http1.py``, is not aiohttp's).
 """
 
 from __future__ import annotations

@@ -216,11 +216,19 @@ async def test_a_reply_past_the_cap_is_refused(client: http1.Client, raw: bytes)
     assert client.connections == 0  # the rest of that reply is not read: dropped
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate"])
 async def test_compressed_replies_are_inflated(client: http1.Client, encoding: str) -> None:
     text = b'{"status": "OK", "score": 0.5}' * 20
-    packed = gzip.compress(text) if encoding == "gzip" else zlib.compress(text)
-    async with scripted(answer(ok(packed, f"Content-Encoding: {encoding}"))) as server:
+    packed = {"gzip": gzip.compress, "deflate": zlib.compress, "raw deflate": _raw_deflate}[
+        encoding
+    ](text)
+    header = f"Content-Encoding: {encoding.split()[-1]}"
+    async with scripted(answer(ok(packed, header))) as server:
         reply = await post(client, server)
         assert reply.body == text
         assert (await post(client, server)).body == text  # and the connection is reusable
@@ -256,6 +264,12 @@ async def test_each_broken_reply_is_reported_and_the_connection_dropped(
         with pytest.raises(failure):
             await post(client, server)
     assert client.connections == 0  # nothing kept
+
+
+async def test_an_empty_compressed_body_is_empty(client: http1.Client) -> None:
+    async with scripted(answer(ok(b"", "Content-Encoding: gzip"))) as server:
+        reply = await post(client, server)
+    assert (reply.status, reply.body) == (200, b"")
 
 
 async def test_a_reply_delimited_by_the_end_of_the_connection(client: http1.Client) -> None:

@@ -125,6 +125,17 @@ _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _TARGET = re.compile(r"[\x21-\x7e]+")
 
 
+def _inflater(encoding: bytes, first: bytes) -> zlib._Decompress:
+    """A decompressor for ``encoding``, gzip or deflate. "deflate" is meant to be the zlib
+    format, but some servers send raw deflate (as aiohttp does, both are read): a zlib stream
+    opens with a header whose first byte names the method (8) and whose first two bytes are a
+    multiple of 31."""
+    if encoding != b"deflate":
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    zlib_header = len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+    return zlib.decompressobj(wbits=zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+
+
 class _Connection(asyncio.Protocol):
     """One connection and its llhttp parser; one exchange at a time."""
 
@@ -266,7 +277,8 @@ class _Connection(asyncio.Protocol):
             self._encoding = value.strip().lower()
         elif key == b"content-length":
             self._delimited = True
-            if value.strip().isdigit() and int(value) > self._cap:
+            length = value.strip()  # llhttp has checked the digits; 20 of them are > 2**64
+            if length.isdigit() and (len(length) > 19 or int(length) > self._cap):
                 self._failure = ReplyTooLargeError(self._parser.get_status_code())
         elif key == b"transfer-encoding":
             self._delimited = True
@@ -281,17 +293,15 @@ class _Connection(asyncio.Protocol):
             self._failure = None  # an interim reply: its headers say nothing of the final one
             return
         self._headers_done = True
-        if self._encoding in (b"gzip", b"x-gzip"):
-            self._inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        elif self._encoding == b"deflate":
-            self._inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS)
-        elif self._encoding not in (b"", b"identity"):
+        if self._encoding not in (b"", b"identity", b"gzip", b"x-gzip", b"deflate"):
             self._failure = BodyError("the reply has an unsupported Content-Encoding")
 
     def on_body(self, body: bytes) -> None:
-        if self._failure is not None:
+        if self._failure is not None or not body:
             return
-        if self._inflate is not None:
+        if self._encoding and self._encoding != b"identity":
+            if self._inflate is None:
+                self._inflate = _inflater(self._encoding, body)
             room = self._cap - self._size + 1
             try:
                 body = self._inflate.decompress(body, room)
@@ -313,13 +323,11 @@ class _Connection(asyncio.Protocol):
             self._complete()
 
     def _complete(self) -> None:
-        inflate = self._inflate
-        if inflate is not None:
-            if not inflate.eof:
-                self._failure = BodyError("the compressed reply is cut short")
-                self._fail(self._failure)
-                return
-            self._size += len(inflate.unused_data)  # bytes after the stream: not reply
+        inflate = self._inflate  # None also when the compressed body was empty
+        if inflate is not None and not inflate.eof:
+            self._failure = BodyError("the compressed reply is cut short")
+            self._fail(self._failure)
+            return
         waiter = self._waiter
         self._waiter = None
         if waiter is not None and not waiter.done():
