@@ -946,7 +946,15 @@ def versions(cfg: Cfg) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     pkgs: dict[str, str | None] = {}
-    for name in ("grpcio", "aiohttp", "protobuf", "prometheus-client", "uvloop", "orjson"):
+    for name in (
+        "grpcio",
+        "aiohttp",
+        "httptools",
+        "protobuf",
+        "prometheus-client",
+        "uvloop",
+        "orjson",
+    ):
         try:
             pkgs[name] = version(name)
         except PackageNotFoundError:
