@@ -4,11 +4,14 @@ when it reuses a connection, and how each way a reply can go wrong is reported."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 import hashlib
 import itertools
+import socket
 import ssl
+import struct
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -331,7 +334,16 @@ async def test_nothing_listening_is_a_connect_error(client: http1.Client) -> Non
 
 
 @pytest.mark.parametrize(
-    "headers", [{"X-Id": "a\r\nX-Injected: 1"}, {"X-Id": "a\nb"}, {"Bad Name": "v"}, {"X-Id": "\0"}]
+    "headers",
+    [
+        {"X-Id": "a\r\nX-Injected: 1"},
+        {"X-Id": "a\nb"},
+        {"Bad Name": "v"},
+        {"X-Id": "\0"},
+        {"Host": "elsewhere"},
+        {"content-length": "0"},
+        {"Transfer-Encoding": "chunked"},
+    ],
 )
 async def test_a_header_that_would_break_the_request_is_refused(
     client: http1.Client, headers: dict[str, str]
@@ -407,13 +419,17 @@ _REPLIES = {
     "gzip-chunked": _OK + b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
     + b"%x\r\n%s\r\n0\r\n\r\n" % (len(_GZ), _GZ),
     "interim": b"HTTP/1.1 100 Continue\r\n\r\n" + ok(_TEXT),
+    "deflate": ok(zlib.compress(_TEXT), "Content-Encoding: deflate"),
+    "raw-deflate": ok(_raw_deflate(_TEXT), "Content-Encoding: deflate"),
+    "trailer": _OK + b"Transfer-Encoding: chunked\r\nRetry-After: 3\r\n\r\n"
+    + b"%x\r\n%s\r\n0\r\nRetry-After: 99\r\nContent-Encoding: gzip\r\n\r\n" % (len(_TEXT), _TEXT),
     "until-close": _OK + b"\r\n" + _TEXT,
 }  # fmt: skip
 
 
 @given(
     form=st.sampled_from(sorted(_REPLIES)),
-    cuts=st.lists(st.integers(min_value=1, max_value=len(_REPLIES["gzip-chunked"])), max_size=8),
+    cuts=st.lists(st.integers(min_value=1, max_value=max(map(len, _REPLIES.values()))), max_size=8),
 )
 @settings(max_examples=200, deadline=None)
 def test_a_reply_cut_anywhere_reads_the_same(form: str, cuts: list[int]) -> None:
@@ -421,7 +437,8 @@ def test_a_reply_cut_anywhere_reads_the_same(form: str, cuts: list[int]) -> None
     points = sorted({0, len(raw), *(c for c in cuts if c < len(raw))})
 
     async def exchange() -> http1.Reply:
-        connection = http1._Connection(asyncio.get_running_loop())
+        origin = http1._Origin("127.0.0.1", 80, tls=False)
+        connection = http1._Connection(asyncio.get_running_loop(), origin, lambda _: None)
         wire = _Wire()
         connection.connection_made(wire)
         pending = asyncio.ensure_future(connection.exchange(b"HEAD\r\n\r\n", [b"body"], 4, 4096))
@@ -437,6 +454,7 @@ def test_a_reply_cut_anywhere_reads_the_same(form: str, cuts: list[int]) -> None
 
     reply = asyncio.run(exchange())
     assert (reply.status, reply.body) == (200, _TEXT)
+    assert reply.retry_after == ("3" if form == "trailer" else None)  # a trailer changes nothing
 
 
 async def test_a_call_given_up_while_its_body_is_sent_leaves_nothing_behind(
@@ -472,3 +490,91 @@ async def test_a_call_given_up_while_its_body_is_sent_leaves_nothing_behind(
         stalled.set()
         listener.close()
         loop.set_exception_handler(None)
+
+
+async def test_an_answer_before_the_whole_body_was_sent_ends_the_connection(
+    client: http1.Client,
+) -> None:
+    """A vendor that answers a large upload early (413) and keeps the connection: the rest of
+    the body is still owed, so the connection is not reused for the next request."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"Content-Length: 4" in head and b"Content-Length: 4\r\n" in head:
+            await reader.readexactly(4)
+            writer.write(ok(b"{}"))
+        else:
+            writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # keeps the connection, reads what is left
+        writer.close()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+    options = {"content_type": "a/b", "headers": {}, "timeout_s": 5.0, "connect_timeout_s": 1.0}
+    try:
+        big = await client.post(url, [b"x" * (32 * 2**20)], max_reply_bytes=10, **options)  # type: ignore[arg-type]
+        small = await client.post(url, [b"tiny"], max_reply_bytes=10, **options)  # type: ignore[arg-type]
+        assert (big.status, small.status, small.body) == (413, 200, b"{}")
+        assert connections == 2
+    finally:
+        listener.close()
+
+
+async def test_a_reset_is_not_the_end_of_a_body_delimited_by_close(client: http1.Client) -> None:
+    async def reset(exchange: Exchange) -> None:
+        exchange.writer.write(_OK + b"\r\n" + b'{"sta')
+        await exchange.writer.drain()
+        sock = exchange.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        exchange.writer.transport.abort()  # RST, not FIN
+
+    async with scripted(reset) as server:
+        with pytest.raises(http1.BodyError):
+            await post(client, server)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _OK + b"X-Big: " + b"a" * (100 * 1024) + b"\r\n\r\n",
+        _OK + b"X-Endless: " + b"a" * (1024 * 1024),
+        b"HTTP/1.1 100 Continue\r\n\r\n" * 9 + ok(),
+    ],
+    ids=["long-header", "endless-header", "endless-interim"],
+)
+async def test_a_reply_head_is_bounded(client: http1.Client, raw: bytes) -> None:
+    async with scripted(answer(raw)) as server:
+        with pytest.raises(http1.MalformedReplyError):
+            await post(client, server)
+
+
+async def test_the_start_of_an_unasked_reply_ends_the_connection(client: http1.Client) -> None:
+    async with scripted(answer(ok(b"{}") + b"HTTP/1.1 2")) as server:
+        await post(client, server)
+        assert (await post(client, server)).body == b"{}"
+    assert server.connections == 2
+
+
+async def test_idle_connections_are_closed_when_old_or_closed_by_the_vendor() -> None:
+    client = http1.Client(user_agent="t", keepalive_s=0.05)
+    try:
+        async with scripted(answer(ok())) as server:
+            await asyncio.gather(*(post(client, server) for _ in range(3)))
+            assert client.connections == 3
+            await asyncio.sleep(0.1)
+            await post(client, server)  # all three were too old: closed, one new
+            assert (client.connections, server.connections) == (1, 4)
+        await asyncio.sleep(0.05)
+        assert client.connections == 0  # that server's close reached the idle connection
+        async with scripted(answer(ok(), close=True)) as server:
+            await post(client, server)
+            await asyncio.sleep(0.05)  # the vendor's FIN arrives
+            assert client.connections == 0  # forgotten at once, not at the next call
+    finally:
+        await client.close()
+    assert client.connections == 0

@@ -26,13 +26,14 @@ What it guarantees, each tested in tests/test_http1.py:
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import re
 import ssl
 import time
 import urllib.parse
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httptools
@@ -41,6 +42,17 @@ KEEPALIVE_S = 15.0
 """An idle connection older than this is closed instead of reused (aiohttp's default)."""
 _WRITE_SLICE_BYTES = 256 * 1024
 _ONE_WRITE_BYTES = 256 * 1024
+_MAX_HEAD_BYTES = 64 * 1024
+"""A reply whose status line and headers (interim replies included) run longer is refused:
+llhttp sets no limit of its own, and httptools joins a header's pieces as they arrive."""
+_MAX_INTERIM = 8
+"""1xx replies accepted before the final one."""
+# Headers the client writes itself: a configured header of the same name would make two, and
+# two framing headers let the vendor read a different request than the one sent.
+_OWN_HEADERS = frozenset(
+    ("host", "content-length", "transfer-encoding", "connection", "content-type", "user-agent",
+     "accept-encoding")
+)  # fmt: skip
 
 
 class HTTPError(Exception):
@@ -112,6 +124,8 @@ def _request_head(
             # The value is not shown: it may be a credential.
             raise ValueError(f"request header {name[:40]!r} is not valid in HTTP/1.1")
         lines.append(f"{name}: {value}")
+    if any(name.lower() in _OWN_HEADERS for name, _ in headers):
+        raise ValueError("a request header names one the client writes itself")
     if not _TARGET.fullmatch(target):
         raise ValueError("the url's path is not valid in an HTTP/1.1 request line")
     text = "\r\n".join(lines) + "\r\n"
@@ -139,8 +153,15 @@ def _inflater(encoding: bytes, first: bytes) -> zlib._Decompress:
 class _Connection(asyncio.Protocol):
     """One connection and its llhttp parser; one exchange at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        origin: _Origin,
+        on_lost: Callable[[_Connection], None],
+    ) -> None:
         self._loop = loop
+        self.origin = origin
+        self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Reply] | None = None
@@ -162,6 +183,10 @@ class _Connection(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._size = 0
         self._failure: HTTPError | None = None
+        self._head_bytes = 0  # of the headers read (interim replies' included)
+        self._fed_in_head = 0  # bytes fed while the head was not complete
+        self._interim = 0
+        self._deflate_start = b""
 
     # --- the exchange ----------------------------------------------------------------------
 
@@ -180,9 +205,15 @@ class _Connection(asyncio.Protocol):
             if size <= _ONE_WRITE_BYTES:
                 # One write, so one segment for a small request: the vendor wakes up once.
                 transport.write(b"".join((head, *body)))
+                sent_all = True
             else:
-                await self._write_slices(transport, head, body, waiter)
-            return await waiter
+                sent_all = await self._write_slices(transport, head, body, waiter)
+            reply = await waiter
+            if not sent_all:
+                # Answered before the whole body went (a 413, say): the vendor still expects
+                # the rest, and would read the next request as its end.
+                self.reusable = False
+            return reply
         finally:
             # Cancelled or timed out while writing: the reply is nobody's now (the connection
             # is closed by the client), and a failure set on it later must not be logged as
@@ -196,19 +227,21 @@ class _Connection(asyncio.Protocol):
         head: bytes,
         body: Sequence[bytes | memoryview],
         waiter: asyncio.Future[Reply],
-    ) -> None:
+    ) -> bool:
+        """Whether all of the body was written."""
         transport.write(head)
         for chunk in body:
-            view = memoryview(chunk)
+            view = memoryview(chunk).cast("B")
             for start in range(0, len(view), _WRITE_SLICE_BYTES):
                 if waiter.done() or self.closed:
-                    return  # answered (or broken) before the body was all sent
+                    return False  # answered (or broken) before the body was all sent
                 # In slices, waiting for the socket between them: asyncio copies what the
                 # socket does not take into its own buffer, a second copy otherwise.
                 transport.write(view[start : start + _WRITE_SLICE_BYTES])
                 if self._paused:
                     self._drain = self._loop.create_future()
                     await self._drain
+        return True
 
     # --- asyncio.Protocol ------------------------------------------------------------------
 
@@ -217,12 +250,13 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._on_lost(self)
         self._wake_drain()
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        if self._headers_done and not self._delimited and self._failure is None:
-            self._complete()  # a body delimited by the end of the connection
+        if self._headers_done and not self._delimited and self._failure is None and exc is None:
+            self._complete()  # a body delimited by the end of the connection (not by a reset)
             return
         if self._headers_done:
             self._fail(BodyError("the reply body was cut short"))
@@ -251,6 +285,8 @@ class _Connection(asyncio.Protocol):
         if waiter is None or waiter.done():
             self.abort()  # bytes nobody asked for: the connection's state is unknown
             return
+        if not self._headers_done:
+            self._fed_in_head += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -264,12 +300,23 @@ class _Connection(asyncio.Protocol):
                     self._fail(BodyError(f"the reply body is malformed ({cause})"))
                 else:
                     self._fail(MalformedReplyError(f"not an HTTP/1.x reply ({cause})"))
+        # Headers still not done: everything fed so far was head (interim replies included).
+        head_too_long = not self._headers_done and self._fed_in_head > _MAX_HEAD_BYTES
+        if self._failure is None and head_too_long:
+            self._failure = MalformedReplyError("the reply's head is too long")
         if self._failure is not None:
             self._fail(self._failure)
 
     # --- llhttp callbacks (never raise: a failure is recorded and the parser stopped) -----
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None:  # a reply after the reply: the connection is out of step
+            self.abort()
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a chunked body's trailer: the headers have been read
+        self._head_bytes += len(name) + len(value)
         key = name.lower()
         if key == b"retry-after":
             self._retry_after = value.decode("latin-1").strip()
@@ -278,8 +325,10 @@ class _Connection(asyncio.Protocol):
         elif key == b"content-length":
             self._delimited = True
             length = value.strip()  # llhttp has checked the digits; 20 of them are > 2**64
-            if length.isdigit() and (len(length) > 19 or int(length) > self._cap):
-                self._failure = ReplyTooLargeError(self._parser.get_status_code())
+            status = self._parser.get_status_code()
+            has_body = status >= 200 and status not in (204, 304)
+            if has_body and length.isdigit() and (len(length) > 19 or int(length) > self._cap):
+                self._failure = ReplyTooLargeError(status)
         elif key == b"transfer-encoding":
             self._delimited = True
 
@@ -289,8 +338,13 @@ class _Connection(asyncio.Protocol):
             return
         status = self._parser.get_status_code()
         self._status = status
+        if self._head_bytes > _MAX_HEAD_BYTES:
+            self._failure = MalformedReplyError("the reply's head is too long")
+            return
         if 100 <= status < 200:
-            self._failure = None  # an interim reply: its headers say nothing of the final one
+            self._interim += 1  # an interim reply: its headers say nothing of the final one
+            if self._interim > _MAX_INTERIM:
+                self._failure = MalformedReplyError("too many interim (1xx) replies")
             return
         self._headers_done = True
         if self._encoding not in (b"", b"identity", b"gzip", b"x-gzip", b"deflate"):
@@ -301,6 +355,10 @@ class _Connection(asyncio.Protocol):
             return
         if self._encoding and self._encoding != b"identity":
             if self._inflate is None:
+                if self._encoding == b"deflate" and len(self._deflate_start + body) < 2:
+                    self._deflate_start += body  # two bytes tell zlib from raw deflate
+                    return
+                body, self._deflate_start = self._deflate_start + body, b""
                 self._inflate = _inflater(self._encoding, body)
             room = self._cap - self._size + 1
             try:
@@ -323,6 +381,10 @@ class _Connection(asyncio.Protocol):
             self._complete()
 
     def _complete(self) -> None:
+        if self._deflate_start:  # a one-byte deflate body: no valid stream is that short
+            self._failure = BodyError("the compressed reply is cut short")
+            self._fail(self._failure)
+            return
         inflate = self._inflate  # None also when the compressed body was empty
         if inflate is not None and not inflate.eof:
             self._failure = BodyError("the compressed reply is cut short")
@@ -369,7 +431,7 @@ class Client:
         self._user_agent = user_agent
         self._keepalive_s = keepalive_s
         self._ssl_context = ssl_context
-        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._idle: dict[_Origin, collections.deque[_Connection]] = {}
         self._open: set[_Connection] = set()
         self.closed = False
 
@@ -396,7 +458,7 @@ class Client:
         origin, head = _request_head(url, tuple(headers.items()), content_type, self._user_agent)
         length = 0
         for chunk in body:
-            length += len(chunk)
+            length += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
         head += b"Content-Length: %d\r\n\r\n" % length
         async with asyncio.timeout(timeout_s):
             connection = self._take(origin)
@@ -408,8 +470,10 @@ class Client:
                 self._discard(connection)
                 raise
         if connection.reusable and not connection.closed and not self.closed:
-            connection.idle_since = time.monotonic()
-            self._idle.setdefault(origin, []).append(connection)
+            connection.idle_since = now = time.monotonic()
+            idle = self._idle.setdefault(origin, collections.deque())
+            idle.append(connection)
+            self._expire(idle, now)
         else:
             connection.close()
             self._open.discard(connection)
@@ -419,13 +483,21 @@ class Client:
         idle = self._idle.get(origin)
         if not idle:
             return None
-        oldest_usable = time.monotonic() - self._keepalive_s
-        while idle:
-            connection = idle.pop()  # the most recently used: the least likely to be closed
-            if not connection.closed and connection.idle_since >= oldest_usable:
-                return connection
-            self._discard(connection)
-        return None
+        self._expire(idle, time.monotonic())
+        # The most recently used: the least likely to have been closed by the vendor.
+        return idle.pop() if idle else None
+
+    def _expire(self, idle: collections.deque[_Connection], now: float) -> None:
+        """Close the connections idle for ``keepalive_s`` or more (the oldest are first)."""
+        while idle and idle[0].idle_since <= now - self._keepalive_s:
+            self._discard(idle.popleft())
+
+    def _forget(self, connection: _Connection) -> None:
+        """A connection closed (by either side): out of the pool."""
+        self._open.discard(connection)
+        idle = self._idle.get(connection.origin)
+        if idle and connection in idle:
+            idle.remove(connection)
 
     async def _connect(self, origin: _Origin, timeout_s: float) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -437,7 +509,7 @@ class Client:
         try:
             async with asyncio.timeout(timeout_s) as connect_timeout:
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(loop),
+                    lambda: _Connection(loop, origin, self._forget),
                     origin.host,
                     origin.port,
                     ssl=context,
