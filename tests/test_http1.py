@@ -129,6 +129,14 @@ async def client() -> AsyncIterator[http1.Client]:
     await client.close()
 
 
+@pytest.fixture
+async def short_lived() -> AsyncIterator[http1.Client]:
+    """A client whose idle connections expire after 50 ms."""
+    client = http1.Client(user_agent="liveness-gateway-test", keepalive_s=0.05)
+    yield client
+    await client.close()
+
+
 async def test_the_request_is_what_was_asked_for(client: http1.Client) -> None:
     async with scripted(answer(ok(b"{}", "Retry-After: 7"))) as server:
         reply = await post(client, server, b"x" * 5000)
@@ -173,17 +181,15 @@ async def test_connection_close_is_honoured(client: http1.Client) -> None:
     assert server.connections == 2
 
 
-async def test_an_idle_connection_past_the_keep_alive_time_is_not_reused() -> None:
-    client = http1.Client(user_agent="t", keepalive_s=0.05)
-    try:
-        async with scripted(answer(ok())) as server:
-            await post(client, server)
-            await post(client, server)  # at once: reused
-            await asyncio.sleep(0.1)
-            await post(client, server)
-        assert server.connections == 2
-    finally:
-        await client.close()
+async def test_an_idle_connection_past_the_keep_alive_time_is_not_reused(
+    short_lived: http1.Client,
+) -> None:
+    async with scripted(answer(ok())) as server:
+        await post(short_lived, server)
+        await post(short_lived, server)  # at once: reused
+        await asyncio.sleep(0.1)
+        await post(short_lived, server)
+    assert server.connections == 2
 
 
 async def test_a_connection_the_vendor_closed_while_idle_is_not_reused(
@@ -560,21 +566,19 @@ async def test_the_start_of_an_unasked_reply_ends_the_connection(client: http1.C
     assert server.connections == 2
 
 
-async def test_idle_connections_are_closed_when_old_or_closed_by_the_vendor() -> None:
-    client = http1.Client(user_agent="t", keepalive_s=0.05)
-    try:
-        async with scripted(answer(ok())) as server:
-            await asyncio.gather(*(post(client, server) for _ in range(3)))
-            assert client.connections == 3
-            await asyncio.sleep(0.1)
-            await post(client, server)  # all three were too old: closed, one new
-            assert (client.connections, server.connections) == (1, 4)
-        await asyncio.sleep(0.05)
-        assert client.connections == 0  # that server's close reached the idle connection
-        async with scripted(answer(ok(), close=True)) as server:
-            await post(client, server)
-            await asyncio.sleep(0.05)  # the vendor's FIN arrives
-            assert client.connections == 0  # forgotten at once, not at the next call
-    finally:
-        await client.close()
-    assert client.connections == 0
+async def test_idle_connections_are_closed_when_old_or_closed_by_the_vendor(
+    short_lived: http1.Client,
+) -> None:
+    client = short_lived
+    async with scripted(answer(ok())) as server:
+        await asyncio.gather(*(post(client, server) for _ in range(3)))
+        assert client.connections == 3
+        await asyncio.sleep(0.1)
+        await post(client, server)  # all three were too old: closed, one new
+        assert (client.connections, server.connections) == (1, 4)
+    await asyncio.sleep(0.05)
+    assert client.connections == 0  # that server's close reached the idle connection
+    async with scripted(answer(ok(), close=True)) as server:
+        await post(client, server)
+        await asyncio.sleep(0.05)  # the vendor's FIN arrives
+        assert client.connections == 0  # forgotten at once, not at the next call
