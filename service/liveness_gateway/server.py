@@ -156,7 +156,7 @@ class RunningGateway:
 
     server: grpc.aio.Server
     port: int
-    session: http1.Client | None
+    vendor_client: http1.Client | None
     """The vendor client, when the gateway made its own transport."""
     health: health.aio.HealthServicer
     config: GatewayConfig
@@ -185,8 +185,8 @@ class RunningGateway:
             await self.audit.stop()
         if self.health_server is not None:
             await self.health_server.stop(None)
-        if self.session is not None:
-            await self.session.close()
+        if self.vendor_client is not None:
+            await self.vendor_client.close()
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
         if self.tracing is not None:
@@ -233,10 +233,10 @@ async def start(
         CallerAuth(callers, on_decision=metrics.caller_decision, store=store) if callers else None
     )
     credentials = server_credentials(config.tls) if config.tls is not None else None
-    session = None
+    vendor_client = None
     if transport is None:
-        session = new_client()
-        transport = VendorTransport(session)
+        vendor_client = new_client()
+        transport = VendorTransport(vendor_client)
     tracing = Tracing(config.tracing) if config.tracing is not None else None
     interceptors: list[grpc.aio.ServerInterceptor] = [
         ObservabilityInterceptor(metrics, traced=tracing is not None)
@@ -260,8 +260,8 @@ async def start(
         try:
             running_audit = await audit.start(config.audit, registry)
         except BaseException:
-            if session is not None:
-                await session.close()
+            if vendor_client is not None:
+                await vendor_client.close()
             await store.close()
             raise
         audit_query.add_to_server(audit_query.AuditLogServicer(running_audit.store, auth), server)
@@ -306,8 +306,8 @@ async def start(
                 registry, config.metrics_host, config.metrics_port
             )
     except BaseException:
-        if session is not None:
-            await session.close()
+        if vendor_client is not None:
+            await vendor_client.close()
         await store.close()
         await server.stop(None)
         if running_audit is not None:
@@ -331,7 +331,7 @@ async def start(
     running = RunningGateway(
         server,
         port,
-        session,
+        vendor_client,
         health_servicer,
         config,
         metrics,

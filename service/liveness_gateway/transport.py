@@ -41,8 +41,9 @@ def new_client() -> http1.Client:
 
 @dataclass(frozen=True, slots=True)
 class MultipartBody:
-    """A multipart/form-data body as its pieces, sent in order: the caller's liveness data is
-    one of them, never copied (up to ``_ONE_PIECE_BYTES``, the whole body is one piece)."""
+    """A multipart/form-data body as its pieces, sent in order. Up to ``_ONE_PIECE_BYTES``
+    the whole body is one piece; above it the caller's liveness data is a piece of its own,
+    never copied."""
 
     chunks: Sequence[bytes | memoryview]
     boundary: str
