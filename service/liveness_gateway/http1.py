@@ -41,7 +41,8 @@ import httptools
 KEEPALIVE_S = 15.0
 """An idle connection older than this is closed instead of reused (aiohttp's default)."""
 _WRITE_SLICE_BYTES = 256 * 1024
-_ONE_WRITE_BYTES = 256 * 1024
+ONE_WRITE_BYTES = 256 * 1024
+"""A request up to this size (head and body) is sent in one write: one segment for the vendor."""
 _MAX_HEAD_BYTES = 64 * 1024
 """A reply whose status line and headers (interim replies included) run longer is refused:
 llhttp sets no limit of its own, and httptools joins a header's pieces as they arrive."""
@@ -202,7 +203,7 @@ class _Connection(asyncio.Protocol):
         waiter: asyncio.Future[Reply] = self._loop.create_future()
         self._waiter = waiter
         try:
-            if size <= _ONE_WRITE_BYTES:
+            if size <= ONE_WRITE_BYTES:
                 # One write, so one segment for a small request: the vendor wakes up once.
                 transport.write(b"".join((head, *body)))
                 sent_all = True
@@ -542,6 +543,7 @@ class Client:
 
 __all__ = [
     "KEEPALIVE_S",
+    "ONE_WRITE_BYTES",
     "BodyError",
     "Client",
     "ConnectError",

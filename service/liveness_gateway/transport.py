@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT_S = 3.0
 _USER_AGENT = "liveness-gateway"
-# Bodies up to this size are sent as one bytes object, like a plain POST (see build_body).
-_ONE_PIECE_BYTES = 256 * 1024
+# Bodies up to this size are one bytes object, which the client sends with the request head
+# in one write, like a plain POST (see build_body).
+_ONE_PIECE_BYTES = http1.ONE_WRITE_BYTES
 # The boundary of every one-piece body, unless a part contains it (build_body checks).
 _PROCESS_BOUNDARY = secrets.token_hex(16)
 _PROCESS_CONTENT_TYPE = f"multipart/form-data; boundary={_PROCESS_BOUNDARY}"
